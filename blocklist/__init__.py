@@ -1,0 +1,85 @@
+"""Blocklist exchange: the application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, send_from_directory
+from flask_migrate import Migrate
+from flask_smorest import Api
+from marshmallow import Schema, fields
+from swagger_ui_bundle import swagger_ui_path
+
+from . import context, errors, ops
+from .config import load_settings, normalise_database_url
+from .db import db
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+
+
+class ProblemSchema(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    instance = fields.String()
+    errors = fields.Dict(metadata={"description": "Per-field messages, for validation problems"})
+
+
+class BlocklistApi(Api):
+    """flask-smorest's Api with problem+json errors instead of its own error body."""
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+
+def _document_security(api: Api) -> None:
+    api.spec.components.schema("Problem", schema=ProblemSchema)
+    api.spec.components.security_scheme("oauth2", {
+        "type": "oauth2",
+        "flows": {"clientCredentials": {
+            "tokenUrl": "/oauth/token",
+            "scopes": {
+                "entries:read": "Read entries, look up values, check messages",
+                "entries:write": "Publish and change the org's own reports",
+                "feeds:read": "Snapshots and the change feed",
+                "audit:read": "Read and verify the audit trail",
+                "admin": "Regulators: orgs, clients, allowlist, revocation, disputes",
+            },
+        }},
+    })
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, then `config` overrides, then extensions."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_settings(app.instance_path))
+    if config:
+        app.config.update(config)
+        if "SQLALCHEMY_DATABASE_URI" in config:
+            app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    app.json.sort_keys = False
+    # Swagger UI assets come from the package itself: carrier networks are closed.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    context.init_app(app)
+    ops.init_app(app)
+
+    api = BlocklistApi(app, spec_kwargs={"info": {"description": "Shared blocklist exchange"}})
+    _document_security(api)
+    errors.init_app(app)
+
+    from . import auth, entries
+    auth.init_app(app, api)
+    entries.init_app(app, api)
+
+    @app.get("/docs/assets/<path:filename>")
+    def swagger_assets(filename: str):
+        return send_from_directory(swagger_ui_path, filename)
+
+    return app

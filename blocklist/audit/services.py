@@ -1,0 +1,99 @@
+"""Writing the audit trail. Services call `record` inside the transaction of the change itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ..context import current_actor, current_remote_addr, current_request_id
+from ..db import db, utcnow
+from .models import AuditHead, AuditRecord
+
+HASHED_FIELDS = (
+    "seq", "created_at", "action", "actor_org_id", "actor_org_name", "actor_client_id",
+    "request_id", "remote_addr", "target_type", "target_id", "before", "after", "reason",
+    "prev_hash",
+)
+
+
+def to_json_value(value: Any) -> Any:
+    """Make `value` plain JSON (datetimes become ISO strings) so stored == hashed."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value)
+    return str(value)
+
+
+def record_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of a record's fields (sorted keys, no spaces, UTF-8)."""
+    canonical = {name: fields.get(name) for name in HASHED_FIELDS}
+    created_at = canonical["created_at"]
+    if hasattr(created_at, "isoformat"):
+        canonical["created_at"] = created_at.isoformat()
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _lock_head(count: int) -> tuple[int, str]:
+    """Reserve `count` sequence numbers; returns (last seq before them, head hash).
+
+    The UPDATE takes the head row's lock (PostgreSQL) or the write lock (SQLite) before the head
+    is read, so concurrent appenders queue up and the chain never forks.
+    """
+    session = db.session
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + count))
+    seq, head_hash = session.execute(select(AuditHead.seq, AuditHead.hash)
+                                     .where(AuditHead.id == 1)).one()
+    return seq - count, head_hash
+
+
+def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
+    """Append one record per change dict (keys: action, target_type, target_id, before, after,
+    reason) in order, chained, attributed to the current actor and request."""
+    if not changes:
+        return []
+    actor = current_actor()
+    request_id = current_request_id()
+    remote_addr = current_remote_addr()
+    now = utcnow()
+    last_seq, prev_hash = _lock_head(len(changes))
+    rows = []
+    for offset, change in enumerate(changes, start=1):
+        fields = {
+            "seq": last_seq + offset,
+            "created_at": now,
+            "action": change["action"],
+            "actor_org_id": actor.org_id,
+            "actor_org_name": actor.org_name,
+            "actor_client_id": actor.client_id,
+            "request_id": request_id,
+            "remote_addr": remote_addr,
+            "target_type": change["target_type"],
+            "target_id": None if change.get("target_id") is None else str(change["target_id"]),
+            "before": to_json_value(change.get("before")),
+            "after": to_json_value(change.get("after")),
+            "reason": change.get("reason"),
+            "prev_hash": prev_hash,
+        }
+        fields["hash"] = prev_hash = record_hash(fields)
+        rows.append(fields)
+    db.session.execute(insert(AuditRecord), rows)
+    db.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    return rows
+
+
+def record(action: str, target_type: str, target_id: Any, *, before: Any = None,
+           after: Any = None, reason: str | None = None) -> dict[str, Any]:
+    """Append one audit record for a change made in the current transaction."""
+    return record_many([{"action": action, "target_type": target_type, "target_id": target_id,
+                         "before": before, "after": after, "reason": reason}])[0]

@@ -1,0 +1,202 @@
+"""The OAuth 2 authorization server (client credentials, RFC 7009, RFC 7662) and the resource
+protector every /v1 route goes through. Thin glue around Authlib's classes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import secrets
+from typing import Any, Callable
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import Flask, current_app
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from ..context import Actor, set_actor
+from ..db import db, utcnow
+from ..errors import abort
+from .models import Client, Token, hash_token
+from .scopes import ALL_SCOPES, scope_list
+
+
+def query_client(client_id: str) -> Client | None:
+    return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def query_token(token_string: str) -> Token | None:
+    return db.session.scalar(select(Token).where(Token.token_hash == hash_token(token_string)))
+
+
+def save_token(token: dict[str, Any], request) -> None:
+    client: Client = request.client
+    db.session.add(Token(
+        token_hash=hash_token(token["access_token"]),
+        client_pk=client.id,
+        scope=token.get("scope", ""),
+        issued_at=utcnow(),
+        expires_at=utcnow() + dt.timedelta(seconds=int(token["expires_in"])),
+    ))
+    db.session.commit()
+
+
+def generate_access_token(client, grant_type, user, scope) -> str:
+    # 256 bits of randomness; the "blx_" prefix lets secret scanners recognise leaked tokens.
+    return "blx_" + secrets.token_urlsafe(32)
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        requested = scope_list(self.request.payload.scope)
+        allowed = scope_list(self.request.client.scope)
+        extra = [s for s in requested if s not in allowed]
+        if extra:
+            raise InvalidScopeError(f"Scope not granted to this client: {' '.join(extra)}")
+
+
+class TokenRevocationEndpoint(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        return query_token(token_string)
+
+    def revoke_token(self, token: Token, request) -> None:
+        from .services import revoke_token  # services import this module's query helpers
+
+        client: Client = request.client
+        set_actor(Actor(client.org.id, client.org.name, client.client_id, client.org.kind))
+        revoke_token(token)
+
+
+class TokenIntrospectionEndpoint(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        return query_token(token_string)
+
+    def check_permission(self, token: Token, client: Client, request) -> bool:
+        # A client may introspect its own tokens; a regulator (the admin side) any token.
+        return token.client_pk == client.id or client.org.is_regulator
+
+    def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
+        if token is None or not token.is_usable():
+            return {"active": False}
+        return self.introspect_token(token)
+
+    def introspect_token(self, token: Token) -> dict[str, Any]:
+        return {
+            "active": True,
+            "client_id": token.client.client_id,
+            "token_type": "Bearer",
+            "scope": token.scope,
+            "sub": token.client.client_id,
+            "org_id": token.client.org_id,
+            "org_kind": token.client.org.kind,
+            "exp": int(token.expires_at.timestamp()),
+            "iat": int(token.issued_at.timestamp()),
+        }
+
+
+class TokenValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> Token | None:
+        return query_token(token_string)
+
+    def validate_token(self, token: Token | None, scopes, request) -> None:
+        if token is not None and token.revoked_at is None and not token.is_expired():
+            if token.client.revoked_at is not None:
+                raise InvalidTokenError(description="The client of this token has been revoked.",
+                                        realm=self.realm)
+            if not token.client.org.is_active:
+                raise InvalidTokenError(description="The organisation is suspended.",
+                                        realm=self.realm)
+        super().validate_token(token, scopes, request)
+
+
+class ProblemResourceProtector(ResourceProtector):
+    """Authlib raises its own HTTPException whose body flask-smorest's handler drops; raise
+    through our problem abort instead so 401/403 keep their detail and WWW-Authenticate."""
+
+    def raise_error_response(self, error: OAuth2Error):
+        headers = dict(error.get_headers())
+        headers.pop("Content-Type", None)
+        body = dict(error.get_body())
+        if error.status_code == 403:  # RFC 6750 3.1: tell the client which error, in the header too
+            headers.setdefault("WWW-Authenticate", f'Bearer error="{body.get("error")}"')
+        detail = body.get("error_description") or {
+            "missing_authorization": "An access token is required (Authorization: Bearer …).",
+            "invalid_token": "The access token is invalid, expired or revoked.",
+            "insufficient_scope": "The access token lacks the scope this operation requires.",
+        }.get(body.get("error"), "Not authorised.")
+        abort(error.status_code, detail, headers=headers, error=body.get("error"))
+
+
+def _protector() -> ProblemResourceProtector:
+    return current_app.extensions["blocklist_oauth2"]["protector"]
+
+
+def authorization_server() -> AuthorizationServer:
+    return current_app.extensions["blocklist_oauth2"]["server"]
+
+
+def authenticate(scope: str | None) -> Token:
+    """Validate the bearer token for `scope` and record the caller as the current actor.
+
+    Raises a 401 problem for a missing/bad/expired/revoked token, 403 for a missing scope.
+    """
+    protector = _protector()
+    try:
+        token: Token = protector.acquire_token([scope] if scope else None)
+    except OAuth2Error as error:
+        protector.raise_error_response(error)
+    org = token.client.org
+    set_actor(Actor(org.id, org.name, token.client.client_id, org.kind))
+    return token
+
+
+def require(scope: str, *, regulator: bool = False) -> Callable:
+    """Route decorator: a valid token with `scope` (and, if `regulator`, of a regulator org).
+
+    Also documents the route's security requirement and 401/403 answers in the spec.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            token = authenticate(scope)
+            if regulator and not token.client.org.is_regulator:
+                abort(403, "Only a regulator may do this.")
+            return view(*args, **kwargs)
+
+        return Blueprint.doc(
+            security=[{"oauth2": [scope]}],
+            responses={
+                "401": {"description": "Missing, invalid, expired or revoked token",
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "403": {"description": "Token lacks the scope, or the org may not do this",
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+            },
+        )(wrapper)
+
+    return decorator
+
+
+def init_app(app: Flask) -> None:
+    # One server and protector per app, so several apps (tests, workers) never share state.
+    app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", generate_access_token)
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.scopes_supported = list(ALL_SCOPES)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(TokenRevocationEndpoint)
+    server.register_endpoint(TokenIntrospectionEndpoint)
+    protector = ProblemResourceProtector()
+    protector.register_token_validator(TokenValidator())
+    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector}

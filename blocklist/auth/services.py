@@ -1,0 +1,150 @@
+"""Organisations, clients and tokens: the only code that changes them, each change audited."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import generate_password_hash
+
+from ..audit.services import record
+from ..db import db, utcnow
+from ..errors import abort
+from .models import Client, Org, Token
+from .scopes import DEFAULT_SCOPES, ORG_KINDS, scope_list, scope_string
+
+
+def org_snapshot(org: Org) -> dict[str, Any]:
+    return {"id": org.id, "name": org.name, "kind": org.kind, "status": org.status,
+            "suspended_at": org.suspended_at}
+
+
+def client_snapshot(client: Client) -> dict[str, Any]:
+    # Never the secret or its hash: the audit trail is readable by auditors.
+    return {"client_id": client.client_id, "org_id": client.org_id, "name": client.name,
+            "scope": client.scope, "revoked_at": client.revoked_at,
+            "secret_rotated_at": client.secret_rotated_at}
+
+
+def get_org(org_id: int) -> Org:
+    """Return the org or raise a 404 problem."""
+    org = db.session.get(Org, org_id)
+    if org is None:
+        abort(404, f"No organisation with id {org_id}.")
+    return org
+
+
+def get_client(org: Org, client_id: str) -> Client:
+    """Return the org's client or raise a 404 problem (also when it belongs to another org)."""
+    client = db.session.scalar(select(Client).where(Client.client_id == client_id,
+                                                    Client.org_id == org.id))
+    if client is None:
+        abort(404, f"Organisation {org.id} has no client {client_id!r}.")
+    return client
+
+
+def create_org(name: str, kind: str) -> Org:
+    if kind not in ORG_KINDS:
+        abort(422, f"Unknown org kind {kind!r}.", errors={"kind": [f"Must be one of {', '.join(ORG_KINDS)}."]})
+    org = Org(name=name, kind=kind, status="active")
+    db.session.add(org)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        abort(409, f"An organisation named {name!r} already exists.")
+    record("org.create", "org", org.id, after=org_snapshot(org))
+    db.session.commit()
+    return org
+
+
+def set_org_status(org: Org, status: str, reason: str | None = None) -> Org:
+    """Suspend or reinstate. A suspended org's tokens fail on the very next request."""
+    if org.status == status:
+        return org
+    before = org_snapshot(org)
+    org.status = status
+    org.suspended_at = utcnow() if status == "suspended" else None
+    db.session.flush()
+    action = "org.suspend" if status == "suspended" else "org.reinstate"
+    record(action, "org", org.id, before=before, after=org_snapshot(org), reason=reason)
+    db.session.commit()
+    return org
+
+
+def _new_secret() -> tuple[str, str]:
+    secret = secrets.token_urlsafe(32)
+    return secret, generate_password_hash(secret, method=current_app.config["SECRET_HASH_METHOD"])
+
+
+def resolve_client_scope(org: Org, scope: str | None) -> str:
+    """The org kind's default scopes, or the requested subset of them (422 beyond them)."""
+    allowed = DEFAULT_SCOPES[org.kind]
+    if scope is None or not scope.strip():
+        return scope_string(allowed)
+    requested = scope_list(scope)
+    beyond = [s for s in requested if s not in allowed]
+    if beyond:
+        abort(422, f"A {org.kind} org's client may not hold: {' '.join(beyond)}.",
+              errors={"scope": [f"Allowed for {org.kind}: {' '.join(allowed)}."]})
+    return scope_string(requested)
+
+
+def create_client(org: Org, *, name: str = "", scope: str | None = None) -> tuple[Client, str]:
+    """Create a client; returns it and its secret (shown this once, stored only hashed)."""
+    if not org.is_active:
+        abort(409, "The organisation is suspended; reinstate it before adding clients.")
+    secret, secret_hash = _new_secret()
+    client = Client(client_id="blc_" + secrets.token_hex(12), org_id=org.id, name=name,
+                    secret_hash=secret_hash, scope=resolve_client_scope(org, scope))
+    client.org = org
+    db.session.add(client)
+    db.session.flush()
+    record("client.create", "client", client.client_id, after=client_snapshot(client))
+    db.session.commit()
+    return client, secret
+
+
+def _revoke_client_tokens(client: Client) -> None:
+    db.session.execute(update(Token).where(Token.client_pk == client.id, Token.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
+def rotate_client_secret(client: Client) -> str:
+    """New secret for the client; the old secret and every token issued under it stop working."""
+    if client.revoked_at is not None:
+        abort(409, "The client is revoked; create a new one instead.")
+    before = client_snapshot(client)
+    secret, client.secret_hash = _new_secret()
+    client.secret_rotated_at = utcnow()
+    _revoke_client_tokens(client)
+    db.session.flush()
+    record("client.rotate", "client", client.client_id, before=before, after=client_snapshot(client))
+    db.session.commit()
+    return secret
+
+
+def revoke_client(client: Client) -> Client:
+    if client.revoked_at is not None:
+        return client
+    before = client_snapshot(client)
+    client.revoked_at = utcnow()
+    _revoke_client_tokens(client)
+    db.session.flush()
+    record("client.revoke", "client", client.client_id, before=before, after=client_snapshot(client))
+    db.session.commit()
+    return client
+
+
+def revoke_token(token: Token) -> None:
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = utcnow()
+    db.session.flush()
+    # The token itself is never recorded, only which of the client's tokens it was.
+    record("token.revoke", "token", token.id,
+           after={"client_id": token.client.client_id, "revoked_at": token.revoked_at})
+    db.session.commit()

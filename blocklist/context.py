@@ -1,0 +1,64 @@
+"""Who is acting, and in which request: read by services when they write the audit trail."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    org_id: int | None
+    org_name: str | None
+    client_id: str | None
+    org_kind: str | None = None
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.org_kind == "regulator"
+
+
+# Changes made from the command line (flask org create, ...) are attributed to the operator.
+OPERATOR = Actor(org_id=None, org_name="operator (cli)", client_id=None, org_kind="regulator")
+
+
+def set_actor(actor: Actor) -> None:
+    g.actor = actor
+
+
+def current_actor() -> Actor:
+    """The authenticated caller in a request; the CLI operator outside one."""
+    if has_request_context() and getattr(g, "actor", None) is not None:
+        return g.actor
+    return OPERATOR
+
+
+def current_request_id() -> str | None:
+    return getattr(g, "request_id", None) if has_request_context() else None
+
+
+def current_remote_addr() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def _assign_request_id() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
+
+
+def _echo_request_id(response: Response) -> Response:
+    request_id = getattr(g, "request_id", None)
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_assign_request_id)
+    app.after_request(_echo_request_id)

@@ -1,0 +1,71 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
+                               generate_latest, multiprocess)
+from sqlalchemy import text
+
+from .db import db
+from .errors import problem_response
+
+REQUESTS = Counter("blocklist_http_requests_total", "HTTP requests served",
+                   ["method", "endpoint", "status"])
+LATENCY = Histogram("blocklist_http_request_duration_seconds", "HTTP request latency",
+                    ["method", "endpoint"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers. Touches nothing else."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database answers a query."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as error:  # any driver error means not ready
+        db.session.rollback()
+        return problem_response(503, "Service Unavailable", f"Database unreachable: {type(error).__name__}",
+                                headers={"Retry-After": "5"})
+    return {"status": "ready", "database": "ok"}
+
+
+@bp.get("/metrics")
+def metrics():
+    # Under gunicorn with PROMETHEUS_MULTIPROC_DIR set, aggregate every worker's samples.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    return Response(payload, mimetype=CONTENT_TYPE_LATEST)
+
+
+def _start_timer() -> None:
+    g.started_at = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    started = getattr(g, "started_at", None)
+    if started is not None:
+        LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.before_request(_start_timer)
+    app.after_request(_observe)

@@ -1,0 +1,101 @@
+"""Keyset (cursor) pagination for every list endpoint.
+
+A cursor is an opaque, URL-safe encoding of the sort key of the last row returned; the next page
+is the rows strictly after it in the same order, so pages stay stable under concurrent inserts and
+each page is an index probe rather than an OFFSET scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from .db import db
+from .errors import abort
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class PageArgsSchema(Schema):
+    cursor = fields.String(load_default=None, metadata={"description": "`next_cursor` of the previous page"})
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
+def list_schema(item_schema: type[Schema], name: str) -> type[Schema]:
+    """Return a ``{"items": [...], "next_cursor": str|null}`` schema around `item_schema`."""
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "next_cursor": fields.String(allow_none=True, required=True),
+        },
+        name=name,
+    )
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"t"}:
+        return dt.datetime.fromisoformat(value["t"])
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, width: int) -> list[Any]:
+    """Decode a cursor made by `encode_cursor`; a malformed one is a 400 problem."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != width:
+            raise ValueError("wrong width")
+        return [_decode_value(v) for v in values]
+    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError):
+        abort(400, "The cursor is malformed; use next_cursor from a previous page.",
+              errors={"cursor": ["Malformed cursor."]})
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+def paginate(stmt: Select, keys: Sequence[InstrumentedAttribute], *, cursor: str | None,
+             limit: int, descending: bool = False) -> Page:
+    """Run `stmt` one page at a time, ordered by `keys` (which together must be unique).
+
+    Returns the rows of the page and the cursor of the next one (None on the last page).
+    """
+    key_expr = tuple_(*keys) if len(keys) > 1 else keys[0]
+    if cursor:
+        after = decode_cursor(cursor, len(keys))
+        bound = tuple_(*after) if len(keys) > 1 else after[0]
+        stmt = stmt.where(key_expr < bound if descending else key_expr > bound)
+    order = [k.desc() if descending else k.asc() for k in keys]
+    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
+    return Page(rows, next_cursor)

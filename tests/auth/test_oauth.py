@@ -1,0 +1,193 @@
+"""The OAuth 2 server: client credentials, scopes, expiry, revocation, suspension."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import update
+
+from blocklist.auth.models import Token
+from blocklist.auth.scopes import DEFAULT_SCOPES, scope_string
+from blocklist.db import db
+from helpers import assert_problem
+
+
+def _token_request(client, creds, *, basic=True, scope=None, secret=None):
+    form = {"grant_type": "client_credentials"}
+    if scope is not None:
+        form["scope"] = scope
+    secret = creds.client_secret if secret is None else secret
+    if basic:
+        return client.post("/oauth/token", data=form, auth=(creds.client_id, secret))
+    return client.post("/oauth/token", data={**form, "client_id": creds.client_id,
+                                               "client_secret": secret})
+
+
+@pytest.mark.parametrize("kind", ["carrier", "internet", "regulator", "consumer"])
+@pytest.mark.parametrize("basic", [True, False], ids=["basic", "form"])
+def test_token_issued_for_each_org_kind_with_its_default_scopes(client, auth, kind, basic):
+    creds = auth.org(kind)
+    response = _token_request(client, creds, basic=basic)
+    assert response.status_code == 200
+    body = response.json
+    assert body["token_type"].lower() == "bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == scope_string(DEFAULT_SCOPES[kind])
+    assert response.headers["Cache-Control"] == "no-store"
+    listed = client.get("/v1/entries", headers={"Authorization": "Bearer " + body["access_token"]})
+    expected = 200 if "entries:read" in DEFAULT_SCOPES[kind] else 403
+    assert listed.status_code == expected
+
+
+def test_wrong_secret_is_refused(client, auth):
+    creds = auth.org("carrier")
+    body = assert_problem(_token_request(client, creds, secret="not-the-secret"), 401)
+    assert body["error"] == "invalid_client"
+
+
+def test_unknown_client_is_refused(client, auth):
+    creds = auth.org("carrier")
+    creds.client_id = "blc_doesnotexist"
+    # RFC 6749 5.2: 401 when the client authenticated with the Authorization header, else 400.
+    assert assert_problem(_token_request(client, creds, basic=True), 401)["error"] == "invalid_client"
+    assert assert_problem(_token_request(client, creds, basic=False), 400)["error"] == "invalid_client"
+
+
+def test_other_grant_types_are_refused(client, auth):
+    creds = auth.org("carrier")
+    response = client.post("/oauth/token", data={"grant_type": "password", "username": "u", "password": "p"},
+                           auth=(creds.client_id, creds.client_secret))
+    body = assert_problem(response, 400)
+    assert body["error"] == "unsupported_grant_type"
+
+
+def test_scope_can_be_narrowed(client, auth):
+    regulator = auth.org("regulator")
+    response = _token_request(client, regulator, scope="entries:read")
+    assert response.status_code == 200
+    assert response.json["scope"] == "entries:read"
+    headers = {"Authorization": "Bearer " + response.json["access_token"]}
+    assert client.get("/v1/entries", headers=headers).status_code == 200
+    body = assert_problem(client.get("/v1/orgs", headers=headers), 403)
+    assert body["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in client.get("/v1/orgs", headers=headers).headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("scope", ["admin", "entries:read admin", "audit:read", "nonsense"])
+def test_scope_beyond_the_client_is_refused(client, auth, scope):
+    carrier = auth.org("carrier")
+    body = assert_problem(_token_request(client, carrier, scope=scope), 400)
+    assert body["error"] == "invalid_scope"
+
+
+def test_missing_and_malformed_tokens_get_401_with_www_authenticate(client):
+    missing = client.get("/v1/entries")
+    body = assert_problem(missing, 401)
+    assert missing.headers["WWW-Authenticate"].lower().startswith("bearer")
+    assert body["error"] == "missing_authorization"
+    bad = client.get("/v1/entries", headers={"Authorization": "Bearer blx_forged"})
+    body = assert_problem(bad, 401)
+    assert body["error"] == "invalid_token"
+    assert 'error="invalid_token"' in bad.headers["WWW-Authenticate"]
+
+
+def test_expired_token_is_refused(app, client, auth):
+    creds = auth.org("carrier")
+    token = auth.token(creds)
+    headers = {"Authorization": "Bearer " + token}
+    assert client.get("/v1/entries", headers=headers).status_code == 200
+    with app.app_context():  # let the clock run past the token's lifetime
+        past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        db.session.execute(update(Token).values(expires_at=past))
+        db.session.commit()
+    assert_problem(client.get("/v1/entries", headers=headers), 401)
+
+
+def test_revoked_token_stops_working_at_once(client, auth):
+    creds = auth.org("internet")
+    token = auth.token(creds)
+    other = auth.token(creds)
+    headers = {"Authorization": "Bearer " + token}
+    assert client.get("/v1/entries", headers=headers).status_code == 200
+    response = client.post("/oauth/revoke", data={"token": token}, auth=(creds.client_id, creds.client_secret))
+    assert response.status_code == 200
+    assert_problem(client.get("/v1/entries", headers=headers), 401)
+    # Only that token: the client's other token still works.
+    assert client.get("/v1/entries", headers={"Authorization": "Bearer " + other}).status_code == 200
+
+
+def test_a_client_cannot_revoke_another_clients_token(client, auth):
+    victim = auth.org("carrier")
+    attacker = auth.org("carrier")
+    token = auth.token(victim)
+    client.post("/oauth/revoke", data={"token": token}, auth=(attacker.client_id, attacker.client_secret))
+    assert client.get("/v1/entries", headers={"Authorization": "Bearer " + token}).status_code == 200
+
+
+def test_revoke_requires_client_authentication(client, auth):
+    creds = auth.org("carrier")
+    token = auth.token(creds)
+    response = client.post("/oauth/revoke", data={"token": token})
+    assert_problem(response, 401)
+    assert client.get("/v1/entries", headers={"Authorization": "Bearer " + token}).status_code == 200
+
+
+def test_introspection(client, auth):
+    creds = auth.org("carrier")
+    token = auth.token(creds, scope="entries:read")
+    basic = (creds.client_id, creds.client_secret)
+    active = client.post("/oauth/introspect", data={"token": token}, auth=basic).json
+    assert active["active"] is True
+    assert active["client_id"] == creds.client_id
+    assert active["scope"] == "entries:read"
+    assert active["org_id"] == creds.org_id
+    assert active["exp"] > active["iat"]
+    # Another carrier may not learn anything about it; a regulator may.
+    stranger = auth.org("carrier")
+    assert client.post("/oauth/introspect", data={"token": token},
+                       auth=(stranger.client_id, stranger.client_secret)).json == {"active": False}
+    regulator = auth.org("regulator")
+    assert client.post("/oauth/introspect", data={"token": token},
+                       auth=(regulator.client_id, regulator.client_secret)).json["active"] is True
+    client.post("/oauth/revoke", data={"token": token}, auth=basic)
+    assert client.post("/oauth/introspect", data={"token": token}, auth=basic).json == {"active": False}
+    assert client.post("/oauth/introspect", data={"token": "blx_unknown"}, auth=basic).json == {"active": False}
+
+
+def test_revoked_client_loses_tokens_and_cannot_get_new_ones(client, auth):
+    admin = auth.headers("regulator")
+    creds = auth.org("carrier")
+    token = auth.token(creds)
+    headers = {"Authorization": "Bearer " + token}
+    assert client.get("/v1/entries", headers=headers).status_code == 200
+    assert client.delete(f"/v1/orgs/{creds.org_id}/clients/{creds.client_id}", headers=admin).status_code == 204
+    assert_problem(client.get("/v1/entries", headers=headers), 401)
+    assert_problem(_token_request(client, creds), 401)
+
+
+def test_suspended_org_is_locked_out_until_reinstated(client, auth):
+    admin = auth.headers("regulator")
+    creds = auth.org("internet")
+    token = auth.token(creds)
+    headers = {"Authorization": "Bearer " + token}
+    assert client.post(f"/v1/orgs/{creds.org_id}/suspend", headers=admin, json={"reason": "abuse"}).status_code == 200
+    body = assert_problem(client.get("/v1/entries", headers=headers), 401)
+    assert "suspended" in body["detail"]
+    assert_problem(_token_request(client, creds), 401)
+    assert client.post(f"/v1/orgs/{creds.org_id}/reinstate", headers=admin).status_code == 200
+    assert client.get("/v1/entries", headers=headers).status_code == 200
+    assert _token_request(client, creds).status_code == 200
+
+
+def test_rotated_secret_replaces_the_old_one(client, auth):
+    admin = auth.headers("regulator")
+    creds = auth.org("carrier")
+    old_token = auth.token(creds)
+    rotated = client.post(f"/v1/orgs/{creds.org_id}/clients/{creds.client_id}/rotate", headers=admin)
+    assert rotated.status_code == 200
+    new_secret = rotated.json["client_secret"]
+    assert new_secret != creds.client_secret
+    assert_problem(_token_request(client, creds), 401)
+    assert_problem(client.get("/v1/entries", headers={"Authorization": "Bearer " + old_token}), 401)
+    assert _token_request(client, creds, secret=new_secret).status_code == 200

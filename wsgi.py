@@ -1,0 +1,3 @@
+from blocklist import create_app
+
+app = create_app()

@@ -62,8 +62,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     # Swagger UI assets come from the package itself: carrier networks are closed.
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)
+        # Several gunicorn workers share the file: wait for the write lock instead of failing.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                   "connect_args": {"timeout": 30}}
 
     db.init_app(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)

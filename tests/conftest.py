@@ -133,3 +133,73 @@ class AuthHelper:
 @pytest.fixture
 def auth(app, client) -> AuthHelper:
     return AuthHelper(app, client)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A real gunicorn serving the app on the test database, for end-to-end and concurrency tests."""
+
+    def __init__(self, database_url: str, workers: int = 2, worker_class: str = "sync",
+                 extra_env: dict[str, str] | None = None):
+        self.database_url = database_url
+        self.workers = workers
+        self.worker_class = worker_class
+        self.extra_env = extra_env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self) -> "LiveServer":
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = {**os.environ, "BLOCKLIST_DATABASE_URL": self.database_url,
+               "BLOCKLIST_SECRET_KEY": TEST_CONFIG["SECRET_KEY"],
+               "BLOCKLIST_SECRET_HASH_METHOD": TEST_CONFIG["SECRET_HASH_METHOD"], **self.extra_env}
+        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.process = subprocess.Popen(
+            [gunicorn, "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+             "--worker-class", self.worker_class, "--timeout", "60", "--log-level", "warning", "wsgi:app"],
+            cwd=root, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except Exception:
+                self.process.kill()
+
+
+@pytest.fixture
+def live_server(app, database_url):
+    """gunicorn with 2 sync workers on the session's database; `.url` is its base URL."""
+    server = LiveServer(database_url).start()
+    yield server
+    server.stop()
+
+
+def requires_postgres(app) -> None:
+    """Skip a concurrency test on SQLite: its claims are about PostgreSQL."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrency claims are tested on PostgreSQL (set BLOCKLIST_TEST_DATABASE_URL)")

@@ -1,0 +1,26 @@
+"""gunicorn settings; every value can be overridden from the environment (see README)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BLOCKLIST_BIND", "127.0.0.1:8000")
+# Threads let a worker hold long-polling feed requests without blocking other requests.
+worker_class = os.environ.get("BLOCKLIST_WORKER_CLASS", "gthread")
+workers = int(os.environ.get("BLOCKLIST_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("BLOCKLIST_THREADS", "8"))
+timeout = int(os.environ.get("BLOCKLIST_WORKER_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = int(os.environ.get("BLOCKLIST_MAX_REQUESTS", "100000"))
+max_requests_jitter = max_requests // 10
+accesslog = os.environ.get("BLOCKLIST_ACCESS_LOG", "-")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    # With PROMETHEUS_MULTIPROC_DIR set, drop a dead worker's live gauges from /metrics.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -24,3 +24,8 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# gunicorn's control socket defaults to one path per user, so two servers on a host would fight
+# over it; we do not use it.
+control_socket_disable = True

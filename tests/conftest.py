@@ -168,7 +168,7 @@ class LiveServer:
         gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.process = subprocess.Popen(
-            [gunicorn, "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+            [gunicorn, "--no-control-socket", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
              "--worker-class", self.worker_class, "--timeout", "60", "--log-level", "warning", "wsgi:app"],
             cwd=root, env=env)
         deadline = time.monotonic() + 30

@@ -7,18 +7,26 @@ from typing import Any
 
 from flask import Flask, send_from_directory
 from flask_migrate import Migrate
-from flask_smorest import Api
-from marshmallow import Schema, fields
+from flask_smorest import Api, Blueprint
+from marshmallow import INCLUDE, Schema, fields
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.routing import IntegerConverter
 
-from . import context, errors, ops
+from . import context, errors, ops, ratelimit
 from .config import load_settings, normalise_database_url
 from .db import db
+from .jsonio import StorableFlaskParser, StorableJSONProvider
+from .pagination import MAX_ID
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
 
 class ProblemSchema(Schema):
+    """RFC 9457 problem details; extension members (e.g. `allowlist_reason`) are allowed."""
+
+    class Meta:
+        unknown = INCLUDE
+
     type = fields.String()
     title = fields.String()
     status = fields.Integer()
@@ -27,15 +35,31 @@ class ProblemSchema(Schema):
     errors = fields.Dict(metadata={"description": "Per-field messages, for validation problems"})
 
 
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` limited to a 32-bit INTEGER, the narrowest id column (orgs, disputes,
+    allowlist). Entry ids and audit seqs are BIGINT but stay far below 2**31 at the planned
+    scale (10M entries); past that they would need a converter of their own."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+# Every blueprint's request bodies go through the NUL / surrogate check (see jsonio).
+Blueprint.ARGUMENTS_PARSER = StorableFlaskParser()
+
+
 class BlocklistApi(Api):
     """flask-smorest's Api with problem+json errors instead of its own error body."""
+
+    ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
 
 
 def _document_security(api: Api) -> None:
-    api.spec.components.schema("Problem", schema=ProblemSchema)
+    # ProblemSchema is registered by flask-smorest as the error schema (BlocklistApi.ERROR_SCHEMA).
     api.spec.components.security_scheme("oauth2", {
         "type": "oauth2",
         "flows": {"clientCredentials": {
@@ -54,6 +78,9 @@ def _document_security(api: Api) -> None:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` overrides, then extensions."""
     app = Flask(__name__, instance_relative_config=True)
+    app.json = StorableJSONProvider(app)
+    # Ids in paths fit the id columns: a larger one is simply not found (404), never a 500.
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(load_settings(app.instance_path))
     if config:
         app.config.update(config)
@@ -77,9 +104,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _document_security(api)
     errors.init_app(app)
 
-    from . import auth, entries
+    from . import audit, auth, entries, feeds, matching
     auth.init_app(app, api)
+    audit.init_app(app, api)
     entries.init_app(app, api)
+    ratelimit.init_app(app)
+    matching.init_app(app, api)
+    feeds.init_app(app, api)
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):

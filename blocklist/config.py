@@ -13,6 +13,18 @@ from typing import Any
 
 ENV_PREFIX = "BLOCKLIST_"
 
+DAY = 24 * 3600
+# Numbers are reassigned to new subscribers, URLs are short-lived; ranges, codes and keywords
+# stay bad for longer. Override with BLOCKLIST_TTL_<KIND>.
+DEFAULT_TTL = {"number": 180 * DAY, "code": 365 * DAY, "range": 365 * DAY,
+               "keyword": 365 * DAY, "url": 30 * DAY, "domain": 90 * DAY}
+# Requests per API client, by org kind (any limits-library string, e.g. "100/second;6000/minute").
+# Carriers poll the feed every few seconds and send batch look-ups; marking apps query heavily;
+# regulators are few people; consumers export in bulk (few, large requests).
+# Override with BLOCKLIST_RATE_LIMIT_<KIND>.
+DEFAULT_RATE_LIMITS = {"carrier": "6000/minute", "internet": "6000/minute",
+                       "consumer": "600/minute", "regulator": "1200/minute"}
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(ENV_PREFIX + name, default)
@@ -26,6 +38,17 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise RuntimeError(f"{ENV_PREFIX}{name} must be an integer, got {value!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise RuntimeError(f"{ENV_PREFIX}{name} must be true or false, got {value!r}")
 
 
 def normalise_database_url(url: str) -> str:
@@ -63,6 +86,28 @@ def load_settings(instance_path: str) -> dict[str, Any]:
         "OAUTH2_TOKEN_EXPIRES_IN": {"client_credentials": token_lifetime},
         # werkzeug.security method for client secrets; scrypt is a memory-hard password hash.
         "SECRET_HASH_METHOD": _env("SECRET_HASH_METHOD", "scrypt"),
+        # Entries: numbers without a country code are read in this region (ISO 3166 alpha-2).
+        "DEFAULT_REGION": (_env("DEFAULT_REGION", "CN") or "CN").upper(),
+        # Default time-to-live per kind, seconds (0: never expires); publishers may set their own.
+        "ENTRY_TTL": {kind: _env_int(f"TTL_{kind.upper()}", default) for kind, default in DEFAULT_TTL.items()},
+        # How long a stored Idempotency-Key answer is replayed.
+        "IDEMPOTENCY_TTL": _env_int("IDEMPOTENCY_TTL", 24 * 3600),
+        # Rate limiting (blocklist/ratelimit.py); Redis makes the counts shared by all workers.
+        "REDIS_URL": _env("REDIS_URL") or None,
+        "RATE_LIMIT_ENABLED": _env_bool("RATE_LIMIT_ENABLED", True),
+        "RATE_LIMITS": {kind: _env(f"RATE_LIMIT_{kind.upper()}") or default
+                        for kind, default in DEFAULT_RATE_LIMITS.items()},
+        "RATE_LIMIT_TOKEN": _env("RATE_LIMIT_TOKEN") or "60/minute",
+        "RATE_LIMIT_KEY_PREFIX": _env("RATE_LIMIT_KEY_PREFIX") or "blocklist",
+        "RATE_LIMIT_PROXY_HOPS": _env_int("RATE_LIMIT_PROXY_HOPS", 0),
+        # POST /v1/check: longest text in characters (longer: 413), and how many keywords may be
+        # added to or dropped from the active set before the main automaton is rebuilt.
+        "CHECK_MAX_TEXT": _env_int("CHECK_MAX_TEXT", 65536),
+        "CHECK_REBUILD_AFTER": _env_int("CHECK_REBUILD_AFTER", 2000),
+        # Feed: days of change log kept (older cursors get 410 and re-snapshot), and seconds
+        # between expiry sweeps in each serving process (0: only `flask expire` / the timer).
+        "FEED_RETENTION_DAYS": _env_int("FEED_RETENTION_DAYS", 7),
+        "SWEEP_INTERVAL": _env_int("SWEEP_INTERVAL", 5),
         "PAGE_LIMIT_DEFAULT": 100,
         "PAGE_LIMIT_MAX": 1000,
         # flask-smorest / OpenAPI

@@ -56,6 +56,10 @@ def _echo_request_id(response: Response) -> Response:
     request_id = getattr(g, "request_id", None)
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
+    # API answers are data, never pages to sniff or cache in shared proxies (OWASP API8).
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith(("/v1/", "/oauth/")):
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

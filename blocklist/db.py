@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, insert, text
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names so Alembic autogenerate and downgrades agree on every database.
@@ -51,3 +53,44 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.timezone.utc)
+
+
+def _copy_value(value):
+    """COPY bypasses column types: give timestamps as naive UTC (like UTCDateTime does) and
+    JSON as text."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in the session's transaction as fast as the database allows.
+
+    PostgreSQL: one `COPY ... FROM STDIN` stream (several times faster than multi-row INSERTs,
+    whose statements psycopg must re-parse). Elsewhere: an executemany.
+    """
+    if not rows:
+        return
+    session = db.session
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    raw = session.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row[c]) for c in columns])
+
+
+def allocate_ids(table: Table, count: int) -> list[int] | None:
+    """`count` new ids from the table's sequence (PostgreSQL), for rows then COPYed with them;
+    None where ids come from the insert itself (SQLite)."""
+    session = db.session
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return list(session.scalars(
+        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table.name, "n": count}))

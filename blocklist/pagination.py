@@ -23,6 +23,10 @@ from .errors import abort
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Ids in query strings: the narrowest id column is a 32-bit INTEGER, and a larger number can
+# name nothing (and would overflow the driver's parameter binding).
+MAX_ID = 2**31 - 1
+ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 
 class PageArgsSchema(Schema):

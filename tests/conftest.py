@@ -14,6 +14,7 @@ from blocklist import create_app
 from blocklist.audit.models import AuditHead
 from blocklist.auth import services as auth_services
 from blocklist.db import db
+from blocklist.feeds.models import FeedHead
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -21,6 +22,8 @@ TEST_CONFIG = {
     "SECRET_HASH_METHOD": "pbkdf2:sha256:1000",
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SECRET_KEY": "test-secret-key",
+    # tests/test_ratelimit.py turns it on with small limits.
+    "RATE_LIMIT_ENABLED": False,
 }
 
 
@@ -67,6 +70,7 @@ def _empty_tables(app) -> None:
             for table in tables:
                 conn.execute(delete(table))
         conn.execute(insert(AuditHead).values(id=1, seq=0, hash="0" * 64))
+        conn.execute(insert(FeedHead).values(id=1, position=0))
 
 
 @pytest.fixture(autouse=True)
@@ -182,6 +186,15 @@ class LiveServer:
         self.stop()
         raise RuntimeError("gunicorn did not start")
 
+    def bearer(self, creds: Credentials) -> dict[str, str]:
+        """Authorization header with a token for `creds`, fetched over the network."""
+        import requests
+
+        response = requests.post(self.url + "/oauth/token", data={"grant_type": "client_credentials"},
+                                 auth=(creds.client_id, creds.client_secret), timeout=10)
+        assert response.status_code == 200, response.text
+        return {"Authorization": "Bearer " + response.json()["access_token"]}
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -201,5 +214,45 @@ def live_server(app, database_url):
 
 def requires_postgres(app) -> None:
     """Skip a concurrency test on SQLite: its claims are about PostgreSQL."""
-    if db.engine.dialect.name != "postgresql":
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    if dialect != "postgresql":
         pytest.skip("concurrency claims are tested on PostgreSQL (set BLOCKLIST_TEST_DATABASE_URL)")
+
+
+class Callers:
+    """Bearer headers for one org of each kind (more on request), made lazily."""
+
+    def __init__(self, auth):
+        self.auth = auth
+        self._headers: dict[str, dict[str, str]] = {}
+        self.creds = {}
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        """'carrier', 'internet', 'regulator', 'consumer', or 'carrier2' etc. for another org."""
+        if name not in self._headers:
+            kind = name.rstrip("0123456789")
+            creds = self.auth.org(kind, name=f"{name}-org")
+            self.creds[name] = creds
+            self._headers[name] = self.auth.headers(creds)
+        return self._headers[name]
+
+    def org_id(self, name: str) -> int:
+        self[name]
+        return self.creds[name].org_id
+
+
+@pytest.fixture
+def callers(auth) -> Callers:
+    return Callers(auth)
+
+
+@pytest.fixture
+def publish(client, callers):
+    """publish(kind, value, as_="carrier", **fields) -> response"""
+
+    def _publish(kind: str, value: str, as_: str = "carrier", **fields):
+        return client.post("/v1/entries", json={"kind": kind, "value": value, **fields},
+                           headers=callers[as_])
+
+    return _publish

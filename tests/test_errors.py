@@ -45,3 +45,22 @@ def test_oauth_errors_are_problems_with_rfc6749_members(client):
     response = client.post("/oauth/token", data={"grant_type": "client_credentials"})
     body = assert_problem(response, 401 if response.status_code == 401 else 400)
     assert body["error"] in {"invalid_client", "invalid_request"}
+
+
+@pytest.mark.parametrize("raw", ['{"name": "a\\u0000b", "kind": "carrier"}',
+                                 '{"name": "a\\ud800b", "kind": "carrier"}',
+                                 '{"name": "ok", "kind": "carrier", "x": ["\\udfff"]}'])
+def test_unstorable_strings_are_422_not_500(client, auth, raw):
+    response = client.post("/v1/orgs", data=raw, headers={**auth.headers("regulator"),
+                                                           "Content-Type": "application/json"})
+    body = assert_problem(response, 422)
+    assert body["errors"]
+
+
+def test_unicode_tricks_are_kept_verbatim_in_raw_value(client, auth):
+    headers = auth.headers("carrier")
+    tricky = "\u202e138\u200b1234\uff15678"  # bidi override, zero-width space, full-width digit
+    response = client.post("/v1/entries", json={"kind": "keyword", "value": tricky}, headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.json["raw_value"] == tricky
+    assert response.json["value"] == "13812345678"

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from ..context import Actor, set_actor
 from ..db import db, utcnow
 from ..errors import abort
+from ..ratelimit import check as check_rate_limit
 from .models import Client, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
@@ -172,6 +173,7 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             token = authenticate(scope)
+            check_rate_limit()  # per client, so only once the client is known
             if regulator and not token.client.org.is_regulator:
                 abort(403, "Only a regulator may do this.")
             return view(*args, **kwargs)

@@ -1,0 +1,159 @@
+"""Rate limiting per API client (flask-limiter), shared across workers and nodes through Redis.
+
+- `/v1` routes: one budget per authenticated client across the whole API, sized by its org
+  kind (``RATE_LIMITS``). It is checked by `check()`, which `auth.oauth2.require` calls right
+  after authentication, so the key is the client, never a shared address.
+- `/oauth/*` (token, revoke, introspect): ``RATE_LIMIT_TOKEN`` per client id *and* address
+  (these are unauthenticated, and every attempt costs a password-hash verification; keying on the
+  address too means nobody can lock a carrier out by spraying its public client id).
+- `/healthz`, `/readyz`, `/metrics` (and the docs) are never limited.
+
+Over the limit: 429 problem+json with ``Retry-After``. Every limited response carries
+``RateLimit-Limit/Remaining/Reset`` (IETF draft; Reset in seconds) and the older
+``X-RateLimit-Limit/Remaining/Reset`` (Reset as a Unix time).
+
+Storage: Redis at ``REDIS_URL`` when set (one count shared by every gunicorn worker and node),
+else per-process memory. When Redis is unreachable each process counts on its own (in memory)
+and retries Redis with back-off: a blocklist that stops answering, or waits on a dead Redis in
+every request, is worse than one that is briefly metered per process.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter
+from limits import parse_many
+from werkzeug.exceptions import HTTPException
+
+from .context import current_actor
+
+EXTENSION = "blocklist_ratelimit"
+ORG_KINDS = ("carrier", "internet", "consumer", "regulator")
+NEVER_LIMITED = {"ops.healthz", "ops.readyz", "ops.metrics"}
+
+
+def _limiter() -> Limiter:
+    return current_app.extensions[EXTENSION]["limiter"]
+
+
+def remote_address() -> str:
+    """The caller's address: ``X-Forwarded-For``'s entry added by the nearest of
+    ``RATE_LIMIT_PROXY_HOPS`` trusted proxies (nginx), or the socket's peer when 0."""
+    hops = current_app.config.get("RATE_LIMIT_PROXY_HOPS", 0)
+    if hops > 0:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
+                     if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr or "unknown"
+
+
+def _client_key() -> str:
+    return "client:" + (current_actor().client_id or "unknown")
+
+
+def _oauth_key() -> str:
+    client_id = request.authorization.username if request.authorization else None
+    if not client_id:
+        try:
+            client_id = request.form.get("client_id")
+        except HTTPException:  # e.g. a body over the size limit: the view answers 413 itself
+            client_id = None
+    address = remote_address()
+    return f"oauth:{client_id}@{address}" if client_id else f"oauth:@{address}"
+
+
+def _api_limit() -> str:
+    """The limit string for the authenticated caller's org kind."""
+    limits = current_app.config["RATE_LIMITS"]
+    return limits.get(current_actor().org_kind or "", limits["consumer"])
+
+
+def _breach_detail() -> str:
+    current = _limiter().current_limit
+    limit = f" of {current.limit}" if current is not None else ""
+    return f"Rate limit{limit} exceeded; retry after the number of seconds in Retry-After."
+
+
+def check() -> None:
+    """Count this request against the authenticated client's budget.
+
+    Call after authentication (`current_actor()` is the caller). Raises a 429 (rendered as a
+    problem by `blocklist.errors`) when the client is over its limit.
+    """
+    state = current_app.extensions.get(EXTENSION)
+    if state and state["limiter"].enabled:
+        state["api_check"]()
+
+
+def _add_headers(response: Response) -> Response:
+    limiter = current_app.extensions[EXTENSION]["limiter"]
+    current = limiter.current_limit
+    if current is None:
+        return response
+    try:
+        reset_at, remaining = current.window  # reset as a Unix time (float), hits left
+        remaining = max(remaining, 0)
+    except Exception:  # storage unreachable: the request went through unmetered
+        current_app.logger.exception("rate limit headers: storage unreachable")
+        return response
+    seconds = max(1, math.ceil(reset_at - time.time()))
+    response.headers["RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["RateLimit-Remaining"] = str(remaining)
+    response.headers["RateLimit-Reset"] = str(seconds)
+    response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(math.ceil(reset_at))
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _validate(config) -> None:
+    for name, value in [*((f"RATE_LIMIT_{k.upper()}", v) for k, v in config["RATE_LIMITS"].items()),
+                        ("RATE_LIMIT_TOKEN", config["RATE_LIMIT_TOKEN"])]:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise RuntimeError(f"BLOCKLIST_{name} is not a rate limit like '6000/minute': {value!r}") from exc
+    missing = [kind for kind in ORG_KINDS if kind not in config["RATE_LIMITS"]]
+    if missing:
+        raise RuntimeError(f"RATE_LIMITS lacks org kinds: {', '.join(missing)}")
+
+
+def init_app(app: Flask) -> None:
+    """Set up the limiter for `app`; call after the OAuth blueprint is registered."""
+    config = app.config
+    _validate(config)
+    limiter = Limiter(
+        key_func=remote_address,
+        app=app,
+        enabled=bool(config["RATE_LIMIT_ENABLED"]),
+        storage_uri=config.get("REDIS_URL") or "memory://",
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config.get("REDIS_URL") else {},
+        strategy=config.get("RATE_LIMIT_STRATEGY", "fixed-window"),
+        key_prefix=config.get("RATE_LIMIT_KEY_PREFIX", "blocklist"),
+        headers_enabled=False,  # our own headers below: Retry-After only on a 429
+        in_memory_fallback_enabled=bool(config.get("REDIS_URL")),
+        swallow_errors=True,  # anything else going wrong in the limiter lets the request through
+    )
+    limiter.request_filter(lambda: request.endpoint in NEVER_LIMITED)
+
+    api_limit = limiter.shared_limit(_api_limit, scope="api", key_func=_client_key,
+                                     error_message=_breach_detail)
+
+    @api_limit
+    def api_check() -> None:
+        """Counts one request of the current client against its org kind's limit."""
+
+    oauth_bp = app.blueprints.get("oauth")
+    if oauth_bp is not None:
+        limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_TOKEN"], scope="oauth",
+                             key_func=_oauth_key, error_message=_breach_detail)(oauth_bp)
+
+    app.extensions[EXTENSION] = {"limiter": limiter, "api_check": api_check}
+    if limiter.enabled:
+        app.after_request(_add_headers)

@@ -1,12 +1,16 @@
-"""Entries: the violating values, their reports, tags and look-ups."""
+"""Entries: the violating values, their reports, tags, the allowlist, disputes and look-ups."""
 
 from __future__ import annotations
 
 from flask import Flask
 from flask_smorest import Api
 
+from . import models  # noqa: F401  (registers the tables)
+from ..feeds import models as feed_models  # noqa: F401
+
 
 def init_app(app: Flask, api: Api) -> None:
     from . import routes
 
-    api.register_blueprint(routes.blp)
+    for blueprint in routes.BLUEPRINTS:
+        api.register_blueprint(blueprint)

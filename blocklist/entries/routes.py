@@ -1,34 +1,261 @@
-"""Entry routes. The entries capability itself lands with the entries issue; this lists none."""
+"""HTTP routes for entries, look-ups, tags, disputes and the allowlist. Thin: validation by
+schema, work in the services."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from sqlalchemy import exists, func, or_, select
 
 from ..auth.oauth2 import require
-from ..auth.scopes import ENTRIES_READ
-from ..pagination import PageArgsSchema, list_schema
+from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
+from ..db import db, utcnow
+from ..pagination import encode_cursor, decode_cursor, paginate
+from . import allowlist, disputes, idempotency, lookup, services
+from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
+from .schemas import (AllowlistArgsSchema, AllowlistItemSchema, AllowlistSchema,
+                      BatchLookupSchema, BatchVerdictSchema, BulkPublishSchema, BulkResultSchema,
+                      DisputeArgsSchema, DisputeListSchema, DisputeSchema, EntryListArgsSchema,
+                      EntryListSchema, EntryPatchSchema, EntrySchema, LookupArgsSchema,
+                      PublishSchema, ReasonSchema, RequiredReasonSchema, ResolveSchema,
+                      TagArgsSchema, TagListSchema, VerdictSchema)
 
 blp = Blueprint("entries", __name__, url_prefix="/v1/entries", description="Blocklist entries")
+lookup_blp = Blueprint("lookup", __name__, url_prefix="/v1", description="Look-ups and tags")
+disputes_blp = Blueprint("disputes", __name__, url_prefix="/v1/disputes", description="Disputes")
+allowlist_blp = Blueprint("allowlist", __name__, url_prefix="/v1/allowlist",
+                          description="Values a regulator declared legitimate")
+
+BLUEPRINTS = (blp, lookup_blp, disputes_blp, allowlist_blp)
 
 
-class EntrySchema(Schema):
-    id = fields.Integer()
-    kind = fields.String()
-    value = fields.String()
-    raw_value = fields.String()
-    status = fields.String()
+def _with_etag(entry: Entry, status: int = 200):
+    return entry, status, {"ETag": entry.etag}
 
 
-EntryListSchema = list_schema(EntrySchema, "EntryList")
-
+# --- entries ---------------------------------------------------------------------------------
 
 @blp.route("")
 class Entries(MethodView):
     @require(ENTRIES_READ)
-    @blp.arguments(PageArgsSchema, location="query")
+    @blp.arguments(EntryListArgsSchema, location="query")
     @blp.response(200, EntryListSchema)
-    def get(self, page):
-        """List entries"""
-        return {"items": [], "next_cursor": None}
+    def get(self, args):
+        """List entries, filtered, oldest first (keyset pagination)"""
+        now = utcnow()
+        stmt = select(Entry)
+        if "kind" in args:
+            stmt = stmt.where(Entry.kind == args["kind"])
+        status = args.get("status")
+        if status == "active":
+            stmt = stmt.where(Entry.active_at(now))
+        elif status == "expired":
+            stmt = stmt.where(or_(Entry.status == "expired", (Entry.status == "active") & ~Entry.unexpired(now)))
+        elif status == "revoked":
+            stmt = stmt.where(Entry.status == "revoked")
+        if "tag" in args:
+            stmt = stmt.where(exists().where(EntryTag.entry_id == Entry.id, EntryTag.tag == args["tag"]))
+        if "reporter" in args:
+            stmt = stmt.where(exists().where(Report.entry_id == Entry.id, Report.org_id == args["reporter"],
+                                             Report.withdrawn_at.is_(None)))
+        if "updated_since" in args:
+            stmt = stmt.where(Entry.updated_at >= args["updated_since"])
+        if "q" in args:
+            prefix = args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Entry.value.like(prefix + "%", escape="\\"))
+        return paginate(stmt, [Entry.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
+
+    @require(ENTRIES_WRITE)
+    @blp.arguments(PublishSchema)
+    @blp.response(201, EntrySchema, description="A new entry, or one re-listed after it expired")
+    @blp.alt_response(200, schema=EntrySchema, description="Corroborated: the entry was already listed")
+    def post(self, item):
+        """Publish one value (honours Idempotency-Key)"""
+        def render(outcomes):
+            entry = services.fresh(outcomes[0].entry_id)
+            return (201 if outcomes[0].listed_anew else 200), EntrySchema().dump(entry)
+
+        idem = idempotency.from_request(request.get_json())
+        try:
+            outcome = services.publish([item], single=True, idempotent=idem, render=render)[0]
+        except idempotency.Replayed as replay:
+            return replay.response()
+        return _with_etag(services.fresh(outcome.entry_id), 201 if outcome.listed_anew else 200)
+
+
+@blp.route("/bulk")
+class BulkPublish(MethodView):
+    @require(ENTRIES_WRITE)
+    @blp.arguments(BulkPublishSchema)
+    @blp.response(200, BulkResultSchema)
+    def post(self, data):
+        """Publish up to 10,000 values, all or nothing (honours Idempotency-Key)"""
+        def summary(outcomes):
+            counts = Counter(o.result for o in outcomes)
+            return {"items": outcomes, **{k: counts.get(k, 0) for k in
+                                          ("created", "relisted", "corroborated", "refreshed")}}
+
+        idem = idempotency.from_request(request.get_json())
+        try:
+            outcomes = services.publish(data["items"], idempotent=idem,
+                                        render=lambda o: (200, BulkResultSchema().dump(summary(o))))
+        except idempotency.Replayed as replay:
+            return replay.response()
+        return summary(outcomes)
+
+
+@blp.route("/<int:entry_id>")
+class EntryById(MethodView):
+    @require(ENTRIES_READ)
+    @blp.response(200, EntrySchema)
+    def get(self, entry_id):
+        """One entry with its reports and tags (ETag)"""
+        return _with_etag(services.get_entry(entry_id))
+
+    @require(ENTRIES_WRITE)
+    @blp.arguments(EntryPatchSchema)
+    @blp.response(200, EntrySchema)
+    def patch(self, data, entry_id):
+        """Change tags, category or expires_at (own entries, or regulator; If-Match optional)"""
+        return _with_etag(services.update(entry_id, data, request.headers.get("If-Match")))
+
+
+@blp.route("/<int:entry_id>/withdraw")
+class Withdraw(MethodView):
+    @require(ENTRIES_WRITE)
+    @blp.arguments(ReasonSchema, required=False)
+    @blp.response(200, EntrySchema)
+    def post(self, data, entry_id):
+        """Withdraw the caller's org's report; with none left the entry expires"""
+        return _with_etag(services.withdraw(entry_id, (data or {}).get("reason")))
+
+
+@blp.route("/<int:entry_id>/expire")
+class Expire(MethodView):
+    @require(ENTRIES_WRITE)
+    @blp.arguments(RequiredReasonSchema)
+    @blp.response(200, EntrySchema)
+    def post(self, data, entry_id):
+        """Expire now with a reason (e.g. `recycled`)"""
+        return _with_etag(services.expire(entry_id, data["reason"]))
+
+
+@blp.route("/<int:entry_id>/revoke")
+class Revoke(MethodView):
+    @require(ADMIN, regulator=True)
+    @blp.arguments(RequiredReasonSchema)
+    @blp.response(200, EntrySchema)
+    def post(self, data, entry_id):
+        """A regulator revokes the entry"""
+        return _with_etag(services.revoke(entry_id, data["reason"]))
+
+
+@blp.route("/<int:entry_id>/disputes")
+class EntryDisputes(MethodView):
+    @require(ENTRIES_WRITE)
+    @blp.arguments(DisputeSchema)
+    @blp.response(201, DisputeSchema)
+    def post(self, data, entry_id):
+        """Dispute an entry (e.g. a recycled number's new owner)"""
+        return disputes.file(entry_id, data["reason"])
+
+
+# --- look-ups and tags -----------------------------------------------------------------------
+
+@lookup_blp.route("/lookup")
+class Lookup(MethodView):
+    @require(ENTRIES_READ)
+    @lookup_blp.arguments(LookupArgsSchema, location="query")
+    @lookup_blp.response(200, VerdictSchema)
+    def get(self, args):
+        """Is this value listed? Numbers also match covering ranges"""
+        return lookup.lookup_one(args["value"], args["kind"])
+
+    @require(ENTRIES_READ)
+    @lookup_blp.arguments(BatchLookupSchema)
+    @lookup_blp.response(200, BatchVerdictSchema)
+    def post(self, data):
+        """Look up to 1,000 values; one verdict each, in request order"""
+        return {"results": lookup.lookup_many(data["values"])}
+
+
+@lookup_blp.route("/tags")
+class Tags(MethodView):
+    @require(ENTRIES_READ)
+    @lookup_blp.arguments(TagArgsSchema, location="query")
+    @lookup_blp.response(200, TagListSchema)
+    def get(self, args):
+        """Tags with the number of active entries carrying each, by tag name"""
+        now = utcnow()
+        stmt = (select(EntryTag.tag, func.count().label("count")).join(Entry, Entry.id == EntryTag.entry_id)
+                .where(Entry.active_at(now))
+                .group_by(EntryTag.tag).order_by(EntryTag.tag))
+        if "namespace" in args:
+            stmt = stmt.where(EntryTag.tag.like(args["namespace"] + ":%"))
+        if args["cursor"]:
+            stmt = stmt.where(EntryTag.tag > decode_cursor(args["cursor"], 1)[0])
+        rows = db.session.execute(stmt.limit(args["limit"] + 1)).all()
+        next_cursor = encode_cursor([rows[args["limit"] - 1].tag]) if len(rows) > args["limit"] else None
+        return {"items": [{"tag": r.tag, "count": r.count} for r in rows[:args["limit"]]],
+                "next_cursor": next_cursor}
+
+
+# --- disputes --------------------------------------------------------------------------------
+
+@disputes_blp.route("")
+class Disputes(MethodView):
+    @require(ENTRIES_WRITE)
+    @disputes_blp.arguments(DisputeArgsSchema, location="query")
+    @disputes_blp.response(200, DisputeListSchema)
+    def get(self, args):
+        """Disputes: a regulator sees all; an org those it filed or on entries it reports"""
+        stmt = disputes.visible(select(Dispute))
+        if "status" in args:
+            stmt = stmt.where(Dispute.status == args["status"])
+        if "entry_id" in args:
+            stmt = stmt.where(Dispute.entry_id == args["entry_id"])
+        return paginate(stmt, [Dispute.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
+
+
+@disputes_blp.route("/<int:dispute_id>/resolve")
+class ResolveDispute(MethodView):
+    @require(ADMIN, regulator=True)
+    @disputes_blp.arguments(ResolveSchema)
+    @disputes_blp.response(200, DisputeSchema)
+    def post(self, data, dispute_id):
+        """Resolve: `upheld` keeps the entry, `overturned` revokes it"""
+        return disputes.resolve(dispute_id, data["resolution"], data["note"])
+
+
+# --- allowlist -------------------------------------------------------------------------------
+
+@allowlist_blp.route("")
+class Allowlist(MethodView):
+    @require(ENTRIES_READ)
+    @allowlist_blp.arguments(AllowlistArgsSchema, location="query")
+    @allowlist_blp.response(200, AllowlistSchema)
+    def get(self, args):
+        """The allowlist"""
+        stmt = select(AllowlistItem)
+        if "kind" in args:
+            stmt = stmt.where(AllowlistItem.kind == args["kind"])
+        return paginate(stmt, [AllowlistItem.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
+
+    @require(ADMIN, regulator=True)
+    @allowlist_blp.arguments(AllowlistItemSchema)
+    @allowlist_blp.response(201, AllowlistItemSchema)
+    def post(self, data):
+        """Allowlist a value (an active entry with that value is revoked)"""
+        return allowlist.add(data["kind"], data["value"], data["reason"])
+
+
+@allowlist_blp.route("/<int:item_id>")
+class AllowlistItemById(MethodView):
+    @require(ADMIN, regulator=True)
+    @allowlist_blp.response(204)
+    def delete(self, item_id):
+        """Remove a value from the allowlist"""
+        allowlist.remove(item_id)

@@ -1,0 +1,140 @@
+"""Is this listed? Look-ups of any number of values in a constant number of queries.
+
+A value is tried as the kind the caller named, or as every kind its shape allows. Numbers and
+codes also match the ranges that cover them (found by probing the range-prefix index with the
+value's prefixes), URLs match URL entries by Safe Browsing expression and domain entries for
+their host or any parent domain, and nothing the allowlist protects ever matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, select
+
+from ..db import db, utcnow
+from ..errors import abort
+from ..matching.urls import url_expressions, url_host
+from .allowlist import find_protecting
+from .models import Entry
+from .normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
+from .services import chunks, kind_value_in
+from .values import CanonicalValue, canonicalise, domain_and_parents
+
+
+@dataclass
+class Probe:
+    """What one looked-up value can match."""
+
+    value: str
+    kind: str | None
+    candidates: list[CanonicalValue] = field(default_factory=list)
+    exact: set[tuple[str, str]] = field(default_factory=set)
+    digits: list[str] = field(default_factory=list)
+    url_keys: set[str] = field(default_factory=set)
+    error: str | None = None
+
+
+def _probe(value: str, kind: str | None, region: str) -> Probe:
+    probe = Probe(value, kind)
+    errors = []
+    for candidate_kind in ([kind] if kind else guess_kinds(value)):
+        try:
+            canonical = canonicalise(candidate_kind, value, region)
+        except InvalidValue as error:
+            errors.append(str(error))
+            continue
+        probe.candidates.append(canonical)
+        probe.exact.add((canonical.kind, canonical.value))
+        if canonical.kind in ("number", "code"):
+            probe.digits.extend(digit_candidates(canonical.kind, canonical.value))
+        elif canonical.kind == "url":
+            probe.url_keys.update(url_expressions(canonical.value))
+            probe.exact.update(("domain", d) for d in domain_and_parents(url_host(canonical.value)))
+        elif canonical.kind == "domain":
+            probe.exact.update(("domain", d) for d in domain_and_parents(canonical.value))
+    if not probe.candidates and errors:
+        probe.error = errors[0]
+    return probe
+
+
+def _fetch(probes: list[Probe]) -> list[Entry]:
+    now = utcnow()
+    pairs = {pair for p in probes for pair in p.exact}
+    prefixes = {prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)}
+    url_keys = {k for p in probes for k in p.url_keys}
+    ids: set[int] = set()
+    conditions = ((kind_value_in, pairs), (lambda c: and_(Entry.kind == "range", Entry.range_prefix.in_(c)), prefixes),
+                  (lambda c: and_(Entry.kind == "url", Entry.match_key.in_(c)), url_keys))
+    for condition, wanted in conditions:
+        for chunk in chunks(wanted):
+            ids.update(db.session.scalars(select(Entry.id).where(condition(chunk), Entry.active_at(now))))
+    # One load of the matched entries, with their reports and tags (selectin): the number of
+    # queries does not grow with the number of values or matches.
+    found: list[Entry] = []
+    for chunk in chunks(ids):
+        found.extend(db.session.scalars(select(Entry).where(Entry.id.in_(chunk))))
+    return found
+
+
+class FetchedEntries:
+    """The fetched entries indexed the ways a probe matches them, so matching a batch is one
+    dict look-up per key instead of a scan of every entry per value."""
+
+    def __init__(self, entries: list[Entry]):
+        self.entries = entries
+        self.by_pair: dict[tuple[str, str], Entry] = {}
+        self.by_url_key: dict[str, list[Entry]] = {}
+        self.ranges_by_prefix: dict[str, list[Entry]] = {}
+        for entry in entries:
+            self.by_pair[(entry.kind, entry.value)] = entry
+            if entry.kind == "url":
+                self.by_url_key.setdefault(entry.match_key, []).append(entry)
+            elif entry.kind == "range":
+                self.ranges_by_prefix.setdefault(entry.range_prefix, []).append(entry)
+
+    def matching(self, probe: Probe) -> list[Entry]:
+        matched: dict[int, Entry] = {}
+        for pair in probe.exact:
+            if (entry := self.by_pair.get(pair)) is not None:
+                matched[entry.id] = entry
+        for digits in probe.digits:
+            for prefix in digit_prefixes(digits):
+                for entry in self.ranges_by_prefix.get(prefix, ()):
+                    if range_matches(entry.range_prefix, entry.range_length, digits):
+                        matched[entry.id] = entry
+        for key in probe.url_keys:
+            for entry in self.by_url_key.get(key, ()):
+                matched[entry.id] = entry
+        return list(matched.values())
+
+
+def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One verdict per query (`{value, kind}`), in order."""
+    region = current_app.config["DEFAULT_REGION"]
+    probes = [_probe(q["value"], q.get("kind"), region) for q in queries]
+    fetched = FetchedEntries(_fetch(probes))
+    entries = fetched.entries
+    protected = find_protecting({(c.kind, c.value) for p in probes for c in p.candidates}, region)
+    # Matched entries can be protected too (a URL entry on an allowlisted domain, say).
+    protected_entries = find_protecting({(e.kind, e.value) for e in entries}, region)
+    verdicts = []
+    for probe in probes:
+        if any((c.kind, c.value) in protected for c in probe.candidates):
+            matches = []
+        else:
+            matches = [e for e in fetched.matching(probe) if (e.kind, e.value) not in protected_entries]
+        verdict = {"value": probe.value, "kind": probe.kind, "listed": bool(matches), "matches": matches}
+        if probe.error and not probe.candidates:
+            verdict["error"] = probe.error
+        verdicts.append(verdict)
+    return verdicts
+
+
+def lookup_one(value: str, kind: str | None) -> dict[str, Any]:
+    verdict = lookup_many([{"value": value, "kind": kind}])[0]
+    if kind and verdict.get("error"):
+        abort(422, verdict["error"], errors={"value": [verdict["error"]]})
+    return verdict

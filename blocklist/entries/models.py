@@ -1,0 +1,163 @@
+"""Entries (one per kind + canonical value), the reports that corroborate them, their tags,
+the regulators' allowlist, disputes and stored idempotent responses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, and_, or_)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..auth.models import Org
+from ..db import Base, UTCDateTime, utcnow
+
+# BIGINT on PostgreSQL (10M+ rows, many more reports and changes); SQLite wants INTEGER for
+# its rowid alias so ids autoincrement.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+KINDS = ("number", "code", "range", "keyword", "url", "domain")
+STATUSES = ("active", "expired", "revoked")
+MAX_VALUE_LENGTH = 2048
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("kind", "value"),
+        # Lists and snapshots walk one status (and kind) in id order.
+        Index("ix_entries_status_kind_id", "status", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH))
+    raw_value: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # Why the entry is not active: "withdrawn", "ttl", "recycled", a regulator's reason, ...
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(40))
+    # Ranges: the digit prefix and the total length (None for "prefix*"), so a look-up probes
+    # the index with the prefixes of the number instead of scanning every range.
+    range_prefix: Mapped[str | None] = mapped_column(String(20), index=True)
+    range_length: Mapped[int | None] = mapped_column(Integer)
+    # URLs: the Safe Browsing expression (host + path + query) that text URLs are matched by.
+    match_key: Mapped[str | None] = mapped_column(String(MAX_VALUE_LENGTH), index=True)
+    reporters: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every change; the ETag.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    reports: Mapped[list[Report]] = relationship(back_populates="entry", lazy="selectin",
+                                                 order_by="Report.id")
+    tag_rows: Mapped[list[EntryTag]] = relationship(lazy="selectin", order_by="EntryTag.tag",
+                                                    cascade="all, delete-orphan")
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+    @classmethod
+    def unexpired(cls, now: dt.datetime):
+        """SQL: `expires_at` has not passed (to the second, before any sweep)."""
+        return or_(cls.expires_at.is_(None), cls.expires_at > now)
+
+    @classmethod
+    def active_at(cls, now: dt.datetime):
+        """SQL: the entry restricts at `now` (the effective status is active)."""
+        return and_(cls.status == "active", cls.unexpired(now))
+
+    def effective_status(self, now: dt.datetime | None = None) -> str:
+        """`expires_at` counts to the second, before the sweeper has marked the entry."""
+        if self.status == "active" and self.expires_at is not None and self.expires_at <= (now or utcnow()):
+            return "expired"
+        return self.status
+
+    @property
+    def in_feed(self) -> bool:
+        """In the feed's active set: the materialised status, which snapshots and the sweeper
+        use. An entry past `expires_at` stays in every mirror until the sweeper (or another
+        change) writes its `remove`, so this, not `effective_status`, decides feed operations."""
+        return self.status == "active"
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}.{self.version}"'
+
+
+class Report(Base):
+    """One org's report of an entry; at most one per (entry, org)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("entry_id", "org_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    raw_value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    entry: Mapped[Entry] = relationship(back_populates="reports")
+    org: Mapped[Org] = relationship(lazy="joined")
+
+
+class EntryTag(Base):
+    __tablename__ = "entry_tags"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class AllowlistItem(Base):
+    """A value a regulator declared legitimate: never published, never matched."""
+
+    __tablename__ = "allowlist"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH))
+    raw_value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolved_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    entry: Mapped[Entry] = relationship(lazy="joined")
+    org: Mapped[Org] = relationship(lazy="joined", foreign_keys=[org_id])
+
+
+class IdempotentResponse(Base):
+    """The first answer to a request sent with an `Idempotency-Key`, replayed to retries."""
+
+    __tablename__ = "idempotent_responses"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

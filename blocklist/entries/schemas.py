@@ -1,0 +1,211 @@
+"""Request and response shapes for entries, look-ups, tags, disputes and the allowlist."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..pagination import ID_RANGE, PageArgsSchema, list_schema
+from .models import KINDS, MAX_VALUE_LENGTH, STATUSES
+
+TAG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}:[a-z0-9\u4e00-\u9fff][a-z0-9._\-\u4e00-\u9fff]{0,59}$"
+CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+MAX_TAGS = 50
+MAX_BULK = 10_000
+MAX_BATCH_LOOKUP = 1000
+
+
+class Tag(fields.String):
+    """`namespace:value`, lower-cased before validation."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text.strip().lower()
+
+
+class UniqueList(fields.List):
+    """A list whose repeats are dropped on load (first one kept): tags are a set."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
+
+
+def tag_list(**kwargs) -> fields.List:
+    return UniqueList(Tag(validate=validate.Regexp(TAG_PATTERN, error="Tags are namespace:value, lower-case (e.g. fraud:ticket-scam).")),
+                       validate=validate.Length(max=MAX_TAGS), **kwargs)
+
+
+class OrgRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+
+
+class ReportSchema(Schema):
+    org = fields.Nested(OrgRefSchema)
+    raw_value = fields.String()
+    reason = fields.String(allow_none=True)
+    evidence = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    withdrawn_at = fields.DateTime(allow_none=True)
+
+
+class EntrySchema(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"enum": list(KINDS)})
+    value = fields.String(metadata={"description": "Canonical value (what matching uses)"})
+    raw_value = fields.String(metadata={"description": "The value as first published"})
+    status = fields.Function(lambda e: e.effective_status(), metadata={"enum": list(STATUSES)})
+    status_reason = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    reporters = fields.Integer(metadata={"description": "Distinct orgs with an active report"})
+    reports = fields.List(fields.Nested(ReportSchema))
+    expires_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+EntryListSchema = list_schema(EntrySchema, "EntryList")
+
+
+class PublishSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
+    region = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"),
+                           metadata={"description": "Country of a number without a country code (default CN)"})
+    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    evidence = fields.String(load_default=None, validate=validate.Length(max=10000))
+    category = fields.String(load_default=None, validate=validate.Regexp(CATEGORY_PATTERN))
+    tags = tag_list(load_default=list)
+    expires_at = fields.AwareDateTime(load_default=None, default_timezone=None)
+
+
+class BulkPublishSchema(Schema):
+    items = fields.List(fields.Nested(PublishSchema), required=True,
+                        validate=validate.Length(min=1, max=MAX_BULK))
+
+
+class BulkOutcomeSchema(Schema):
+    index = fields.Integer()
+    id = fields.Integer(attribute="entry_id")
+    kind = fields.String()
+    value = fields.String()
+    result = fields.String(metadata={"enum": ["created", "relisted", "corroborated", "refreshed"]})
+
+
+class BulkResultSchema(Schema):
+    items = fields.List(fields.Nested(BulkOutcomeSchema))
+    created = fields.Integer()
+    relisted = fields.Integer()
+    corroborated = fields.Integer()
+    refreshed = fields.Integer()
+
+
+class EntryPatchSchema(Schema):
+    tags = tag_list(metadata={"description": "Replace the tags"})
+    add_tags = tag_list()
+    remove_tags = tag_list()
+    category = fields.String(allow_none=True, validate=validate.Regexp(CATEGORY_PATTERN))
+    expires_at = fields.AwareDateTime(allow_none=True)
+    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not set(data) - {"reason"}:
+            raise ValidationError("Nothing to change: send tags, add_tags, remove_tags, category or expires_at.",
+                                  "_schema")
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+class RequiredReasonSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class EntryListArgsSchema(PageArgsSchema):
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    tag = Tag(validate=validate.Length(max=100))
+    reporter = fields.Integer(validate=ID_RANGE, metadata={"description": "Org id with an active report"})
+    updated_since = fields.AwareDateTime()
+    q = fields.String(validate=validate.Length(min=1, max=MAX_VALUE_LENGTH),
+                      metadata={"description": "Prefix of the canonical value"})
+
+
+class LookupArgsSchema(Schema):
+    value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
+    kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
+
+
+class BatchLookupSchema(Schema):
+    values = fields.List(fields.Nested(LookupArgsSchema), required=True,
+                         validate=validate.Length(min=1, max=MAX_BATCH_LOOKUP))
+
+
+class VerdictSchema(Schema):
+    value = fields.String()
+    kind = fields.String(allow_none=True)
+    listed = fields.Boolean()
+    matches = fields.List(fields.Nested(EntrySchema))
+    error = fields.String(metadata={"description": "Why the value could not be read as the kind asked for"})
+
+
+class BatchVerdictSchema(Schema):
+    results = fields.List(fields.Nested(VerdictSchema))
+
+
+class TagCountSchema(Schema):
+    tag = fields.String()
+    count = fields.Integer()
+
+
+TagListSchema = list_schema(TagCountSchema, "TagList")
+
+
+class TagArgsSchema(PageArgsSchema):
+    namespace = fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9._-]{0,39}$"))
+
+
+class AllowlistItemSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
+    raw_value = fields.String(dump_only=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    created_by_org_id = fields.Integer(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+AllowlistSchema = list_schema(AllowlistItemSchema, "Allowlist")
+
+
+class AllowlistArgsSchema(PageArgsSchema):
+    kind = fields.String(validate=validate.OneOf(KINDS))
+
+
+class DisputeSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    entry_id = fields.Integer(dump_only=True)
+    org = fields.Nested(OrgRefSchema, dump_only=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    status = fields.String(dump_only=True, metadata={"enum": ["open", "upheld", "overturned"]})
+    resolution_note = fields.String(dump_only=True, allow_none=True)
+    resolved_by_org_id = fields.Integer(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    resolved_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+DisputeListSchema = list_schema(DisputeSchema, "DisputeList")
+
+
+class DisputeArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(["open", "upheld", "overturned"]))
+    entry_id = fields.Integer(validate=ID_RANGE)
+
+
+class ResolveSchema(Schema):
+    resolution = fields.String(required=True, validate=validate.OneOf(["upheld", "overturned"]))
+    note = fields.String(load_default=None, validate=validate.Length(max=4000))

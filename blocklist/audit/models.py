@@ -43,3 +43,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain had `seq` records ending in `head_hash`" (Ed25519).
+
+    Written under the head lock. Verification checks the record at `seq` still has `head_hash`, so
+    rewriting or truncating history behind a checkpoint is detected even if `audit_head` is
+    rewritten to match.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    signature: Mapped[str] = mapped_column(String(128))  # base64 of the 64-byte Ed25519 signature
+    key_id: Mapped[str] = mapped_column(String(64))

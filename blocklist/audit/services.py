@@ -6,10 +6,10 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from ..context import current_actor, current_remote_addr, current_request_id
-from ..db import db, utcnow
+from ..db import bulk_insert, db, utcnow
 from .models import AuditHead, AuditRecord
 
 HASHED_FIELDS = (
@@ -36,7 +36,11 @@ def _json_default(value: Any) -> Any:
 
 def record_hash(fields: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of a record's fields (sorted keys, no spaces, UTF-8)."""
-    canonical = {name: fields.get(name) for name in HASHED_FIELDS}
+    return canonical_hash({name: fields.get(name) for name in HASHED_FIELDS})
+
+
+def canonical_hash(canonical: dict[str, Any]) -> str:
+    """`record_hash` of a fresh dict holding exactly HASHED_FIELDS (verify's fast path)."""
     created_at = canonical["created_at"]
     if hasattr(created_at, "isoformat"):
         canonical["created_at"] = created_at.isoformat()
@@ -87,7 +91,7 @@ def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
         }
         fields["hash"] = prev_hash = record_hash(fields)
         rows.append(fields)
-    db.session.execute(insert(AuditRecord), rows)
+    bulk_insert(AuditRecord.__table__, rows)
     db.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
     return rows
 

@@ -1,0 +1,97 @@
+"""The audit trail over HTTP: read-only, for holders of `audit:read` (regulators)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+from sqlalchemy import select
+
+from ..auth.oauth2 import require
+from ..auth.scopes import AUDIT_READ
+from ..db import db
+from ..errors import abort
+from ..pagination import PageArgsSchema, paginate
+from . import signing
+from .models import AuditCheckpoint, AuditRecord
+from .schemas import (AuditQuerySchema, AuditRecordListSchema, AuditRecordSchema,
+                      CheckpointListSchema, PublicKeySchema, VerifySchema)
+from .verify import verify_chain
+
+MAX_SEQ = 2**63 - 1  # BIGINT; a larger path segment is simply not a record
+
+blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
+                description="The hash-chained audit trail, its verification and signed checkpoints")
+
+
+def _filtered(args: dict):
+    stmt = select(AuditRecord)
+    if args["target_type"] is not None:
+        stmt = stmt.where(AuditRecord.target_type == args["target_type"])
+    if args["target_id"] is not None:
+        stmt = stmt.where(AuditRecord.target_id == args["target_id"])
+    if args["actor_org"] is not None:
+        stmt = stmt.where(AuditRecord.actor_org_id == args["actor_org"])
+    if args["action"] is not None:
+        stmt = stmt.where(AuditRecord.action.startswith(args["action"], autoescape=True))
+    if args["since"] is not None:
+        stmt = stmt.where(AuditRecord.created_at >= args["since"])
+    if args["until"] is not None:
+        stmt = stmt.where(AuditRecord.created_at < args["until"])
+    return stmt
+
+
+@blp.route("")
+class AuditRecords(MethodView):
+    @require(AUDIT_READ)
+    # A mistyped filter (actor_org_id=…) must not silently return the whole trail: 422 instead.
+    @blp.arguments(AuditQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, AuditRecordListSchema)
+    def get(self, args):
+        """List audit records, newest first unless order=asc"""
+        return paginate(_filtered(args), [AuditRecord.seq], cursor=args["cursor"],
+                        limit=args["limit"], descending=args["order"] == "desc").as_dict()
+
+
+@blp.route("/<int:seq>")
+class AuditRecordBySeq(MethodView):
+    @require(AUDIT_READ)
+    @blp.response(200, AuditRecordSchema)
+    def get(self, seq):
+        """One audit record"""
+        found = db.session.get(AuditRecord, seq) if seq <= MAX_SEQ else None
+        if found is None:
+            abort(404, f"No audit record with seq {seq}.")
+        return found
+
+
+@blp.route("/verify")
+class AuditVerify(MethodView):
+    @require(AUDIT_READ)
+    @blp.response(200, VerifySchema)
+    def get(self):
+        """Verify the whole chain, audit_head and every signed checkpoint
+
+        Reads every record; on a large trail this takes seconds (see README, Audit trail).
+        """
+        return verify_chain(db.session).as_dict()
+
+
+@blp.route("/checkpoints")
+class AuditCheckpoints(MethodView):
+    @require(AUDIT_READ)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, CheckpointListSchema)
+    def get(self, page):
+        """Signed checkpoints, newest first"""
+        return paginate(select(AuditCheckpoint), [AuditCheckpoint.id], cursor=page["cursor"],
+                        limit=page["limit"], descending=True).as_dict()
+
+
+@blp.route("/public-key")
+class AuditPublicKey(MethodView):
+    @blp.response(200, PublicKeySchema)
+    def get(self):
+        """The Ed25519 public key that verifies checkpoint signatures (public, no token)"""
+        return {"key_id": signing.key_id(), "algorithm": signing.ALGORITHM,
+                "public_key": signing.public_key_pem()}

@@ -1,0 +1,94 @@
+"""HTTP routes for the feed: changes (with long-poll), snapshot and checksum. Thin."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..auth.oauth2 import require
+from ..auth.scopes import FEEDS_READ
+from ..db import db
+from . import cursors, services, snapshot
+from .schemas import ChangesArgsSchema, ChangesSchema, ChecksumArgsSchema, ChecksumSchema, SnapshotArgsSchema
+from .watch import watcher
+
+blp = Blueprint("feed", __name__, url_prefix="/v1/feed", description="Snapshots and the change feed")
+
+CURSOR_HEADER = "X-Blocklist-Cursor"
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
+
+
+@blp.route("/changes")
+class Changes(MethodView):
+    @require(FEEDS_READ)
+    @blp.arguments(ChangesArgsSchema, location="query")
+    @blp.response(200, ChangesSchema)
+    def get(self, args):
+        """Changes after a cursor, in order; `wait` long-polls when there are none yet"""
+        since = cursors.decode(args["since"]) if args["since"] is not None else None
+        page = services.changes_after(since, args["kind"], args["limit"])
+        deadline = time.monotonic() + args["wait"]
+        while not page.changes and time.monotonic() < deadline:
+            db.session.remove()  # hold no database connection while waiting
+            if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
+                break
+            seen = page.head
+            page = services.changes_after(seen, args["kind"], args["limit"])
+            if page.head == seen:  # the watcher was ahead of a reset head: do not spin
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position),
+                "has_more": page.has_more}
+
+
+def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:
+    return f'"feed-{position}-{kind or "all"}-{fmt}{"-gzip" if gzip else ""}"'
+
+
+@blp.route("/snapshot")
+class Snapshot(MethodView):
+    @require(FEEDS_READ)
+    @blp.arguments(SnapshotArgsSchema, location="query")
+    @blp.doc(responses={
+        "200": {"description": "Every active entry, one JSON object a line (jsonl) or CSV with a header row; "
+                           "X-Blocklist-Cursor is the feed cursor to follow changes from",
+                "content": {"application/x-ndjson": {}, "text/csv": {}}},
+        "304": {"description": "Not modified (If-None-Match)"}})
+    def get(self, args):
+        """Stream the whole active set, consistent with the cursor in X-Blocklist-Cursor"""
+        kind, fmt = args["kind"], args["format"]
+        gzip = request.accept_encodings["gzip"] > 0
+        engine = db.engine
+        db.session.remove()
+        read = snapshot.ConsistentRead(engine)
+        etag = _etag(read.position, kind, fmt, gzip)
+        headers = {CURSOR_HEADER: cursors.encode(read.position), "ETag": etag, "Vary": "Accept-Encoding"}
+        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+            read.close()
+            return Response(status=304, headers=headers)
+        body = snapshot.stream(read, kind, fmt)
+        if gzip:
+            body = snapshot.gzipped(body)
+            headers["Content-Encoding"] = "gzip"
+        response = Response(body, mimetype=MEDIA_TYPES[fmt], headers=headers)
+        response.call_on_close(read.close)
+        return response
+
+
+@blp.route("/checksum")
+class Checksum(MethodView):
+    @require(FEEDS_READ)
+    @blp.arguments(ChecksumArgsSchema, location="query")
+    @blp.response(200, ChecksumSchema)
+    def get(self, args):
+        """Count and SHA-256 of the active set at a cursor (sorted `kind\\tvalue\\n` lines)"""
+        engine = db.engine
+        db.session.remove()
+        read = snapshot.ConsistentRead(engine)
+        try:
+            count, sha256 = snapshot.checksum(read, args["kind"])
+        finally:
+            read.close()
+        return {"cursor": cursors.encode(read.position), "count": count, "sha256": sha256}

@@ -1,0 +1,195 @@
+"""The whole active set, read in one consistent database snapshot together with the feed head:
+streamed snapshots (JSONL or CSV) and checksums.
+
+A writer updates the head row and the entries in one transaction, so the head position read in
+the same snapshot as the rows is exactly the cursor after which changes are not yet in them. On
+PostgreSQL the read is a REPEATABLE READ transaction and the rows leave the server through
+`COPY ... TO STDOUT` with the JSON line or CSV record built by PostgreSQL (per-row work in Python
+is one bytes append); on SQLite a read transaction and rows formatted here.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zlib
+from typing import Iterator
+
+from sqlalchemy import Connection, Engine, text
+
+FORMATS = ("jsonl", "csv")
+CSV_COLUMNS = ("id", "kind", "value", "status", "category", "tags", "reporters", "expires_at", "updated_at")
+BUFFER_BYTES = 256 * 1024
+# Timestamps as PostgreSQL's ISO text (DateStyle is set to ISO in the read) plus the UTC
+# offset: much cheaper than to_char for every row.
+_PG_TIME = "replace({column}::text, ' ', 'T') || '+00:00'"
+# Tags aggregated once for the whole table and hash-joined: cheaper than a subquery per row.
+# Tags, kinds and categories are validated to [a-z0-9:._-] and CJK, so they need no JSON escaping.
+_PG_TAGS = ("LEFT JOIN (SELECT entry_id, {agg} AS tags FROM entry_tags GROUP BY entry_id) t "
+            "ON t.entry_id = e.id")
+_JSON_TAGS = """'["' || string_agg(tag, '","' ORDER BY tag) || '"]'"""
+_CSV_TAGS = "string_agg(tag, ' ' ORDER BY tag)"
+_PG_JSONL = f"""
+SELECT '{{"id":' || e.id || ',"kind":"' || e.kind || '","value":' || to_json(e.value)::text
+    || ',"status":"active","category":' || coalesce('"' || e.category || '"', 'null')
+    || ',"tags":' || coalesce(t.tags, '[]') || ',"reporters":' || e.reporters
+    || ',"expires_at":' || coalesce('"' || {_PG_TIME.format(column="e.expires_at")} || '"', 'null')
+    || ',"updated_at":"' || {_PG_TIME.format(column="e.updated_at")} || '"}}'
+FROM entries e {_PG_TAGS.format(agg=_JSON_TAGS)}
+WHERE e.status = 'active' {{kind_filter}}"""
+_PG_CSV = f"""
+SELECT e.id, e.kind, e.value, e.status, e.category, coalesce(t.tags, '') AS tags, e.reporters,
+    {_PG_TIME.format(column="e.expires_at")} AS expires_at, {_PG_TIME.format(column="e.updated_at")} AS updated_at
+FROM entries e {_PG_TAGS.format(agg=_CSV_TAGS)}
+WHERE e.status = 'active' {{kind_filter}}"""
+_SQLITE_ROWS = """
+SELECT e.id, e.kind, e.value, e.category, (SELECT group_concat(t.tag, ' ') FROM entry_tags t WHERE t.entry_id = e.id),
+    e.reporters, e.expires_at, e.updated_at
+FROM entries e WHERE e.status = 'active' {kind_filter}"""
+_CHECKSUM = """
+SELECT line FROM (SELECT e.kind || {tab} || e.value || {nl} AS line FROM entries e
+                  WHERE e.status = 'active' {kind_filter}) lines
+ORDER BY line {collate}"""
+
+
+class ConsistentRead:
+    """One read-only transaction over the entries and the feed head; `position` is the head in
+    the same snapshot as every row read through it. Close it when done (idempotent)."""
+
+    def __init__(self, engine: Engine):
+        self.postgres = engine.dialect.name == "postgresql"
+        self.closed = False
+        self.conn: Connection = engine.connect()
+        try:
+            if self.postgres:
+                self.conn.execution_options(isolation_level="REPEATABLE READ")
+                self.conn.begin()
+                self.conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO'")
+            else:
+                self.conn.exec_driver_sql("BEGIN")  # pysqlite would not begin before a SELECT
+            self.position: int = self.conn.execute(text("SELECT position FROM feed_head WHERE id = 1")).scalar() or 0
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.conn.rollback()
+            self.conn.close()
+
+
+def _kind_filter(kind: str | None) -> str:
+    return "AND e.kind = :kind" if kind else ""
+
+
+def _pg_copy(read: ConsistentRead, select_sql: str, options: str, kind: str | None) -> Iterator[bytes]:
+    """Stream `COPY (select) TO STDOUT` through psycopg 3, in buffers of ~BUFFER_BYTES."""
+    select_sql = select_sql.replace("{kind_filter}", "AND e.kind = %(kind)s" if kind else "")
+    cursor = read.conn.connection.driver_connection.cursor()
+    buffer = bytearray()
+    with cursor.copy(f"COPY ({select_sql}) TO STDOUT WITH ({options})", {"kind": kind}) as copy:
+        for data in copy:
+            buffer += data
+            if len(buffer) >= BUFFER_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def _iso(value) -> str | None:
+    """SQLite keeps naive UTC text; give it the UTC offset as the PostgreSQL query does."""
+    return None if value is None else str(value).replace(" ", "T") + "+00:00"
+
+
+def _sqlite_rows(read: ConsistentRead, kind: str | None) -> Iterator[dict]:
+    result = read.conn.execute(text(_SQLITE_ROWS.format(kind_filter=_kind_filter(kind))), {"kind": kind})
+    for id_, kind_, value, category, tags, reporters, expires_at, updated_at in result:
+        yield {"id": id_, "kind": kind_, "value": value, "status": "active", "category": category,
+               "tags": sorted(tags.split(" ")) if tags else [], "reporters": reporters,
+               "expires_at": _iso(expires_at), "updated_at": _iso(updated_at)}
+
+
+def _buffered(lines: Iterator[str]) -> Iterator[bytes]:
+    buffer: list[str] = []
+    size = 0
+    for line in lines:
+        buffer.append(line)
+        size += len(line)
+        if size >= BUFFER_BYTES:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
+
+
+def _sqlite_jsonl(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    return _buffered(dumps(row) + "\n" for row in _sqlite_rows(read, kind))
+
+
+def _sqlite_csv(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for row in _sqlite_rows(read, kind):
+            writer.writerow([row["id"], row["kind"], row["value"], row["status"], row["category"],
+                             " ".join(row["tags"]), row["reporters"], row["expires_at"], row["updated_at"]])
+            if out.tell() >= BUFFER_BYTES:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    return _buffered(lines())
+
+
+def stream(read: ConsistentRead, kind: str | None, fmt: str) -> Iterator[bytes]:
+    """The snapshot's bytes; closes `read` when done or abandoned."""
+    try:
+        if read.postgres and fmt == "jsonl":
+            # One text column; CSV quoting with control characters JSON never contains raw
+            # passes each line through untouched (text format would escape backslashes).
+            yield from _pg_copy(read, _PG_JSONL, "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'", kind)
+        elif read.postgres:
+            yield from _pg_copy(read, _PG_CSV, "FORMAT csv, HEADER true", kind)
+        elif fmt == "jsonl":
+            yield from _sqlite_jsonl(read, kind)
+        else:
+            yield from _sqlite_csv(read, kind)
+    finally:
+        read.close()
+
+
+def gzipped(chunks: Iterator[bytes], level: int = 6) -> Iterator[bytes]:
+    """Gzip a byte stream on the fly (one gzip member)."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    try:
+        for chunk in chunks:
+            out = compressor.compress(chunk)
+            if out:
+                yield out
+        yield compressor.flush()
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+
+
+def checksum(read: ConsistentRead, kind: str | None) -> tuple[int, str]:
+    """(count, hex SHA-256) over `kind\\tvalue\\n` of every active entry, sorted by those bytes."""
+    if read.postgres:
+        sql = _CHECKSUM.format(tab="E'\\t'", nl="E'\\n'", kind_filter=_kind_filter(kind), collate='COLLATE "C"')
+    else:
+        sql = _CHECKSUM.format(tab="char(9)", nl="char(10)", kind_filter=_kind_filter(kind), collate="")
+    digest = hashlib.sha256()
+    count = 0
+    result = read.conn.execute(text(sql).execution_options(yield_per=10000), {"kind": kind})
+    for rows in result.partitions():
+        digest.update("".join(row[0] for row in rows).encode())
+        count += len(rows)
+    return count, digest.hexdigest()

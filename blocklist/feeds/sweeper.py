@@ -1,0 +1,79 @@
+"""Time-based expiry reaching consumers: `sweep()` marks due entries expired (each a `remove`
+change) and, now and then, prunes the change log and stored idempotent answers.
+
+Runs from `flask --app wsgi expire` (cron / the systemd timer) and from a background thread
+that every serving process starts on its first request (every BLOCKLIST_SWEEP_INTERVAL seconds;
+0 disables it; never under TESTING). Sweepers in several processes are safe together: expiry
+re-reads what is due under the entry-writer lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from flask import Flask
+
+from ..db import db
+from ..entries import services as entry_services
+from ..entries.idempotency import purge_expired
+from . import services
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY = 300  # seconds between prunes in the background sweeper
+
+
+def expire_all_due() -> int:
+    """Run `expire_due` until nothing is due; returns how many expired."""
+    total = 0
+    while True:
+        count = entry_services.expire_due()
+        total += count
+        if count == 0:
+            return total
+
+
+def sweep(prune: bool = True) -> dict[str, int]:
+    counts = {"expired": expire_all_due()}
+    if prune:
+        counts["feed_pruned"] = services.prune()
+        counts["idempotency_purged"] = purge_expired()
+    return counts
+
+
+def _run(app: Flask, interval: float) -> None:
+    last_prune = 0.0
+    while True:
+        time.sleep(interval)
+        try:
+            with app.app_context():
+                due_prune = time.monotonic() - last_prune >= PRUNE_EVERY
+                sweep(prune=due_prune)
+                if due_prune:
+                    last_prune = time.monotonic()
+        except Exception:
+            log.warning("expiry sweep failed; retrying next interval", exc_info=True)
+        finally:
+            with app.app_context():
+                db.session.remove()
+
+
+def init_app(app: Flask) -> None:
+    interval = app.config["SWEEP_INTERVAL"]
+    if app.config.get("TESTING") or interval <= 0:
+        return
+    started = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def _start_sweeper() -> None:
+        # Started by the first request, so only serving processes (after gunicorn's fork) sweep,
+        # never `flask db upgrade` or other commands.
+        if started.is_set():
+            return
+        with lock:
+            if not started.is_set():
+                threading.Thread(target=_run, args=(app, interval), name="blocklist-sweeper",
+                                 daemon=True).start()
+                started.set()

@@ -1,0 +1,104 @@
+"""The local SQLite mirror: the active set keyed by (kind, value) and the feed cursor, always
+changed together in one local transaction, so a crash never loses or double-applies a page."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    kind TEXT NOT NULL, value TEXT NOT NULL, id INTEGER NOT NULL, status TEXT, category TEXT,
+    tags TEXT, reporters INTEGER, expires_at TEXT, updated_at TEXT,
+    PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+"""
+_UPSERT = ("INSERT OR REPLACE INTO entries (kind, value, id, status, category, tags, reporters, expires_at, "
+           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _row(entry: dict[str, Any]) -> tuple:
+    return (entry["kind"], entry["value"], entry["id"], entry.get("status"), entry.get("category"),
+            " ".join(entry.get("tags") or []), entry.get("reporters"), entry.get("expires_at"),
+            entry.get("updated_at"))
+
+
+class Mirror:
+    def __init__(self, path: str):
+        self.db = sqlite3.connect(path, isolation_level=None)  # transactions are explicit here
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def state(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set(self, key: str, value: str | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+
+    def load_snapshot(self, cursor: str, kind: str | None, rows: Iterable[dict[str, Any]],
+                      progress=None, batch: int = 10_000) -> int:
+        """Replace everything with a snapshot and its cursor, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM entries")
+            count, pending = 0, []
+            for entry in rows:
+                pending.append(_row(entry))
+                if len(pending) >= batch:
+                    self.db.executemany(_UPSERT, pending)
+                    count += len(pending)
+                    pending = []
+                    if progress:
+                        progress(count)
+            self.db.executemany(_UPSERT, pending)
+            count += len(pending)
+            self._set("cursor", cursor)
+            self._set("kind", kind or "")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return count
+
+    def apply(self, changes: list[dict[str, Any]], next_cursor: str) -> None:
+        """Apply one page of changes and store its cursor, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for change in changes:
+                entry = change["entry"]
+                if change["op"] == "upsert":
+                    self.db.execute(_UPSERT, _row(entry))
+                else:
+                    self.db.execute("DELETE FROM entries WHERE kind = ? AND value = ?", (entry["kind"], entry["value"]))
+            self._set("cursor", next_cursor)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def checksum(self) -> tuple[int, str]:
+        """(count, SHA-256) exactly as the server's /v1/feed/checksum defines it."""
+        digest, count = hashlib.sha256(), 0
+        # BINARY collation compares UTF-8 bytes, the order the server uses (COLLATE "C").
+        cursor = self.db.execute("SELECT kind || char(9) || value || char(10) AS line FROM entries ORDER BY line")
+        while rows := cursor.fetchmany(10_000):
+            digest.update("".join(row[0] for row in rows).encode())
+            count += len(rows)
+        return count, digest.hexdigest()
+
+    def lookup(self, value: str, kind: str | None) -> list[dict[str, Any]]:
+        sql = "SELECT kind, value, id, status, category, tags, reporters, expires_at, updated_at FROM entries WHERE value = ?"
+        params: tuple = (value,)
+        if kind:
+            sql, params = sql + " AND kind = ?", (value, kind)
+        columns = ("kind", "value", "id", "status", "category", "tags", "reporters", "expires_at", "updated_at")
+        rows = [dict(zip(columns, row)) for row in self.db.execute(sql + " ORDER BY kind", params)]
+        for row in rows:
+            row["tags"] = row["tags"].split() if row["tags"] else []
+        return rows

@@ -1,0 +1,147 @@
+"""blocklist-sync end to end against a live gunicorn: mirror, follow, SIGKILL mid-follow,
+resume from the stored cursor, lookup — and usage errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import select
+
+from blocklist.db import db, utcnow
+from blocklist.entries.models import Entry
+from conftest import LiveServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def feed_server(app, database_url):
+    """gunicorn with threaded workers (long-polls need them) and a fast expiry sweeper."""
+    server = LiveServer(database_url, workers=2, worker_class="gthread",
+                        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"}).start()
+    yield server
+    server.stop()
+
+
+def _sync_command(server, creds, db_path, *extra):
+    # `--opt=value`: a generated secret may start with "-" (argparse would take it for an option)
+    return [sys.executable, "-m", "blocklist.sync.cli", "--url", server.url, f"--client-id={creds.client_id}",
+            f"--client-secret={creds.client_secret}", "--db", str(db_path), *extra]
+
+
+def _run(args, **kwargs):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def _mirror(db_path) -> set[tuple[str, str]]:
+    with sqlite3.connect(db_path) as conn:
+        return set(conn.execute("SELECT kind, value FROM entries"))
+
+
+def _server_set(app) -> set[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session.execute(select(Entry.kind, Entry.value).where(Entry.status == "active")).all()
+        db.session.remove()
+    return {tuple(row) for row in rows}
+
+
+def _wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_mirror_follow_kill_and_resume(app, feed_server, auth, client, callers, publish, tmp_path):
+    publish("number", "13812345678")
+    publish("code", "10687415")
+    publish("domain", "pay-scam.com", as_="internet")
+    creds = auth.org("consumer")
+    db_path = tmp_path / "mirror.sqlite"
+
+    first = _run(_sync_command(feed_server, creds, db_path))
+    assert first.returncode == 0, first.stderr
+    assert "snapshot loaded: 3 rows" in first.stderr and "in sync" in first.stderr
+    assert _mirror(db_path) == _server_set(app)
+
+    found = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(db_path), "lookup", "+8613812345678"])
+    assert found.returncode == 0 and json.loads(found.stdout)["listed"] is True
+    not_canonical = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(db_path), "lookup",
+                          "138-1234-5678", "--kind", "number"])
+    assert json.loads(not_canonical.stdout)["listed"] is False
+
+    follower = subprocess.Popen(_sync_command(feed_server, creds, db_path, "--follow", "--wait", "5"), cwd=ROOT,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        publish("code", "10680001")
+        soon = (utcnow() + dt.timedelta(seconds=1)).isoformat()
+        publish("url", "http://short-lived.example.com/x", expires_at=soon)
+        assert _wait_for(lambda: ("code", "10680001") in _mirror(db_path))
+        # time-based expiry reaches the follower through the server's sweeper
+        assert _wait_for(lambda: _mirror(db_path) == _server_set(app)
+                         and not any(kind == "url" for kind, _ in _mirror(db_path)))
+    finally:
+        follower.send_signal(signal.SIGKILL)
+        follower.wait(timeout=10)
+    assert follower.returncode == -signal.SIGKILL
+
+    entry_id = publish("code", "10680002").json["id"]
+    client.post(f"/v1/entries/{entry_id}/withdraw", headers=callers["carrier"])
+    publish("keyword", "安全账户")
+    resumed = _run(_sync_command(feed_server, creds, db_path))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "snapshot" not in resumed.stderr  # resumed from its stored cursor
+    assert _mirror(db_path) == _server_set(app)
+    assert ("keyword", "安全账户") in _mirror(db_path) and ("code", "10680002") not in _mirror(db_path)
+
+
+def test_usage_and_connection_errors_have_their_exit_codes(tmp_path, auth):
+    no_url = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(tmp_path / "m.sqlite")])
+    assert no_url.returncode == 2 and "--url" in no_url.stderr
+    bad_kind = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", "x", "--kind", "planet"])
+    assert bad_kind.returncode == 2
+    creds = auth.org("consumer")
+    down = _run([sys.executable, "-m", "blocklist.sync.cli", "--url", "http://127.0.0.1:9", "--client-id",
+                 creds.client_id, "--client-secret", "wrong", "--db", str(tmp_path / "m.sqlite")])
+    assert down.returncode == 1 and "error" in down.stderr
+
+
+def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server, auth, publish, tmp_path):
+    from sqlalchemy import update
+
+    from blocklist.feeds.models import FeedChange
+    from blocklist.feeds.services import prune
+
+    publish("code", "10687415")
+    creds = auth.org("consumer")
+    db_path = tmp_path / "mirror.sqlite"
+    assert _run(_sync_command(feed_server, creds, db_path)).returncode == 0
+
+    with sqlite3.connect(db_path) as conn:  # the mirror drifts: a row the server never had
+        conn.execute("INSERT INTO entries (kind, value, id) VALUES ('code', '99999999', 0)")
+    drifted = _run(_sync_command(feed_server, creds, db_path))
+    assert drifted.returncode == 0, drifted.stderr
+    assert "checksum mismatch; re-snapshotting" in drifted.stderr
+    assert _mirror(db_path) == _server_set(app) == {("code", "10687415")}
+
+    publish("code", "10680001")
+    publish("number", "13812345678")
+    with app.app_context():
+        db.session.execute(update(FeedChange).values(created_at=utcnow() - dt.timedelta(days=30)))
+        db.session.commit()
+        assert prune() == 3
+    gone = _run(_sync_command(feed_server, creds, db_path))
+    assert gone.returncode == 0, gone.stderr
+    assert "older than the server's change log; re-snapshotting" in gone.stderr
+    assert _mirror(db_path) == _server_set(app)
+    assert len(_mirror(db_path)) == 3

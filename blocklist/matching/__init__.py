@@ -1,0 +1,19 @@
+"""Matching: checking messages against the blocklist.
+
+``folding`` folds text so inserted separators, full-width forms, case and traditional
+characters do not defeat keyword matching; ``urls`` canonicalises URLs (Safe Browsing rules),
+builds their look-up expressions and finds links in free text; ``engine`` keeps the keywords,
+URLs and domains of the active entries in memory per worker process; ``services.check`` and
+``routes`` answer ``POST /v1/check``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+
+def init_app(app: Flask, api: Api) -> None:
+    from . import routes
+
+    api.register_blueprint(routes.blp)

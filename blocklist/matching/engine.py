@@ -1,0 +1,281 @@
+"""The in-memory matching engine for keywords, URLs and domains, one per worker process.
+
+What it holds (only active entries of kinds keyword, url and domain):
+
+* ``active``: entry id -> (kind, value, expires_at as epoch seconds or None);
+* a *main* Aho-Corasick automaton over the folded keywords, and a small *delta* automaton over
+  keywords that became active after the main one was built. A keyword that leaves the active
+  set is simply dropped from ``active``: its hits in the main automaton are ignored until the
+  next main rebuild. The main automaton is rebuilt (inline, by the request that applies the
+  changes) when the delta plus the dropped keywords exceed ``rebuild_after``;
+* ``url_keys``: Safe Browsing expression (``Entry.match_key``) -> entry ids (a tuple: listed
+  URLs that differ only by scheme or port share one expression);
+* ``domains``: domain -> entry id.
+
+Numbers, codes and ranges are *not* held here: at 10 million entries they would cost hundreds of
+MiB per worker process and a long load at start-up, while the sender of a message is a single
+value that one indexed query answers (see ``services.sender_matches``).
+
+Keeping current: the engine remembers the change-log position it reflects. ``refresh(session)``
+reads ``feed_head.position`` (one tiny query); if it moved, the changes after the engine's
+position (of the three kinds) are read joined to their entries' *current* status and expiry and
+applied; applying the current state is idempotent, so overlapping reads do no harm. If the head
+moved backwards (the database was reset) or the gap is very large, the engine is rebuilt.
+
+Thread safety: one lock serialises writers (build, apply, rebuild). Readers take no lock: an
+automaton is never changed once published (a changed delta is a new automaton swapped in), and
+the dicts are only read with ``get`` while a writer changes single keys, which CPython makes
+atomic. Expiry is not applied at build or apply time but checked on every hit, so an entry whose
+``expires_at`` passes stops matching at once, before the sweeper marks it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import ahocorasick
+from sqlalchemy import select
+
+from ..entries.models import Entry
+from ..entries.values import domain_and_parents
+from ..feeds.models import FeedChange, FeedHead
+from .urls import url_expression, url_expressions, url_host
+
+KINDS = ("keyword", "url", "domain")
+REBUILD_AFTER = 2000  # delta keywords + dropped keywords before the main automaton is rebuilt
+CATCH_UP_LIMIT = 200_000  # more changes than this behind: rebuild from the entries instead
+_HEAD = select(FeedHead.position).where(FeedHead.id == 1)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One candidate match: an entry (still to be confirmed against the allowlist) and where."""
+
+    entry_id: int
+    kind: str
+    value: str
+    span: tuple[int, int]  # in the folded text for keywords; callers map it back
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.timestamp()
+
+
+def _automaton(words: Iterable[tuple[int, str]]) -> ahocorasick.Automaton | None:
+    """An automaton over (entry id, folded keyword); value stored is (id, len); None if empty."""
+    automaton = ahocorasick.Automaton()
+    for entry_id, word in words:
+        automaton.add_word(word, (entry_id, len(word)))
+    if len(automaton) == 0:
+        return None
+    automaton.make_automaton()
+    return automaton
+
+
+class MatchingEngine:
+    """Keyword automaton, URL keys and domains of the active entries; see the module docstring."""
+
+    def __init__(self, rebuild_after: int = REBUILD_AFTER):
+        self.rebuild_after = rebuild_after
+        self._lock = threading.Lock()
+        self.position: int | None = None  # None: not built yet
+        self.rebuilds = 0  # main automaton builds, for tests and metrics
+        self._clear()
+
+    def _clear(self) -> None:
+        self.active: dict[int, tuple[str, str, float | None]] = {}
+        self.url_keys: dict[str, tuple[int, ...]] = {}
+        self.domains: dict[str, int] = {}
+        self._main: ahocorasick.Automaton | None = None
+        self._main_ids: set[int] = set()
+        self._delta: ahocorasick.Automaton | None = None
+        self._delta_words: dict[int, str] = {}
+        self._dropped = 0  # keywords in the main automaton that are no longer active
+
+    # --- writers ----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything; the next ``refresh`` builds from the database."""
+        with self._lock:
+            self._clear()
+            self.position = None
+
+    def load(self, rows: Iterable[tuple[int, str, str, dt.datetime | None]], position: int) -> None:
+        """Replace the contents with ``rows`` (id, kind, value, expires_at) of active entries,
+        as of change-log ``position``. The database build and the benchmark both come here."""
+        with self._lock:
+            self._load(rows, position)
+
+    def _load(self, rows, position: int) -> None:
+        # Built aside and swapped in, so readers never see a half-built engine.
+        fresh = MatchingEngine(self.rebuild_after)
+        for entry_id, kind, value, expires_at in rows:
+            fresh._add(entry_id, kind, value, _epoch(expires_at), new=False)
+        fresh._rebuild_main()
+        for name in ("_main", "_main_ids", "_delta", "_delta_words", "_dropped", "url_keys",
+                     "domains", "active"):
+            setattr(self, name, getattr(fresh, name))
+        self.rebuilds += 1
+        self.position = position
+
+    def _add(self, entry_id: int, kind: str, value: str, expires: float | None, *, new: bool) -> None:
+        old = self.active.get(entry_id)
+        self.active[entry_id] = (kind, value, expires)
+        if old is None and entry_id in self._main_ids:
+            self._dropped -= 1  # back in the active set, and still in the main automaton
+        if old is not None and old[1] == value:
+            return  # same value (values never change for an entry): only the expiry moved
+        if kind == "url":
+            key = url_expression(value)
+            ids = self.url_keys.get(key, ())
+            if entry_id not in ids:
+                self.url_keys[key] = ids + (entry_id,)
+        elif kind == "domain":
+            self.domains[value] = entry_id
+        elif kind == "keyword" and new and entry_id not in self._main_ids:
+            self._delta_words[entry_id] = value
+
+    def _remove(self, entry_id: int) -> None:
+        old = self.active.pop(entry_id, None)
+        if old is None:
+            return
+        kind, value, _ = old
+        if kind == "url":
+            key = url_expression(value)
+            ids = tuple(i for i in self.url_keys.get(key, ()) if i != entry_id)
+            if ids:
+                self.url_keys[key] = ids
+            else:
+                self.url_keys.pop(key, None)
+        elif kind == "domain":
+            if self.domains.get(value) == entry_id:
+                del self.domains[value]
+        elif kind == "keyword":
+            self._delta_words.pop(entry_id, None)
+            if entry_id in self._main_ids:
+                self._dropped += 1
+
+    def _rebuild_main(self) -> None:
+        words = [(i, v) for i, (k, v, _) in self.active.items() if k == "keyword"]
+        self._main = _automaton(words)
+        self._main_ids = {i for i, _ in words}
+        self._delta_words = {}
+        self._delta = None
+        self._dropped = 0
+        self.rebuilds += 1
+
+    def apply(self, rows: Iterable[tuple[int, str, str, str, dt.datetime | None]], position: int) -> None:
+        """Apply the current state (id, kind, value, status, expires_at) of entries that changed,
+        and move to ``position``."""
+        with self._lock:
+            self._apply(rows, position)
+
+    def _apply(self, rows, position: int) -> None:
+        delta_before = dict(self._delta_words)
+        for entry_id, kind, value, status, expires_at in rows:
+            if kind not in KINDS:
+                continue
+            if status == "active":
+                self._add(entry_id, kind, value, _epoch(expires_at), new=True)
+            else:
+                self._remove(entry_id)
+        if len(self._delta_words) + self._dropped > self.rebuild_after:
+            self._rebuild_main()
+        elif self._delta_words != delta_before:
+            self._delta = _automaton(self._delta_words.items())
+        self.position = position
+
+    def refresh(self, session) -> None:
+        """Bring the engine up to the change-log head: build on first use, else apply the
+        changes since the engine's position. One small query when nothing changed."""
+        # Core, not ORM, execution: the same SQL at a third of the cost per call.
+        connection = session.connection()
+        head = connection.scalar(_HEAD) or 0
+        if self.position == head:
+            return
+        with self._lock:
+            if self.position == head:
+                return  # another thread caught up while we waited
+            if self.position is None or head < self.position or head - self.position > CATCH_UP_LIMIT:
+                self._build(connection, head)
+                return
+            rows = connection.execute(
+                select(Entry.id, Entry.kind, Entry.value, Entry.status, Entry.expires_at)
+                .join(FeedChange, FeedChange.entry_id == Entry.id)
+                .where(FeedChange.position > self.position, FeedChange.position <= head,
+                       FeedChange.kind.in_(KINDS))
+                .order_by(FeedChange.position)
+            ).all()
+            self._apply(rows, head)
+
+    def _build(self, connection, head: int) -> None:
+        # The head is read first: every change up to it is in the rows read afterwards; changes
+        # committed meanwhile are applied again later, which is harmless.
+        rows = connection.execute(
+            select(Entry.id, Entry.kind, Entry.value, Entry.expires_at)
+            .where(Entry.status == "active", Entry.kind.in_(KINDS))
+        ).all()
+        self._load(rows, head)
+
+    # --- readers ----------------------------------------------------------------------------
+
+    def _live(self, entry_id: int, now: float) -> tuple[str, str] | None:
+        record = self.active.get(entry_id)
+        if record is None or (record[2] is not None and record[2] <= now):
+            return None
+        return record[0], record[1]
+
+    def keyword_hits(self, folded: str, now: float | None = None) -> Iterator[Hit]:
+        """Every occurrence of an active keyword in ``folded`` text (spans in the folded text)."""
+        now = time.time() if now is None else now
+        seen: set[tuple[int, int]] = set()
+        for automaton in (self._main, self._delta):
+            if automaton is None:
+                continue
+            for end, (entry_id, length) in automaton.iter(folded):
+                live = self._live(entry_id, now)
+                if live is None or (entry_id, end) in seen:
+                    continue
+                seen.add((entry_id, end))
+                yield Hit(entry_id, "keyword", live[1], (end - length + 1, end + 1))
+
+    def url_hits(self, canonical_url: str, now: float | None = None) -> list[Hit]:
+        """URL entries matching the canonical link by Safe Browsing expression, and domain
+        entries for its host or a parent domain (spans left empty; the caller has the link's)."""
+        now = time.time() if now is None else now
+        found: dict[int, Hit] = {}
+        for key in url_expressions(canonical_url):
+            for entry_id in self.url_keys.get(key, ()):
+                live = self._live(entry_id, now)
+                if live is not None and entry_id not in found:
+                    found[entry_id] = Hit(entry_id, "url", live[1], (0, 0))
+        for name in domain_and_parents(url_host(canonical_url)):
+            entry_id = self.domains.get(name)
+            live = self._live(entry_id, now) if entry_id is not None else None
+            if live is not None and entry_id not in found:
+                found[entry_id] = Hit(entry_id, "domain", live[1], (0, 0))
+        return list(found.values())
+
+    def stats(self) -> dict[str, int]:
+        kinds = {k: 0 for k in KINDS}
+        for kind, _, _ in list(self.active.values()):
+            kinds[kind] += 1
+        return {**kinds, "delta_keywords": len(self._delta_words), "position": self.position or 0,
+                "rebuilds": self.rebuilds}
+
+
+def get_engine(app) -> MatchingEngine:
+    """The engine of this app in this process (made on first use)."""
+    engine = app.extensions.get("blocklist_matching")
+    if engine is None:
+        engine = app.extensions.setdefault("blocklist_matching", MatchingEngine(
+            app.config.get("CHECK_REBUILD_AFTER", REBUILD_AFTER)))
+    return engine

@@ -1,0 +1,54 @@
+"""POST /v1/check. Thin: validation by schema, the work in ``services.check``."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from ..auth.oauth2 import require
+from ..auth.scopes import ENTRIES_READ
+from ..errors import abort
+from . import services
+
+blp = Blueprint("check", __name__, url_prefix="/v1", description="Message checks")
+
+MAX_SENDER = 64
+
+
+class CheckSchema(Schema):
+    sender = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_SENDER),
+                           metadata={"description": "Number or code the message came from"})
+    # The length limit is enforced in the view, as a 413 rather than a 422.
+    text = fields.String(required=True, metadata={
+        "description": "Message text, at most BLOCKLIST_CHECK_MAX_TEXT characters (default 65536)"})
+
+
+class MatchSchema(Schema):
+    kind = fields.String()
+    entry_id = fields.Integer()
+    value = fields.String()
+    field = fields.String(metadata={"description": "sender or text"})
+    span = fields.List(fields.Integer(), metadata={
+        "description": "[start, end) in the original string, in characters"})
+
+
+class CheckResultSchema(Schema):
+    verdict = fields.String(metadata={"description": "block when there is at least one match, else allow"})
+    matches = fields.List(fields.Nested(MatchSchema))
+
+
+@blp.route("/check")
+class Check(MethodView):
+    @require(ENTRIES_READ)
+    @blp.arguments(CheckSchema)
+    @blp.response(200, CheckResultSchema)
+    @blp.alt_response(413, schema="Problem", content_type="application/problem+json",
+                      description="The text is longer than the limit")
+    def post(self, data):
+        """Check a message: sender number/code/range, keywords, URLs and domains in the text"""
+        limit = current_app.config["CHECK_MAX_TEXT"]
+        if len(data["text"]) > limit:
+            abort(413, f"The text has {len(data['text'])} characters; the limit is {limit}.")
+        return services.check(data["sender"], data["text"])

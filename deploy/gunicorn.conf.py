@@ -6,10 +6,24 @@ import os
 bind = os.environ.get("BLOCKLIST_BIND", "127.0.0.1:8000")
 # Threads let a worker hold long-polling feed requests without blocking other requests.
 worker_class = os.environ.get("BLOCKLIST_WORKER_CLASS", "gthread")
-workers = int(os.environ.get("BLOCKLIST_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (affinity, e.g. a systemd CPUAffinity= or `taskset`), not the
+    host's count, which over-sizes the pool on shared machines."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return multiprocessing.cpu_count()
+
+
+# gthread: each worker is one process (one GIL) with `threads` threads; a thread waiting on a
+# long-poll or the database costs little, so 2 x CPUs + 1 processes keep every CPU busy.
+workers = int(os.environ.get("BLOCKLIST_WORKERS", _usable_cpus() * 2 + 1))
 threads = int(os.environ.get("BLOCKLIST_THREADS", "8"))
 timeout = int(os.environ.get("BLOCKLIST_WORKER_TIMEOUT", "60"))
-graceful_timeout = 30
+# Longer than the longest long-poll (30 s), so a restart lets waiting feed requests finish.
+graceful_timeout = 40
 keepalive = 5
 # Recycle workers now and then so a slow leak can never grow without bound.
 max_requests = int(os.environ.get("BLOCKLIST_MAX_REQUESTS", "100000"))

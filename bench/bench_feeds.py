@@ -1,0 +1,220 @@
+"""Feed benchmark (run by hand, not in CI) against a scratch PostgreSQL database it wipes:
+
+    .venv/bin/python bench/bench_feeds.py --database-url postgresql://postgres@127.0.0.1:5432/blocklist_feeds_bench --n 100000
+
+Loads N active entries with SQL producing the rows the API would (entries, reports, tags, one
+`upsert` change each), serves the app with gunicorn (gthread), then measures:
+  - the snapshot endpoint (jsonl, csv, jsonl+gzip): rows/s and seconds ÷ the seconds of
+    `COPY (SELECT ... FROM entries WHERE status='active') TO STDOUT` of the same rows;
+  - peak RSS of the serving worker processes (VmHWM);
+  - changes/s read from the delta feed (pages of 10,000);
+  - propagation latency publish → a long-polling client sees it, p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+LOAD_SQL = """
+INSERT INTO entries (id, kind, value, raw_value, status, category, reporters, version, expires_at, created_at, updated_at)
+SELECT i, CASE WHEN i % 10 = 0 THEN 'code' ELSE 'number' END,
+       CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '+86138' || lpad(i::text, 8, '0') END,
+       CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '138' || lpad(i::text, 8, '0') END,
+       'active', CASE WHEN i % 3 = 0 THEN 'fraud' END, 1, 1,
+       now() AT TIME ZONE 'utc' + interval '180 days', now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
+FROM generate_series(1, %(n)s) i;
+INSERT INTO reports (entry_id, org_id, client_id, raw_value, created_at, updated_at)
+SELECT id, %(org)s, %(client)s, raw_value, created_at, updated_at FROM entries;
+INSERT INTO entry_tags (entry_id, tag) SELECT id, 'fraud:ticket-scam' FROM entries WHERE id % 3 = 0;
+INSERT INTO entry_tags (entry_id, tag) SELECT id, 'channel:sms' FROM entries WHERE id % 5 = 0;
+INSERT INTO feed_changes (position, entry_id, op, kind, value, created_at)
+SELECT id, id, 'upsert', kind, value, created_at FROM entries;
+UPDATE feed_head SET position = %(n)s WHERE id = 1;
+SELECT setval(pg_get_serial_sequence('entries', 'id'), %(n)s);
+ANALYZE;
+"""
+COPY_SQL = ("COPY (SELECT id, kind, value, status, category, reporters, expires_at, updated_at "
+            "FROM entries WHERE status = 'active') TO STDOUT")
+
+
+def setup(url: str, n: int) -> dict:
+    """Wipe the database at `url` (a plain postgresql:// URL), migrate, make clients, load N rows."""
+    from sqlalchemy import text
+
+    import flask_migrate
+    from blocklist import create_app
+    from blocklist.auth import services as auth_services
+    from blocklist.db import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_HASH_METHOD": "pbkdf2:sha256:1000",
+                      "SECRET_KEY": "bench"})
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        flask_migrate.upgrade()
+        carrier = auth_services.create_org("bench-carrier", "carrier")
+        carrier_client, carrier_secret = auth_services.create_client(carrier)
+        consumer = auth_services.create_org("bench-consumer", "consumer")
+        consumer_client, consumer_secret = auth_services.create_client(consumer)
+        ids = (carrier.id, carrier_client.client_id)
+        creds = {"carrier": (carrier_client.client_id, carrier_secret),
+                 "consumer": (consumer_client.client_id, consumer_secret)}
+        db.session.remove()
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute(LOAD_SQL.replace("%(n)s", str(n)).replace("%(org)s", str(ids[0]))
+                     .replace("%(client)s", f"'{ids[1]}'"))
+    print(f"loaded {n} entries in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return creds
+
+
+def token(base: str, creds) -> dict[str, str]:
+    response = requests.post(base + "/oauth/token", data={"grant_type": "client_credentials"}, auth=creds, timeout=30)
+    response.raise_for_status()
+    return {"Authorization": "Bearer " + response.json()["access_token"]}
+
+
+def time_copy(url: str) -> tuple[float, int]:
+    with psycopg.connect(url) as conn:
+        cur = conn.cursor()
+        started, size = time.perf_counter(), 0
+        with cur.copy(COPY_SQL) as copy:
+            for data in copy:
+                size += len(data)
+        return time.perf_counter() - started, size
+
+
+def time_snapshot(base: str, headers: dict, params: dict, gzip: bool = False) -> tuple[float, int, int]:
+    headers = {**headers, "Accept-Encoding": "gzip" if gzip else "identity"}
+    started, size, lines = time.perf_counter(), 0, 0
+    with requests.get(base + "/v1/feed/snapshot", params=params, headers=headers, stream=True, timeout=600) as r:
+        r.raise_for_status()
+        for chunk in r.raw.stream(1 << 20, decode_content=False):
+            size += len(chunk)
+            if not gzip:
+                lines += chunk.count(b"\n")
+    return time.perf_counter() - started, size, lines
+
+
+def worker_peak_rss_kb(master_pid: int) -> int:
+    peak = 0
+    children = open(f"/proc/{master_pid}/task/{master_pid}/children").read().split()
+    for pid in children:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return peak
+
+
+def feed_rate(base: str, headers: dict, cap: int) -> tuple[float, int]:
+    """Read the delta feed from its start in pages of 10,000, up to `cap` changes."""
+    started, count, since = time.perf_counter(), 0, None
+    while count < cap:
+        params = {"limit": 10000, **({"since": since} if since else {})}
+        body = requests.get(base + "/v1/feed/changes", params=params, headers=headers, timeout=120).json()
+        count += len(body["changes"])
+        since = body["next_cursor"]
+        if not body["has_more"]:
+            break
+    return time.perf_counter() - started, count
+
+
+def propagation(base: str, reader: dict, writer: dict, samples: int) -> list[float]:
+    cursor = requests.get(base + "/v1/feed/changes", params={"limit": 1, "wait": 0},
+                          headers=reader, timeout=30).json()
+    since = cursor["next_cursor"]
+    while True:  # move to the head
+        body = requests.get(base + "/v1/feed/changes", params={"since": since, "limit": 10000},
+                            headers=reader, timeout=60).json()
+        since = body["next_cursor"]
+        if not body["has_more"]:
+            break
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def follow():
+        nonlocal since
+        session = requests.Session()
+        while not done.is_set():
+            body = session.get(base + "/v1/feed/changes", params={"since": since, "wait": 5},
+                               headers=reader, timeout=30).json()
+            now = time.perf_counter()
+            for change in body["changes"]:
+                seen.setdefault(change["entry"]["value"], now)
+            since = body["next_cursor"]
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    session = requests.Session()
+    for i in range(samples):
+        value = str(19990000 + i)
+        sent[value] = time.perf_counter()
+        session.post(base + "/v1/entries", json={"kind": "code", "value": value}, headers=writer, timeout=30)
+        time.sleep(0.02)
+    deadline = time.monotonic() + 10
+    while len(seen) < samples and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done.set()
+    return sorted((seen[v] - sent[v]) * 1000 for v in sent if v in seen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/blocklist_feeds_bench")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--feed-changes", type=int, default=100_000, help="changes to read for changes/s")
+    args = parser.parse_args()
+    from conftest import LiveServer
+
+    creds = setup(args.database_url, args.n)
+    server = LiveServer(args.database_url, workers=2, worker_class="gthread",
+                        extra_env={"GUNICORN_CMD_ARGS": "--threads 8"}).start()
+    try:
+        base = server.url
+        reader, writer = token(base, creds["consumer"]), token(base, creds["carrier"])
+        copy_s, copy_bytes = min(time_copy(args.database_url) for _ in range(args.runs))
+        rows = [("COPY ... TO STDOUT (psql baseline)", copy_s, copy_bytes, args.n)]
+        for label, params, gz in (("snapshot jsonl", {"format": "jsonl"}, False),
+                                  ("snapshot csv", {"format": "csv"}, False),
+                                  ("snapshot jsonl + gzip", {"format": "jsonl"}, True)):
+            best = min((time_snapshot(base, reader, params, gz) for _ in range(args.runs)), key=lambda r: r[0])
+            rows.append((label, best[0], best[1], args.n))
+        rss = worker_peak_rss_kb(server.process.pid)
+        feed_s, feed_n = feed_rate(base, reader, args.feed_changes)
+        latencies = propagation(base, reader, writer, args.samples)
+    finally:
+        server.stop()
+
+    print(f"\nN = {args.n} active entries (best of {args.runs})\n")
+    print(f"{'what':36} {'seconds':>8} {'rows/s':>11} {'MB':>8} {'x COPY':>7}")
+    for label, seconds, size, n in rows:
+        print(f"{label:36} {seconds:8.2f} {n / seconds:11,.0f} {size / 1e6:8.1f} {seconds / copy_s:7.2f}")
+    print(f"\npeak RSS of a serving worker: {rss / 1024:.0f} MB")
+    print(f"delta feed: {feed_n} changes in {feed_s:.2f} s = {feed_n / feed_s:,.0f} changes/s")
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        print(f"propagation publish -> long-poller sees it: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+              f"({len(latencies)}/{args.samples} seen)")
+
+
+if __name__ == "__main__":
+    main()

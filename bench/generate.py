@@ -14,6 +14,7 @@ carrier if missing).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import random
 import sys
@@ -99,10 +100,9 @@ def batches(size: int, seed: int = 2026) -> Iterator[list[dict]]:
         yield chunk
 
 
-def load_direct(size: int, org_name: str, seed: int = 2026, progress=None) -> float:
-    """Publish in-process through the service layer; returns seconds taken."""
+def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, progress=None) -> None:
+    """Publish every `loaders`-th batch, starting at batch `share`, in this process."""
     from blocklist import create_app
-    from blocklist.auth import services as auth_services
     from blocklist.auth.models import Org
     from blocklist.context import Actor, set_actor
     from blocklist.db import db
@@ -110,20 +110,57 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None) -> fl
     from sqlalchemy import select
 
     app = create_app()
-    started = time.perf_counter()
     with app.app_context():
-        org = db.session.scalar(select(Org).where(Org.name == org_name)) or \
-            auth_services.create_org(org_name, "carrier")
+        org = db.session.scalar(select(Org).where(Org.name == org_name))
         actor = Actor(org.id, org.name, "bench-direct", org.kind)
+        db.session.remove()
         done = 0
-        for chunk in batches(size, seed):
+        for number, chunk in enumerate(batches(size, seed)):
+            if number % loaders != share:
+                continue
             with app.test_request_context("/v1/entries/bulk", method="POST"):
                 set_actor(actor)
                 services.publish(chunk)
                 db.session.remove()
             done += len(chunk)
             if progress:
-                progress(done)
+                progress(done * loaders)
+
+
+def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loaders: int = 1) -> float:
+    """Publish in-process through the service layer; returns seconds taken.
+
+    With `loaders` > 1 that many processes publish alternate batches at once. Each publish
+    validates and canonicalises outside the entry-writer lock and writes under it (as
+    concurrent API clients would), so the rows are the same as a serial load's; only the
+    order of change-log positions and audit records interleaves."""
+    import multiprocessing
+
+    from blocklist import create_app
+    from blocklist.auth import services as auth_services
+    from blocklist.auth.models import Org
+    from blocklist.db import db
+    from sqlalchemy import select
+
+    with create_app().app_context():
+        if db.session.scalar(select(Org).where(Org.name == org_name)) is None:
+            auth_services.create_org(org_name, "carrier")
+        db.session.remove()
+        db.engine.dispose()
+    started = time.perf_counter()
+    if loaders == 1:
+        _load_share(size, org_name, seed, 0, 1, progress)
+    else:
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=_load_share, args=(size, org_name, seed, share, loaders,
+                                                             progress if share == 0 else None))
+                   for share in range(loaders)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if any(worker.exitcode for worker in workers):
+            raise RuntimeError(f"a loader failed: exit codes {[w.exitcode for w in workers]}")
     return time.perf_counter() - started
 
 
@@ -147,26 +184,30 @@ def load_api(size: int, url: str, client_id: str, client_secret: str, seed: int 
     return time.perf_counter() - started
 
 
+def print_progress(done: int, size: int) -> None:
+    print(f"\r{done:,} / {size:,}", end="", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--via", choices=["direct", "api"], default="direct")
     parser.add_argument("--org", default="bench-carrier", help="direct: the publishing org's name")
+    parser.add_argument("--loaders", type=int, default=1, help="direct: processes publishing at once")
     parser.add_argument("--url")
     parser.add_argument("--client-id")
     parser.add_argument("--client-secret")
     args = parser.parse_args(argv)
 
-    def progress(done: int) -> None:
-        print(f"\r{done:,} / {args.size:,}", end="", file=sys.stderr, flush=True)
+    progress = functools.partial(print_progress, size=args.size)  # picklable, for --loaders
 
     if args.via == "api":
         if not (args.url and args.client_id and args.client_secret):
             parser.error("--via api needs --url, --client-id and --client-secret")
         seconds = load_api(args.size, args.url.rstrip("/"), args.client_id, args.client_secret, args.seed, progress)
     else:
-        seconds = load_direct(args.size, args.org, args.seed, progress)
+        seconds = load_direct(args.size, args.org, args.seed, progress, args.loaders)
     print(f"\nloaded {args.size:,} items in {seconds:.1f} s ({args.size / seconds:,.0f}/s)", file=sys.stderr)
     return 0
 

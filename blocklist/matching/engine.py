@@ -1,24 +1,24 @@
-"""The in-memory matching engine for keywords, URLs and domains, one per worker process.
+"""The in-memory keyword matcher, one per worker process.
 
-What it holds (only active entries of kinds keyword, url and domain):
+What it holds (only active keyword entries):
 
-* ``active``: entry id -> (kind, value, expires_at as epoch seconds or None);
+* ``active``: entry id -> (folded keyword, expires_at as epoch seconds or None);
 * a *main* Aho-Corasick automaton over the folded keywords, and a small *delta* automaton over
   keywords that became active after the main one was built. A keyword that leaves the active
   set is simply dropped from ``active``: its hits in the main automaton are ignored until the
   next main rebuild. The main automaton is rebuilt (inline, by the request that applies the
-  changes) when the delta plus the dropped keywords exceed ``rebuild_after``;
-* ``url_keys``: Safe Browsing expression (``Entry.match_key``) -> entry ids (a tuple: listed
-  URLs that differ only by scheme or port share one expression);
-* ``domains``: domain -> entry id.
+  changes) when the delta plus the dropped keywords exceed ``rebuild_after``.
 
-Numbers, codes and ranges are *not* held here: at 10 million entries they would cost hundreds of
-MiB per worker process and a long load at start-up, while the sender of a message is a single
-value that one indexed query answers (see ``services.sender_matches``).
+Only keywords need an automaton: finding any of a million phrases inside free text cannot be
+an index probe. Everything else a message can match is a handful of exact keys — the sender's
+number/code readings and range prefixes, each link's Safe Browsing expressions, its host and
+parent domains — that one indexed query answers (``services.probe_entries``). Holding URLs and
+domains here as well cost about 240 MiB per worker at 10 million entries (measured), for no
+fewer queries.
 
 Keeping current: the engine remembers the change-log position it reflects. ``refresh(session)``
 reads ``feed_head.position`` (one tiny query); if it moved, the changes after the engine's
-position (of the three kinds) are read joined to their entries' *current* status and expiry and
+position (keywords) are read joined to their entries' *current* status and expiry and
 applied; applying the current state is idempotent, so overlapping reads do no harm. If the head
 moved backwards (the database was reset) or the gap is very large, the engine is rebuilt.
 
@@ -41,11 +41,9 @@ import ahocorasick
 from sqlalchemy import select
 
 from ..entries.models import Entry
-from ..entries.values import domain_and_parents
 from ..feeds.models import FeedChange, FeedHead
-from .urls import url_expression, url_expressions, url_host
 
-KINDS = ("keyword", "url", "domain")
+KINDS = ("keyword",)
 REBUILD_AFTER = 2000  # delta keywords + dropped keywords before the main automaton is rebuilt
 CATCH_UP_LIMIT = 200_000  # more changes than this behind: rebuild from the entries instead
 _HEAD = select(FeedHead.position).where(FeedHead.id == 1)
@@ -56,9 +54,8 @@ class Hit:
     """One candidate match: an entry (still to be confirmed against the allowlist) and where."""
 
     entry_id: int
-    kind: str
     value: str
-    span: tuple[int, int]  # in the folded text for keywords; callers map it back
+    span: tuple[int, int]  # in the folded text; callers map it back
 
 
 def _epoch(value: dt.datetime | None) -> float | None:
@@ -81,7 +78,7 @@ def _automaton(words: Iterable[tuple[int, str]]) -> ahocorasick.Automaton | None
 
 
 class MatchingEngine:
-    """Keyword automaton, URL keys and domains of the active entries; see the module docstring."""
+    """The keyword automata of the active keyword entries; see the module docstring."""
 
     def __init__(self, rebuild_after: int = REBUILD_AFTER):
         self.rebuild_after = rebuild_after
@@ -91,9 +88,7 @@ class MatchingEngine:
         self._clear()
 
     def _clear(self) -> None:
-        self.active: dict[int, tuple[str, str, float | None]] = {}
-        self.url_keys: dict[str, tuple[int, ...]] = {}
-        self.domains: dict[str, int] = {}
+        self.active: dict[int, tuple[str, float | None]] = {}
         self._main: ahocorasick.Automaton | None = None
         self._main_ids: set[int] = set()
         self._delta: ahocorasick.Automaton | None = None
@@ -118,53 +113,32 @@ class MatchingEngine:
         # Built aside and swapped in, so readers never see a half-built engine.
         fresh = MatchingEngine(self.rebuild_after)
         for entry_id, kind, value, expires_at in rows:
-            fresh._add(entry_id, kind, value, _epoch(expires_at), new=False)
+            if kind in KINDS:
+                fresh._add(entry_id, value, _epoch(expires_at), new=False)
         fresh._rebuild_main()
-        for name in ("_main", "_main_ids", "_delta", "_delta_words", "_dropped", "url_keys",
-                     "domains", "active"):
+        for name in ("_main", "_main_ids", "_delta", "_delta_words", "_dropped", "active"):
             setattr(self, name, getattr(fresh, name))
         self.rebuilds += 1
         self.position = position
 
-    def _add(self, entry_id: int, kind: str, value: str, expires: float | None, *, new: bool) -> None:
+    def _add(self, entry_id: int, value: str, expires: float | None, *, new: bool) -> None:
         old = self.active.get(entry_id)
-        self.active[entry_id] = (kind, value, expires)
+        self.active[entry_id] = (value, expires)
         if old is None and entry_id in self._main_ids:
             self._dropped -= 1  # back in the active set, and still in the main automaton
-        if old is not None and old[1] == value:
-            return  # same value (values never change for an entry): only the expiry moved
-        if kind == "url":
-            key = url_expression(value)
-            ids = self.url_keys.get(key, ())
-            if entry_id not in ids:
-                self.url_keys[key] = ids + (entry_id,)
-        elif kind == "domain":
-            self.domains[value] = entry_id
-        elif kind == "keyword" and new and entry_id not in self._main_ids:
+        if old is None and new and entry_id not in self._main_ids:
             self._delta_words[entry_id] = value
+        # old is not None: same value (values never change for an entry), only the expiry moved
 
     def _remove(self, entry_id: int) -> None:
-        old = self.active.pop(entry_id, None)
-        if old is None:
+        if self.active.pop(entry_id, None) is None:
             return
-        kind, value, _ = old
-        if kind == "url":
-            key = url_expression(value)
-            ids = tuple(i for i in self.url_keys.get(key, ()) if i != entry_id)
-            if ids:
-                self.url_keys[key] = ids
-            else:
-                self.url_keys.pop(key, None)
-        elif kind == "domain":
-            if self.domains.get(value) == entry_id:
-                del self.domains[value]
-        elif kind == "keyword":
-            self._delta_words.pop(entry_id, None)
-            if entry_id in self._main_ids:
-                self._dropped += 1
+        self._delta_words.pop(entry_id, None)
+        if entry_id in self._main_ids:
+            self._dropped += 1
 
     def _rebuild_main(self) -> None:
-        words = [(i, v) for i, (k, v, _) in self.active.items() if k == "keyword"]
+        words = [(i, v) for i, (v, _) in self.active.items()]
         self._main = _automaton(words)
         self._main_ids = {i for i, _ in words}
         self._delta_words = {}
@@ -184,7 +158,7 @@ class MatchingEngine:
             if kind not in KINDS:
                 continue
             if status == "active":
-                self._add(entry_id, kind, value, _epoch(expires_at), new=True)
+                self._add(entry_id, value, _epoch(expires_at), new=True)
             else:
                 self._remove(entry_id)
         if len(self._delta_words) + self._dropped > self.rebuild_after:
@@ -219,19 +193,21 @@ class MatchingEngine:
     def _build(self, connection, head: int) -> None:
         # The head is read first: every change up to it is in the rows read afterwards; changes
         # committed meanwhile are applied again later, which is harmless.
+        # Streamed (a server-side cursor on PostgreSQL): a materialised result would briefly
+        # cost as much memory again as the engine itself.
         rows = connection.execute(
             select(Entry.id, Entry.kind, Entry.value, Entry.expires_at)
             .where(Entry.status == "active", Entry.kind.in_(KINDS))
-        ).all()
+            .execution_options(yield_per=10_000))
         self._load(rows, head)
 
     # --- readers ----------------------------------------------------------------------------
 
-    def _live(self, entry_id: int, now: float) -> tuple[str, str] | None:
+    def _live(self, entry_id: int, now: float) -> str | None:
         record = self.active.get(entry_id)
-        if record is None or (record[2] is not None and record[2] <= now):
+        if record is None or (record[1] is not None and record[1] <= now):
             return None
-        return record[0], record[1]
+        return record[0]
 
     def keyword_hits(self, folded: str, now: float | None = None) -> Iterator[Hit]:
         """Every occurrence of an active keyword in ``folded`` text (spans in the folded text)."""
@@ -241,35 +217,15 @@ class MatchingEngine:
             if automaton is None:
                 continue
             for end, (entry_id, length) in automaton.iter(folded):
-                live = self._live(entry_id, now)
-                if live is None or (entry_id, end) in seen:
+                value = self._live(entry_id, now)
+                if value is None or (entry_id, end) in seen:
                     continue
                 seen.add((entry_id, end))
-                yield Hit(entry_id, "keyword", live[1], (end - length + 1, end + 1))
-
-    def url_hits(self, canonical_url: str, now: float | None = None) -> list[Hit]:
-        """URL entries matching the canonical link by Safe Browsing expression, and domain
-        entries for its host or a parent domain (spans left empty; the caller has the link's)."""
-        now = time.time() if now is None else now
-        found: dict[int, Hit] = {}
-        for key in url_expressions(canonical_url):
-            for entry_id in self.url_keys.get(key, ()):
-                live = self._live(entry_id, now)
-                if live is not None and entry_id not in found:
-                    found[entry_id] = Hit(entry_id, "url", live[1], (0, 0))
-        for name in domain_and_parents(url_host(canonical_url)):
-            entry_id = self.domains.get(name)
-            live = self._live(entry_id, now) if entry_id is not None else None
-            if live is not None and entry_id not in found:
-                found[entry_id] = Hit(entry_id, "domain", live[1], (0, 0))
-        return list(found.values())
+                yield Hit(entry_id, value, (end - length + 1, end + 1))
 
     def stats(self) -> dict[str, int]:
-        kinds = {k: 0 for k in KINDS}
-        for kind, _, _ in list(self.active.values()):
-            kinds[kind] += 1
-        return {**kinds, "delta_keywords": len(self._delta_words), "position": self.position or 0,
-                "rebuilds": self.rebuilds}
+        return {"keyword": len(self.active), "delta_keywords": len(self._delta_words),
+                "position": self.position or 0, "rebuilds": self.rebuilds}
 
 
 def get_engine(app) -> MatchingEngine:

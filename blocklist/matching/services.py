@@ -4,6 +4,7 @@ URLs and domains. Verdict: ``block`` when anything matches, else ``allow``."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -14,12 +15,13 @@ from ..db import db, utcnow
 from ..entries.allowlist import find_protecting
 from ..entries.models import Entry
 from ..entries.normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
-from ..entries.values import CanonicalValue, canonicalise
+from ..entries.values import CanonicalValue, canonicalise, domain_and_parents
 from .engine import MatchingEngine, get_engine
 from .folding import fold_with_offsets, original_span
-from .urls import canonicalize_url, find_urls
+from .urls import canonicalize_url, find_urls, url_expressions, url_host
 
 SENDER_KINDS = ("number", "code")
+EXACT_KINDS = ("number", "code", "domain")  # matched by equal canonical value
 
 
 @lru_cache(maxsize=16384)  # a few MiB at most
@@ -39,55 +41,89 @@ def _sender_probe(sender: str, region: str) -> tuple[tuple[CanonicalValue, ...],
 
 
 _COLUMNS = (Entry.id, Entry.kind, Entry.value, Entry.status, Entry.expires_at,
-            Entry.range_prefix, Entry.range_length)
+            Entry.range_prefix, Entry.range_length, Entry.match_key)
 # Built once; the value lists are expanding parameters, so SQLAlchemy reuses the compiled form.
-_SENDER_PROBE = union_all(
-    select(*_COLUMNS).where(Entry.kind.in_(SENDER_KINDS),
-                            Entry.value.in_(bindparam("values", expanding=True))),
-    select(*_COLUMNS).where(Entry.range_prefix.in_(bindparam("prefixes", expanding=True))))
+# Three index probes: the unique (kind, value) index, range_prefix and match_key.
+_PROBE = union_all(
+    select(*_COLUMNS).where(Entry.kind.in_(EXACT_KINDS), Entry.value.in_(bindparam("values", expanding=True))),
+    select(*_COLUMNS).where(Entry.range_prefix.in_(bindparam("prefixes", expanding=True))),
+    select(*_COLUMNS).where(Entry.kind == "url", Entry.match_key.in_(bindparam("url_keys", expanding=True))))
 
 
-def sender_matches(candidates: tuple[CanonicalValue, ...], digits: tuple[str, ...]) -> list[tuple[int, str, str]]:
-    """(id, kind, value) of active number/code entries equal to a candidate and of ranges
-    covering one of ``digits``. One query, a UNION ALL of two index probes (the unique
-    (kind, value) index and the range_prefix index); status and expiry are filtered here rather
-    than in SQL, so that no planner prefers the status index and scans every active entry."""
-    if not candidates:
-        return []
-    prefixes = sorted({prefix for d in digits for prefix in digit_prefixes(d)})
-    rows = db.session.connection().execute(_SENDER_PROBE, {"values": sorted({c.value for c in candidates}),
-                                              "prefixes": prefixes})
-    now = utcnow()
-    found = set()
-    wanted = {(c.kind, c.value) for c in candidates}
-    for entry_id, kind, value, status, expires_at, prefix, length in rows:
-        if status != "active" or (expires_at is not None and expires_at <= now):
-            continue
-        if (kind, value) in wanted or (kind == "range" and any(
-                range_matches(prefix, length, d) for d in digits)):
-            found.add((entry_id, kind, value))
-    return sorted(found)
+@dataclass(frozen=True)
+class Link:
+    """A link found in the text: where, its canonical form, and the keys it can match by."""
+
+    span: tuple[int, int]
+    url: str
+    url_keys: tuple[str, ...]  # Safe Browsing expressions, as in Entry.match_key
+    domains: tuple[str, ...]  # its host and every parent domain
+
+    @classmethod
+    def found_in(cls, text: str) -> list[Link]:
+        links = []
+        for start, end, raw in find_urls(text):
+            try:
+                url = canonicalize_url(raw)
+            except InvalidValue:
+                continue
+            links.append(cls((start, end), url, tuple(url_expressions(url)),
+                             tuple(domain_and_parents(url_host(url)))))
+        return links
 
 
-def text_matches(engine: MatchingEngine, text: str, now: float) -> list[dict[str, Any]]:
-    """Candidate matches in the text from the in-memory engine: keywords in the folded text,
-    links (found, canonicalised) against URL and domain entries. Each carries ``_guard``: the
-    extra (kind, value) pairs whose allowlisting also cancels it (for a link: the link itself,
-    so a link on an allowlisted domain does not match)."""
+class ProbedEntries:
+    """The active entries one query found for a message's sender and links, indexed the ways
+    they match. Status and expiry are filtered here rather than in SQL, so that no planner
+    prefers the status index and scans every active entry."""
+
+    def __init__(self, candidates: tuple[CanonicalValue, ...], digits: tuple[str, ...], links: list[Link]):
+        values = {c.value for c in candidates} | {d for link in links for d in link.domains}
+        prefixes = {prefix for d in digits for prefix in digit_prefixes(d)}
+        url_keys = {k for link in links for k in link.url_keys}
+        self.by_pair: dict[tuple[str, str], int] = {}
+        self.by_url_key: dict[str, list[tuple[int, str]]] = {}
+        self.ranges: list[tuple[int, str, str, int]] = []
+        if not (values or prefixes or url_keys):
+            return
+        rows = db.session.connection().execute(_PROBE, {
+            "values": sorted(values), "prefixes": sorted(prefixes), "url_keys": sorted(url_keys)})
+        now = utcnow()
+        for entry_id, kind, value, status, expires_at, prefix, length, match_key in rows:
+            if status != "active" or (expires_at is not None and expires_at <= now):
+                continue
+            if kind == "range":
+                self.ranges.append((entry_id, value, prefix, length))
+            elif kind == "url":
+                self.by_url_key.setdefault(match_key, []).append((entry_id, value))
+            else:
+                self.by_pair[(kind, value)] = entry_id
+
+    def sender_matches(self, candidates: tuple[CanonicalValue, ...], digits: tuple[str, ...]) -> list[tuple[int, str, str]]:
+        """(id, kind, value) of number/code entries equal to a reading of the sender and of
+        ranges covering one of its ``digits``."""
+        found = {(self.by_pair[(c.kind, c.value)], c.kind, c.value)
+                 for c in candidates if (c.kind, c.value) in self.by_pair}
+        found.update((entry_id, "range", value) for entry_id, value, prefix, length in self.ranges
+                     if any(range_matches(prefix, length, d) for d in digits))
+        return sorted(found)
+
+    def link_matches(self, link: Link) -> list[tuple[int, str, str]]:
+        """(id, kind, value) of URL entries matching the link by Safe Browsing expression, and of
+        domain entries for its host or a parent domain."""
+        found = {(entry_id, "url", value) for key in link.url_keys for entry_id, value in self.by_url_key.get(key, ())}
+        found.update((self.by_pair[("domain", d)], "domain", d) for d in link.domains if ("domain", d) in self.by_pair)
+        return sorted(found)
+
+
+def keyword_matches(engine: MatchingEngine, text: str, now: float) -> list[dict[str, Any]]:
+    """Keywords in the text, from the in-memory engine (spans mapped back from the folded text)."""
     matches = []
     folded, offsets = fold_with_offsets(text)
     for hit in engine.keyword_hits(folded, now):
         start, end = original_span(offsets, *hit.span)
         matches.append({"kind": "keyword", "entry_id": hit.entry_id, "value": hit.value,
                         "field": "text", "span": [start, end], "_guard": []})
-    for start, end, raw in find_urls(text):
-        try:
-            link = canonicalize_url(raw)
-        except InvalidValue:
-            continue
-        for hit in engine.url_hits(link, now):
-            matches.append({"kind": hit.kind, "entry_id": hit.entry_id, "value": hit.value,
-                            "field": "text", "span": [start, end], "_guard": [("url", link)]})
     return matches
 
 
@@ -102,11 +138,17 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
     protect: set[tuple[str, str]] = set()
 
     candidates, digits = _sender_probe(sender, region) if sender else ((), ())
-    for entry_id, kind, value in sender_matches(candidates, digits):
+    links = Link.found_in(text)
+    probed = ProbedEntries(candidates, digits, links)
+    for entry_id, kind, value in probed.sender_matches(candidates, digits):
         matches.append({"kind": kind, "entry_id": entry_id, "value": value, "field": "sender",
                         "span": [0, len(sender)], "_guard": [(c.kind, c.value) for c in candidates]})
-
-    matches.extend(text_matches(engine, text, now))
+    matches.extend(keyword_matches(engine, text, now))
+    # A link's own allowlisting cancels its matches too (a link on an allowlisted domain).
+    for link in links:
+        for entry_id, kind, value in probed.link_matches(link):
+            matches.append({"kind": kind, "entry_id": entry_id, "value": value, "field": "text",
+                            "span": list(link.span), "_guard": [("url", link.url)]})
 
     if matches:
         for m in matches:

@@ -129,6 +129,39 @@ def test_domain_matches_subdomains_not_look_alikes(check, publish):
         assert check(text).json == {"verdict": "allow", "matches": []}, text
 
 
+def test_urls_differing_only_by_scheme_or_port_all_match_until_each_leaves(check, publish, client, callers):
+    ids = [_listed(publish, "url", u) for u in ("http://evil.com/a", "https://evil.com/a", "http://evil.com:8080/a")]
+    assert sorted(m["entry_id"] for m in check("看 https://evil.com/a?x=1").json["matches"]) == sorted(ids)
+    assert client.post(f"/v1/entries/{ids[1]}/withdraw", json={}, headers=callers["carrier"]).status_code == 200
+    assert sorted(m["entry_id"] for m in check("看 http://evil.com/a").json["matches"]) == [ids[0], ids[2]]
+
+
+def test_every_link_in_a_message_is_checked_in_one_query(check, publish, app):
+    """Sender, links and domains are one UNION ALL probe, however many links the text has."""
+    from sqlalchemy import event
+
+    from blocklist.db import db
+
+    first = _listed(publish, "url", "bit.ly/x1")
+    second = _listed(publish, "domain", "evil.com")
+    check("warm-up")  # builds the keyword engine
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM entries" in statement:
+            statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            text = " ".join(f"https://site{i}.com/p{i}" for i in range(20)) + " bit.ly/x1 a.evil.com/x"
+            response = check(text, sender="13812345678")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert sorted(m["entry_id"] for m in response.json["matches"]) == [first, second]
+    assert len(statements) == 1, statements
+
+
 @pytest.mark.parametrize("sender", ["+86 138 1234 5678", "13812345678", "008613812345678", "8613812345678"])
 def test_sender_as_number(check, publish, sender):
     entry_id = _listed(publish, "number", "13812345678")
@@ -193,10 +226,13 @@ def test_an_entry_stops_matching_when_its_expires_at_passes(check, publish):
     """No change reaches the feed when expires_at passes (the sweeper comes later): every hit's
     expiry is checked at request time."""
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
-    _listed(publish, "keyword", "限时返利", expires_at=expires.isoformat())
-    assert check("限时返利活动").json["verdict"] == "block"
+    for kind, value in (("keyword", "限时返利"), ("domain", "flash-sale.cn"), ("url", "promo-deal.com/deal"),
+                        ("number", "13900001111")):
+        _listed(publish, kind, value, expires_at=expires.isoformat())
+    text, sender = "限时返利活动 http://m.flash-sale.cn/ promo-deal.com/deal", "13900001111"
+    assert {m["kind"] for m in check(text, sender=sender).json["matches"]} == {"keyword", "domain", "url", "number"}
     time.sleep(max(0.0, (expires - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.2)
-    assert check("限时返利活动").json == {"verdict": "allow", "matches": []}
+    assert check(text, sender=sender).json == {"verdict": "allow", "matches": []}
 
 
 def test_a_sender_that_is_not_a_number_or_code_matches_nothing_and_is_no_error(check, publish):

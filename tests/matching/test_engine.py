@@ -1,6 +1,6 @@
-"""The matching engine: build, incremental changes, the delta automaton and its rebuild, expiry
+"""The keyword engine: build, incremental changes, the delta automaton and its rebuild, expiry
 at match time, catching up from the real database's change log, and readers on several threads
-while changes are applied."""
+while changes are applied. (URLs and domains are matched by a database probe: test_check.)"""
 
 from __future__ import annotations
 
@@ -27,22 +27,20 @@ def _ids(engine, text, now=None):
 def test_load_and_keyword_hits_with_folded_spans():
     engine = MatchingEngine()
     engine.load([_kw(1, "安全账户"), _kw(2, "win prize"), (3, "url", "http://evil.com/a", None),
-                 (4, "domain", "evil.org", None)], position=7)
+                 (4, "domain", "evil.org", None)], position=7)  # other kinds are not held
     assert engine.position == 7
     hits = list(engine.keyword_hits(fold("请转入 安全賬戶 and WIN PRIZE")))
     assert [(h.entry_id, h.value, h.span) for h in hits] == [(1, "安全账户", (3, 7)), (2, "winprize", (10, 18))]
-    assert engine.stats()["keyword"] == 2 and engine.stats()["url"] == 1 and engine.stats()["domain"] == 1
+    assert engine.stats()["keyword"] == 2 and len(engine.active) == 2
 
 
 def test_expiry_is_checked_at_match_time():
     engine = MatchingEngine()
     soon = dt.datetime(2030, 1, 1, 0, 0, 10, tzinfo=dt.timezone.utc)
-    engine.load([_kw(1, "安全账户", soon), (2, "domain", "evil.org", soon)], position=1)
+    engine.load([_kw(1, "安全账户", soon)], position=1)
     before, after = NOW.timestamp(), soon.timestamp()
     assert _ids(engine, "安全账户", before) == [1]
     assert _ids(engine, "安全账户", after) == []
-    assert [h.entry_id for h in engine.url_hits("http://a.evil.org/", before)] == [2]
-    assert engine.url_hits("http://a.evil.org/", after) == []
 
 
 def test_changes_go_to_the_delta_until_the_main_automaton_is_rebuilt():
@@ -61,29 +59,13 @@ def test_changes_go_to_the_delta_until_the_main_automaton_is_rebuilt():
     assert engine.position == 9
 
 
-def test_urls_and_domains_are_added_and_removed():
+def test_apply_ignores_other_kinds():
     engine = MatchingEngine()
     engine.load([], position=0)
     engine.apply([(1, "url", "http://bit.ly/x1", "active", None),
-                  (2, "domain", "evil.com", "active", None)], position=2)
-    assert [h.kind for h in engine.url_hits("http://bit.ly/x1")] == ["url"]
-    assert engine.url_hits("http://bit.ly/x2") == []
-    assert [h.entry_id for h in engine.url_hits("https://a.b.evil.com/x")] == [2]
-    assert engine.url_hits("http://notevil.com/") == [] and engine.url_hits("http://evil.com.cn/") == []
-    engine.apply([(2, "domain", "evil.com", "revoked", None)], position=3)
-    assert engine.url_hits("https://a.b.evil.com/x") == []
-
-
-def test_urls_differing_only_by_scheme_or_port_share_an_expression():
-    engine = MatchingEngine()
-    engine.load([(1, "url", "http://evil.com/a", None), (2, "url", "https://evil.com/a", None),
-                 (3, "url", "http://evil.com:8080/a", None)], position=3)
-    assert sorted(h.entry_id for h in engine.url_hits("http://evil.com/a")) == [1, 2, 3]
-    engine.apply([(2, "url", "https://evil.com/a", "expired", None)], position=4)
-    assert sorted(h.entry_id for h in engine.url_hits("https://evil.com/a?x=1")) == [1, 3]
-    engine.apply([(1, "url", "http://evil.com/a", "expired", None),
-                  (3, "url", "http://evil.com:8080/a", "revoked", None)], position=6)
-    assert engine.url_hits("http://evil.com/a") == [] and engine.url_keys == {}
+                  (2, "domain", "evil.com", "active", None),
+                  (3, "keyword", fold("刷单"), "active", None)], position=3)
+    assert engine.active == {3: (fold("刷单"), None)} and engine.position == 3
 
 
 def test_refresh_builds_from_the_database_then_follows_the_change_log(app, publish, client, callers):
@@ -94,13 +76,12 @@ def test_refresh_builds_from_the_database_then_follows_the_change_log(app, publi
         engine.refresh(db.session)
         assert engine.position == 2 and engine.rebuilds == 1
         assert engine.stats()["keyword"] == 1
-    second = publish("url", "evil.com/pay").json["id"]
+    second = publish("keyword", "公检法").json["id"]
     client.post(f"/v1/entries/{first}/withdraw", json={}, headers=callers["carrier"])
     with app.app_context():
         engine.refresh(db.session)
         assert engine.position == 4 and engine.rebuilds == 1  # applied, not rebuilt
-        assert _ids(engine, "安全账户") == []
-        assert [h.entry_id for h in engine.url_hits("http://evil.com/pay")] == [second]
+        assert _ids(engine, "安全账户 公检法") == [second]
 
 
 def test_head_moving_backwards_rebuilds(app, publish):
@@ -123,7 +104,6 @@ def test_readers_on_several_threads_while_changes_are_applied():
         try:
             while not stop.is_set():
                 assert 1 in _ids(engine, "请转入安全账户")
-                engine.url_hits("http://x.evil.com/a")
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -132,8 +112,8 @@ def test_readers_on_several_threads_while_changes_are_applied():
         t.start()
     for n in range(2, 400):
         engine.apply([(n, "keyword", f"词{n}号", "active", None),
-                      (n - 7, "keyword", f"词{n - 7}号", "expired", None) if n > 8 and n % 2 else (0, "keyword", "x", "expired", None),
-                      (10_000 + n, "domain", f"d{n}.evil.com", "active", None)], position=n)
+                      (n - 7, "keyword", f"词{n - 7}号", "expired", None) if n > 8 and n % 2 else (0, "keyword", "x", "expired", None)],
+                     position=n)
     stop.set()
     for t in readers:
         t.join()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, select
+from sqlalchemy import select, union_all
 
 from ..db import db, utcnow
 from ..errors import abort
@@ -20,7 +20,7 @@ from ..matching.urls import url_expressions, url_host
 from .allowlist import find_protecting
 from .models import Entry
 from .normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
-from .services import chunks, kind_value_in
+from .services import CHUNK, chunks, kind_value_in
 from .values import CanonicalValue, canonicalise, domain_and_parents
 
 
@@ -61,16 +61,25 @@ def _probe(value: str, kind: str | None, region: str) -> Probe:
 
 
 def _fetch(probes: list[Probe]) -> list[Entry]:
+    """The active entries any probe can match. Ids come from one UNION ALL of three index probes
+    per chunk (exact (kind, value), range prefixes, URL expressions), then the entries with
+    their reports and tags: a look-up of one value is two round trips when nothing matches."""
     now = utcnow()
-    pairs = {pair for p in probes for pair in p.exact}
-    prefixes = {prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)}
-    url_keys = {k for p in probes for k in p.url_keys}
+    pairs = sorted({pair for p in probes for pair in p.exact})
+    prefixes = sorted({prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)})
+    url_keys = sorted({k for p in probes for k in p.url_keys})
     ids: set[int] = set()
-    conditions = ((kind_value_in, pairs), (lambda c: and_(Entry.kind == "range", Entry.range_prefix.in_(c)), prefixes),
-                  (lambda c: and_(Entry.kind == "url", Entry.match_key.in_(c)), url_keys))
-    for condition, wanted in conditions:
-        for chunk in chunks(wanted):
-            ids.update(db.session.scalars(select(Entry.id).where(condition(chunk), Entry.active_at(now))))
+    for start in range(0, max(len(pairs), len(prefixes), len(url_keys)), CHUNK):
+        parts = []
+        if chunk := pairs[start:start + CHUNK]:
+            parts.append(select(Entry.id).where(kind_value_in(chunk), Entry.active_at(now)))
+        if chunk := prefixes[start:start + CHUNK]:
+            parts.append(select(Entry.id).where(Entry.kind == "range", Entry.range_prefix.in_(chunk),
+                                                Entry.active_at(now)))
+        if chunk := url_keys[start:start + CHUNK]:
+            parts.append(select(Entry.id).where(Entry.kind == "url", Entry.match_key.in_(chunk),
+                                                Entry.active_at(now)))
+        ids.update(db.session.scalars(union_all(*parts) if len(parts) > 1 else parts[0]))
     # One load of the matched entries, with their reports and tags (selectin): the number of
     # queries does not grow with the number of values or matches.
     found: list[Entry] = []
@@ -117,15 +126,17 @@ def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     probes = [_probe(q["value"], q.get("kind"), region) for q in queries]
     fetched = FetchedEntries(_fetch(probes))
     entries = fetched.entries
-    protected = find_protecting({(c.kind, c.value) for p in probes for c in p.candidates}, region)
-    # Matched entries can be protected too (a URL entry on an allowlisted domain, say).
-    protected_entries = find_protecting({(e.kind, e.value) for e in entries}, region)
+    # Only what matched needs the allowlist: a probe with no match is not listed either way.
+    # The looked-up values themselves and the matched entries (a URL entry on an allowlisted
+    # domain, say) can both be protected; one query asks for both.
+    protected = find_protecting({(c.kind, c.value) for p in probes for c in p.candidates}
+                                | {(e.kind, e.value) for e in entries}, region) if entries else {}
     verdicts = []
     for probe in probes:
         if any((c.kind, c.value) in protected for c in probe.candidates):
             matches = []
         else:
-            matches = [e for e in fetched.matching(probe) if (e.kind, e.value) not in protected_entries]
+            matches = [e for e in fetched.matching(probe) if (e.kind, e.value) not in protected]
         verdict = {"value": probe.value, "kind": probe.kind, "listed": bool(matches), "matches": matches}
         if probe.error and not probe.candidates:
             verdict["error"] = probe.error

@@ -112,3 +112,29 @@ def test_lookup_validation(client, callers):
                               headers=callers["carrier"]), 422)
     assert_problem(client.post("/v1/lookup", json={"values": [{"value": "1"}] * 1001},
                                headers=callers["carrier"]), 422)
+
+
+def test_single_lookup_round_trips(client, callers, publish, app):
+    """A miss is the token and one probe; a hit adds the entry with its reports and tags, and
+    one allowlist query. (Each round trip is most of a look-up's cost.)"""
+    publish("number", "13900000001")
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    counts = {}
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for name, value in (("miss", "13900000002"), ("hit", "13900000001")):
+            statements.clear()
+            response = client.get("/v1/lookup", query_string={"value": value}, headers=callers["carrier"])
+            assert response.status_code == 200 and response.json["listed"] == (name == "hit")
+            counts[name] = [s for s in statements if "FROM oauth_tokens" not in s]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(counts["miss"]) == 1, counts["miss"]
+    assert len(counts["hit"]) == 5, counts["hit"]  # probe, entries, reports, tags, allowlist
+    assert any("FROM allowlist" in s for s in counts["hit"])

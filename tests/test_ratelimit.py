@@ -215,3 +215,17 @@ def test_redis_counts_are_shared_by_gunicorn_workers(app, auth, database_url):
         keys = connection.keys(f"*{prefix}*")
         if keys:
             connection.delete(*keys)
+
+
+def test_every_limited_operation_documents_its_429(client):
+    """Everything behind a token is limited (see `require`), so the spec says so for each."""
+    spec = client.get("/openapi.json").json
+    operations = [(path, method, operation) for path, item in spec["paths"].items()
+                  for method, operation in item.items() if isinstance(operation, dict)]
+    secured = [(path, method, op) for path, method, op in operations if op.get("security")]
+    assert len(secured) > 20
+    missing = [(path, method) for path, method, op in secured if "429" not in op["responses"]]
+    assert missing == []
+    answer = secured[0][2]["responses"]["429"]
+    assert "Retry-After" in answer["headers"]
+    assert answer["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}

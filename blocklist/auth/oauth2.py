@@ -166,7 +166,7 @@ def authenticate(scope: str | None) -> Token:
 def require(scope: str, *, regulator: bool = False) -> Callable:
     """Route decorator: a valid token with `scope` (and, if `regulator`, of a regulator org).
 
-    Also documents the route's security requirement and 401/403 answers in the spec.
+    Also documents the route's security requirement and its 401/403/429 answers in the spec.
     """
 
     def decorator(view: Callable) -> Callable:
@@ -184,6 +184,10 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
                 "401": {"description": "Missing, invalid, expired or revoked token",
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
                 "403": {"description": "Token lacks the scope, or the org may not do this",
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "429": {"description": "The client is over its rate limit; retry after `Retry-After` seconds",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                    "description": "Seconds until the limit resets"}},
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
             },
         )(wrapper)

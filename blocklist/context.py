@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -43,8 +43,22 @@ def current_request_id() -> str | None:
     return getattr(g, "request_id", None) if has_request_context() else None
 
 
+def client_address() -> str | None:
+    """The caller's address: the ``X-Forwarded-For`` entry added by the nearest of
+    ``RATE_LIMIT_PROXY_HOPS`` trusted proxies (nginx), or the socket's peer when 0. Entries
+    further left are the caller's own claims and are never trusted."""
+    hops = current_app.config.get("RATE_LIMIT_PROXY_HOPS", 0)
+    if hops > 0:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
+                     if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr
+
+
 def current_remote_addr() -> str | None:
-    return request.remote_addr if has_request_context() else None
+    """The caller's address for the audit trail (None outside a request)."""
+    return client_address() if has_request_context() else None
 
 
 def _assign_request_id() -> None:

@@ -28,7 +28,7 @@ from flask_limiter import Limiter
 from limits import parse_many
 from werkzeug.exceptions import HTTPException
 
-from .context import current_actor
+from .context import client_address, current_actor
 
 EXTENSION = "blocklist_ratelimit"
 ORG_KINDS = ("carrier", "internet", "consumer", "regulator")
@@ -40,15 +40,7 @@ def _limiter() -> Limiter:
 
 
 def remote_address() -> str:
-    """The caller's address: ``X-Forwarded-For``'s entry added by the nearest of
-    ``RATE_LIMIT_PROXY_HOPS`` trusted proxies (nginx), or the socket's peer when 0."""
-    hops = current_app.config.get("RATE_LIMIT_PROXY_HOPS", 0)
-    if hops > 0:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
-                     if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.remote_addr or "unknown"
+    return client_address() or "unknown"
 
 
 def _client_key() -> str:

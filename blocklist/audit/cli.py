@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from ..db import db
 from . import signing
 from .checkpoints import create_checkpoint
-from .verify import DEFAULT_BATCH, verify_chain
+from .verify import DEFAULT_BATCH, UnknownCheckpoint, verify_chain
 
 audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
 
@@ -20,10 +20,15 @@ audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
 @audit_cli.command("verify")
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1),
               help="Records read per query")
-def verify(batch: int) -> None:
+@click.option("--from-checkpoint", type=click.IntRange(min=1), default=None,
+              help="Check only the records after this signed checkpoint (its id)")
+def verify(batch: int, from_checkpoint: int | None) -> None:
     """Verify the chain, audit_head and checkpoints; print JSON; exit 1 if broken."""
     started = time.perf_counter()
-    result = verify_chain(db.session, batch=batch)
+    try:
+        result = verify_chain(db.session, batch=batch, from_checkpoint=from_checkpoint)
+    except UnknownCheckpoint:
+        raise click.BadParameter(f"no checkpoint with id {from_checkpoint}", param_hint="--from-checkpoint")
     seconds = time.perf_counter() - started
     click.echo(json.dumps({**result.as_dict(), "seconds": round(seconds, 3),
                            "records_per_second": round(result.records / seconds) if seconds else None}))

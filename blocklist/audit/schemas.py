@@ -51,6 +51,13 @@ class VerifySchema(Schema):
     head = fields.String(metadata={"description": "Hash of the last good record"})
     first_bad = fields.Integer(allow_none=True)
     reason = fields.String(allow_none=True)
+    from_seq = fields.Integer(metadata={"description": "The records after this seq were checked (0: the whole chain)"})
+
+
+class VerifyArgsSchema(Schema):
+    from_checkpoint = fields.Integer(load_default=None, validate=ID_RANGE, metadata={
+        "description": "Check only the records after this signed checkpoint (its id), starting "
+                       "from the hash it signed: for verifiers that checked up to it before"})
 
 
 class CheckpointSchema(Schema):

@@ -113,7 +113,7 @@ def test_malformed_cursor_is_400(client, reader):
 
 def test_verify_route(client, reader):
     body = client.get("/v1/audit/verify", headers=reader[1]).json
-    assert body == {"ok": True, "records": 2, "head": body["head"], "first_bad": None, "reason": None}
+    assert body == {"ok": True, "records": 2, "head": body["head"], "first_bad": None, "reason": None, "from_seq": 0}
     assert len(body["head"]) == 64
 
 

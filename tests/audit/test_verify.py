@@ -17,6 +17,7 @@ from blocklist.audit.signing import checkpoint_message
 from blocklist.audit.verify import verify_chain
 from blocklist.db import db
 from conftest import TEST_CONFIG
+from helpers import assert_problem
 
 
 @pytest.fixture
@@ -212,3 +213,67 @@ def test_verify_streams_in_batches(app, client, runner, reader):
     assert result.records == n + 2
     assert len(queries) >= n // 1000
     print(f"\nverify: {result.records} records in {seconds:.2f}s = {result.records / seconds:,.0f} records/s")
+
+
+def _checkpoint_id(runner) -> int:
+    made = runner.invoke(args=["audit", "checkpoint"])
+    assert made.exit_code == 0, made.output
+    return json.loads(made.output)["id"]
+
+
+def _verify_from(client, runner, headers, checkpoint_id) -> tuple[dict, dict, int]:
+    api = client.get("/v1/audit/verify", query_string={"from_checkpoint": checkpoint_id}, headers=headers)
+    assert api.status_code == 200, api.get_json()
+    cli = runner.invoke(args=["audit", "verify", "--from-checkpoint", str(checkpoint_id)])
+    return api.json, json.loads(cli.output), cli.exit_code
+
+
+def test_verify_from_a_checkpoint_checks_only_the_records_after_it(app, client, auth, runner, reader,
+                                                                   trail, signing_key):
+    anchor = _checkpoint_id(runner)  # at seq 8
+    auth.org("carrier")  # records 9 and 10
+    api, cli, exit_code = _verify_from(client, runner, reader, anchor)
+    assert api == {"ok": True, "records": 2, "from_seq": 8, "first_bad": None, "reason": None,
+                   "head": sql(app, "SELECT hash FROM audit_head")[0][0]}
+    assert exit_code == 0 and cli["records"] == 2
+
+    # Tampering after the anchor is found ...
+    sql(app, "UPDATE audit_records SET reason = 'x' WHERE seq = 10")
+    api, cli, exit_code = _verify_from(client, runner, reader, anchor)
+    assert (api["ok"], api["first_bad"], api["records"]) == (False, 10, 1) and exit_code == 1
+    sql(app, "UPDATE audit_records SET reason = NULL WHERE seq = 10")
+    # ... tampering before it is not looked at: that is what the full verification is for.
+    sql(app, "UPDATE audit_records SET reason = 'x' WHERE seq = 3")
+    assert _verify_from(client, runner, reader, anchor)[0]["ok"] is True
+    assert client.get("/v1/audit/verify", headers=reader).json["first_bad"] == 3
+
+
+def test_verify_from_a_checkpoint_needs_a_genuine_anchor_the_chain_links_to(app, client, auth, runner,
+                                                                             reader, trail, signing_key):
+    anchor = _checkpoint_id(runner)
+    auth.org("carrier")
+    later = _checkpoint_id(runner)  # at seq 10
+    assert _verify_from(client, runner, reader, anchor)[0]["ok"] is True
+    # A rewritten record 9 with its hash recomputed no longer links to the hash the anchor signed
+    # ... and the later checkpoint catches it too.
+    sql(app, "UPDATE audit_records SET prev_hash = :h WHERE seq = 9", h="e" * 64)
+    assert _verify_from(client, runner, reader, anchor)[0]["first_bad"] == 9
+    sql(app, "UPDATE audit_records SET prev_hash = (SELECT hash FROM audit_records WHERE seq = 8) WHERE seq = 9")
+    # A forged anchor is refused.
+    sql(app, "UPDATE audit_checkpoints SET signature = :s WHERE id = :i",
+        s=base64.b64encode(b"\0" * 64).decode(), i=later)
+    api = _verify_from(client, runner, reader, later)[0]
+    assert api["ok"] is False and "signature" in api["reason"]
+    # The chain cut back below the anchor.
+    sql(app, "DELETE FROM audit_records WHERE seq > 6")
+    sql(app, "UPDATE audit_head SET seq = 6, hash = (SELECT hash FROM audit_records WHERE seq = 6)")
+    api = _verify_from(client, runner, reader, anchor)[0]
+    assert api["ok"] is False and "records were removed" in api["reason"]
+
+
+def test_verify_from_an_unknown_checkpoint_is_404(client, runner, reader, trail):
+    response = client.get("/v1/audit/verify", query_string={"from_checkpoint": 999}, headers=reader)
+    assert_problem(response, 404)
+    assert client.get("/v1/audit/verify", query_string={"from_checkpoint": 0}, headers=reader).status_code == 422
+    result = runner.invoke(args=["audit", "verify", "--from-checkpoint", "999"])
+    assert result.exit_code == 2 and "no checkpoint" in result.output

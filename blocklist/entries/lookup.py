@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, union_all
+from sqlalchemy.orm import joinedload
 
 from ..db import db, utcnow
 from ..errors import abort
@@ -20,7 +21,7 @@ from ..matching.urls import url_expressions, url_host
 from .allowlist import find_protecting
 from .models import Entry
 from .normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
-from .services import CHUNK, chunks, kind_value_in
+from .services import CHUNK, kind_value_in
 from .values import CanonicalValue, canonicalise, domain_and_parents
 
 
@@ -61,14 +62,15 @@ def _probe(value: str, kind: str | None, region: str) -> Probe:
 
 
 def _fetch(probes: list[Probe]) -> list[Entry]:
-    """The active entries any probe can match. Ids come from one UNION ALL of three index probes
-    per chunk (exact (kind, value), range prefixes, URL expressions), then the entries with
-    their reports and tags: a look-up of one value is two round trips when nothing matches."""
+    """The active entries any probe can match, with their reports and tags, in one query per
+    chunk: the ids come from a UNION ALL of three index probes (exact (kind, value), range
+    prefixes, URL expressions) and the entries are joined to their reports and tags. A look-up
+    of one value is one query after the token (plus the allowlist when something matched)."""
     now = utcnow()
     pairs = sorted({pair for p in probes for pair in p.exact})
     prefixes = sorted({prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)})
     url_keys = sorted({k for p in probes for k in p.url_keys})
-    ids: set[int] = set()
+    found: dict[int, Entry] = {}
     for start in range(0, max(len(pairs), len(prefixes), len(url_keys)), CHUNK):
         parts = []
         if chunk := pairs[start:start + CHUNK]:
@@ -79,13 +81,12 @@ def _fetch(probes: list[Probe]) -> list[Entry]:
         if chunk := url_keys[start:start + CHUNK]:
             parts.append(select(Entry.id).where(Entry.kind == "url", Entry.match_key.in_(chunk),
                                                 Entry.active_at(now)))
-        ids.update(db.session.scalars(union_all(*parts) if len(parts) > 1 else parts[0]))
-    # One load of the matched entries, with their reports and tags (selectin): the number of
-    # queries does not grow with the number of values or matches.
-    found: list[Entry] = []
-    for chunk in chunks(ids):
-        found.extend(db.session.scalars(select(Entry).where(Entry.id.in_(chunk))))
-    return found
+        ids = union_all(*parts) if len(parts) > 1 else parts[0]
+        stmt = (select(Entry).where(Entry.id.in_(ids))
+                .options(joinedload(Entry.reports), joinedload(Entry.tag_rows)))
+        for entry in db.session.scalars(stmt).unique():
+            found[entry.id] = entry
+    return list(found.values())
 
 
 class FetchedEntries:

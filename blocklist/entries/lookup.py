@@ -65,7 +65,13 @@ def _fetch(probes: list[Probe]) -> list[Entry]:
     """The active entries any probe can match, with their reports and tags, in one query per
     chunk: the ids come from a UNION ALL of three index probes (exact (kind, value), range
     prefixes, URL expressions) and the entries are joined to their reports and tags. A look-up
-    of one value is one query after the token (plus the allowlist when something matched)."""
+    of one value is one query after the token (plus the allowlist when something matched).
+    Status and expiry are filtered here, not in SQL: with them in the WHERE clause a planner
+    on stale statistics probed the (status, kind, id) index and scanned every active number
+    (8 ms instead of 0.1 ms at 60,000 entries, measured); the probes match few rows either way.
+    For the same reason the range and URL probes name no kind: only ranges have a range_prefix
+    and only URLs a match_key, and with ``kind = ...`` the planner also read the (kind, value)
+    index over every entry of that kind."""
     now = utcnow()
     pairs = sorted({pair for p in probes for pair in p.exact})
     prefixes = sorted({prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)})
@@ -74,18 +80,17 @@ def _fetch(probes: list[Probe]) -> list[Entry]:
     for start in range(0, max(len(pairs), len(prefixes), len(url_keys)), CHUNK):
         parts = []
         if chunk := pairs[start:start + CHUNK]:
-            parts.append(select(Entry.id).where(kind_value_in(chunk), Entry.active_at(now)))
+            parts.append(select(Entry.id).where(kind_value_in(chunk)))
         if chunk := prefixes[start:start + CHUNK]:
-            parts.append(select(Entry.id).where(Entry.kind == "range", Entry.range_prefix.in_(chunk),
-                                                Entry.active_at(now)))
+            parts.append(select(Entry.id).where(Entry.range_prefix.in_(chunk)))  # only ranges have one
         if chunk := url_keys[start:start + CHUNK]:
-            parts.append(select(Entry.id).where(Entry.kind == "url", Entry.match_key.in_(chunk),
-                                                Entry.active_at(now)))
+            parts.append(select(Entry.id).where(Entry.match_key.in_(chunk)))  # only URLs have one
         ids = union_all(*parts) if len(parts) > 1 else parts[0]
         stmt = (select(Entry).where(Entry.id.in_(ids))
                 .options(joinedload(Entry.reports), joinedload(Entry.tag_rows)))
         for entry in db.session.scalars(stmt).unique():
-            found[entry.id] = entry
+            if entry.effective_status(now) == "active":
+                found[entry.id] = entry
     return list(found.values())
 
 

@@ -47,7 +47,9 @@ _COLUMNS = (Entry.id, Entry.kind, Entry.value, Entry.status, Entry.expires_at,
 _PROBE = union_all(
     select(*_COLUMNS).where(Entry.kind.in_(EXACT_KINDS), Entry.value.in_(bindparam("values", expanding=True))),
     select(*_COLUMNS).where(Entry.range_prefix.in_(bindparam("prefixes", expanding=True))),
-    select(*_COLUMNS).where(Entry.kind == "url", Entry.match_key.in_(bindparam("url_keys", expanding=True))))
+    # no `kind = 'url'`: only URLs have a match_key, and with it the planner may also read the
+    # (kind, value) index over every URL entry
+    select(*_COLUMNS).where(Entry.match_key.in_(bindparam("url_keys", expanding=True))))
 
 
 @dataclass(frozen=True)

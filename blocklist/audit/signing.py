@@ -3,6 +3,9 @@
 The private key lives in a PEM file (``AUDIT_SIGNING_KEY_FILE``, from
 ``BLOCKLIST_AUDIT_SIGNING_KEY_FILE``, default ``instance/audit-signing-key.pem``) and is generated
 with mode 0600 on first use. The public key is published so anyone can check a checkpoint.
+After a rotation the earlier public keys (``AUDIT_RETIRED_PUBLIC_KEYS``, from
+``BLOCKLIST_AUDIT_RETIRED_PUBLIC_KEYS``: PEM files, comma-separated) keep older checkpoints
+verifiable; checkpoints name their key by ``key_id``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,19 @@ def private_key() -> Ed25519PrivateKey:
 
 def public_key() -> Ed25519PublicKey:
     return private_key().public_key()
+
+
+def verification_keys() -> dict[str, Ed25519PublicKey]:
+    """key_id -> public key: the current key and every retired one."""
+    keys = {}
+    for path in current_app.config.get("AUDIT_RETIRED_PUBLIC_KEYS", []):
+        key = serialization.load_pem_public_key(Path(path).read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise RuntimeError(f"{path} does not hold an Ed25519 public key")
+        keys[key_id(key)] = key
+    current = public_key()
+    keys[key_id(current)] = current
+    return keys
 
 
 def public_key_pem(key: Ed25519PublicKey | None = None) -> str:

@@ -116,12 +116,13 @@ def _checkpoints(session: Session, max_id: int | None, batch: int,
 
 
 def checkpoint_problem(checkpoint: AuditCheckpoint, record_hash_at_seq: str,
-                       key: Ed25519PublicKey) -> str | None:
-    """Why `checkpoint` does not hold (None when it does)."""
+                       keys: dict[str, Ed25519PublicKey]) -> str | None:
+    """Why `checkpoint` does not hold (None when it does); `keys`: key_id -> public key."""
     if checkpoint.head_hash != record_hash_at_seq:
         return (f"checkpoint {checkpoint.id} signed hash {checkpoint.head_hash[:12]}… for seq "
                 f"{checkpoint.seq}, but that record's hash is now {record_hash_at_seq[:12]}…")
-    if checkpoint.key_id != signing.key_id(key):
+    key = keys.get(checkpoint.key_id)
+    if key is None:
         return f"checkpoint {checkpoint.id} is signed by unknown key {checkpoint.key_id!r}"
     message = signing.checkpoint_message(checkpoint.seq, checkpoint.head_hash,
                                          checkpoint.created_at, checkpoint.key_id)
@@ -154,16 +155,16 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
     if head_row is None:
         return VerifyResult(False, 0, GENESIS_HASH, 1, "the audit_head row is missing")
     head_seq, head_hash, max_seq, max_checkpoint = head_row
-    key = public_key
+    keys = {signing.key_id(public_key): public_key} if public_key is not None else None
     start_seq, start_hash = 0, GENESIS_HASH
     if from_checkpoint is not None:
         anchor = session.get(AuditCheckpoint, from_checkpoint)
         if anchor is None or (max_checkpoint is not None and anchor.id > max_checkpoint):
             raise UnknownCheckpoint(from_checkpoint)
-        key = key or signing.public_key()
+        keys = keys or signing.verification_keys()
         # The anchor must be genuine (its signature over the hash it names); the records
         # after it must then link to that hash.
-        problem = checkpoint_problem(anchor, anchor.head_hash, key)
+        problem = checkpoint_problem(anchor, anchor.head_hash, keys)
         if problem:
             return VerifyResult(False, 0, GENESIS_HASH, max(anchor.seq, 1), problem, anchor.seq)
         if anchor.seq > head_seq:
@@ -177,13 +178,13 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
 
     def check(seq: int, hash_at_seq: str) -> None:
         """Check every checkpoint at `seq` (the records are contiguous, so none is skipped)."""
-        nonlocal checkpoint, key
+        nonlocal checkpoint, keys
         while checkpoint is not None and checkpoint.seq <= seq:
             if checkpoint.seq < seq:
                 raise ChainBroken(max(checkpoint.seq, 1), f"checkpoint {checkpoint.id} names seq "
                                                           f"{checkpoint.seq}, which no record can have")
-            key = key or signing.public_key()
-            problem = checkpoint_problem(checkpoint, hash_at_seq, key)
+            keys = keys or signing.verification_keys()
+            problem = checkpoint_problem(checkpoint, hash_at_seq, keys)
             if problem:
                 raise ChainBroken(seq if seq else 1, problem)
             checkpoint = next(checkpoints, None)

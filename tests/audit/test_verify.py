@@ -277,3 +277,30 @@ def test_verify_from_an_unknown_checkpoint_is_404(client, runner, reader, trail)
     assert client.get("/v1/audit/verify", query_string={"from_checkpoint": 0}, headers=reader).status_code == 422
     result = runner.invoke(args=["audit", "verify", "--from-checkpoint", "999"])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+
+
+def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(app, client, auth, runner, reader,
+                                                                         trail, signing_key, tmp_path,
+                                                                         monkeypatch):
+    old = _checkpoint_id(runner)
+    old_pem = client.get("/v1/audit/public-key", headers=reader).json["public_key"]
+    # Rotate: a new signing key; the old checkpoint now names a key nobody knows, so the chain
+    # does not verify and no new checkpoint is signed ...
+    monkeypatch.setitem(app.config, "AUDIT_SIGNING_KEY_FILE", str(tmp_path / "new" / "key.pem"))
+    auth.org("carrier")
+    api = client.get("/v1/audit/verify", headers=reader).json
+    assert api["ok"] is False and "unknown key" in api["reason"] and api["first_bad"] == 8
+    assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 1
+    # ... until its public key is configured as retired: both checkpoints hold.
+    retired = tmp_path / "retired-1.pem"
+    retired.write_text(old_pem)
+    monkeypatch.setitem(app.config, "AUDIT_RETIRED_PUBLIC_KEYS", [str(retired)])
+    new = _checkpoint_id(runner)
+    api, cli, exit_code = _verify(client, runner, reader)
+    assert api["ok"] is True and exit_code == 0, api
+    assert _verify_from(client, runner, reader, old)[0]["ok"] is True
+    assert _verify_from(client, runner, reader, new)[0]["ok"] is True
+    # A retired key does not make a forged checkpoint hold.
+    sql(app, "UPDATE audit_checkpoints SET signature = :s WHERE id = :i",
+        s=base64.b64encode(b"\0" * 64).decode(), i=old)
+    assert client.get("/v1/audit/verify", headers=reader).json["first_bad"] == 8

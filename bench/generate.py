@@ -100,6 +100,18 @@ def batches(size: int, seed: int = 2026) -> Iterator[list[dict]]:
         yield chunk
 
 
+# Batches between ANALYZEs while loading. Autovacuum would do it, but it is off on some
+# machines (this one's PostgreSQL): with statistics from an emptier table, the planner read
+# entry_tags sequentially for every publish and the 10M load slowed from 6,600 to 2,200/s.
+ANALYZE_EVERY = 50
+
+
+def _analyze(db) -> None:
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE entries, entry_tags, reports")
+        connection.commit()
+
+
 def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, progress=None) -> None:
     """Publish every `loaders`-th batch, starting at batch `share`, in this process."""
     from blocklist import create_app
@@ -122,6 +134,8 @@ def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, p
                 set_actor(actor)
                 services.publish(chunk)
                 db.session.remove()
+            if share == 0 and number % ANALYZE_EVERY == ANALYZE_EVERY - 1 and db.engine.dialect.name == "postgresql":
+                _analyze(db)
             done += len(chunk)
             if progress:
                 progress(done * loaders)

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -158,6 +159,8 @@ def main() -> int:
     parser.add_argument("--loaders", type=int, default=1,
                         help="processes loading at once (2 on this machine: about twice as fast)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:  # before minutes of loading, not after
+        parser.error("wrk is not installed: apt-get install wrk (Debian/Ubuntu)")
 
     name = f"blocklist_bench_{args.size}"
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")

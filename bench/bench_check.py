@@ -197,7 +197,8 @@ def live(args, app, msgs) -> dict[str, float]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "BLOCKLIST_DATABASE_URL": args.database_url, "BLOCKLIST_SECRET_KEY": "bench"}
+    env = {**os.environ, "BLOCKLIST_DATABASE_URL": args.database_url, "BLOCKLIST_SECRET_KEY": "bench",
+           "BLOCKLIST_RATE_LIMIT_ENABLED": "false"}  # measuring throughput, not the limiter
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     server = subprocess.Popen([gunicorn, "-c", os.path.join(ROOT, "deploy", "gunicorn.conf.py"),
                                "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),

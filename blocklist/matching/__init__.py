@@ -2,9 +2,9 @@
 
 ``folding`` folds text so inserted separators, full-width forms, case and traditional
 characters do not defeat keyword matching; ``urls`` canonicalises URLs (Safe Browsing rules),
-builds their look-up expressions and finds links in free text; ``engine`` keeps the keywords,
-URLs and domains of the active entries in memory per worker process; ``services.check`` and
-``routes`` answer ``POST /v1/check``.
+builds their look-up expressions and finds links in free text; ``engine`` keeps the active
+keywords in memory per worker process (everything else is one database probe per check);
+``services.check`` and ``routes`` answer ``POST /v1/check``.
 """
 
 from __future__ import annotations

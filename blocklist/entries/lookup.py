@@ -9,10 +9,10 @@ their host or any parent domain, and nothing the allowlist protects ever matches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from flask import current_app
-from sqlalchemy import select, union_all
+from sqlalchemy import Select, select, union_all
 from sqlalchemy.orm import joinedload
 
 from ..db import db, utcnow
@@ -61,31 +61,38 @@ def _probe(value: str, kind: str | None, region: str) -> Probe:
     return probe
 
 
-def _fetch(probes: list[Probe]) -> list[Entry]:
-    """The active entries any probe can match, with their reports and tags, in one query per
-    chunk: the ids come from a UNION ALL of three index probes (exact (kind, value), range
-    prefixes, URL expressions) and the entries are joined to their reports and tags. A look-up
-    of one value is one query after the token (plus the allowlist when something matched).
-    Status and expiry are filtered here, not in SQL: with them in the WHERE clause a planner
-    on stale statistics probed the (status, kind, id) index and scanned every active number
-    (8 ms instead of 0.1 ms at 60,000 entries, measured); the probes match few rows either way.
-    For the same reason the range and URL probes name no kind: only ranges have a range_prefix
-    and only URLs a match_key, and with ``kind = ...`` the planner also read the (kind, value)
-    index over every entry of that kind."""
-    now = utcnow()
-    pairs = sorted({pair for p in probes for pair in p.exact})
-    prefixes = sorted({prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)})
-    url_keys = sorted({k for p in probes for k in p.url_keys})
-    found: dict[int, Entry] = {}
+def index_probes(columns, pairs, prefixes, url_keys) -> Iterator[Select]:
+    """`columns` of the entries that exact (kind, value) `pairs`, range `prefixes` and URL
+    expressions `url_keys` can match: per chunk of values, one UNION ALL of three index probes
+    (the unique (kind, value) index, range_prefix, match_key). Nothing when all are empty.
+
+    Status and expiry are for the caller to filter, not SQL: with them in the WHERE clause a
+    planner on stale statistics probed the (status, kind, id) index and scanned every active
+    number (8 ms instead of 0.1 ms at 60,000 entries, measured); the probes match few rows
+    either way. For the same reason the range and URL probes name no kind: only ranges have a
+    range_prefix and only URLs a match_key, and with ``kind = ...`` the planner also read the
+    (kind, value) index over every entry of that kind."""
+    pairs, prefixes, url_keys = sorted(pairs), sorted(prefixes), sorted(url_keys)
     for start in range(0, max(len(pairs), len(prefixes), len(url_keys)), CHUNK):
         parts = []
         if chunk := pairs[start:start + CHUNK]:
-            parts.append(select(Entry.id).where(kind_value_in(chunk)))
+            parts.append(select(*columns).where(kind_value_in(chunk)))
         if chunk := prefixes[start:start + CHUNK]:
-            parts.append(select(Entry.id).where(Entry.range_prefix.in_(chunk)))  # only ranges have one
+            parts.append(select(*columns).where(Entry.range_prefix.in_(chunk)))
         if chunk := url_keys[start:start + CHUNK]:
-            parts.append(select(Entry.id).where(Entry.match_key.in_(chunk)))  # only URLs have one
-        ids = union_all(*parts) if len(parts) > 1 else parts[0]
+            parts.append(select(*columns).where(Entry.match_key.in_(chunk)))
+        yield union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _fetch(probes: list[Probe]) -> list[Entry]:
+    """The active entries any probe can match, joined to their reports and tags in the same
+    query (one per chunk): a look-up of one value is one query after the token (plus the
+    allowlist when something matched)."""
+    now = utcnow()
+    found: dict[int, Entry] = {}
+    for ids in index_probes([Entry.id], {pair for p in probes for pair in p.exact},
+                            {prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)},
+                            {k for p in probes for k in p.url_keys}):
         stmt = (select(Entry).where(Entry.id.in_(ids))
                 .options(joinedload(Entry.reports), joinedload(Entry.tag_rows)))
         for entry in db.session.scalars(stmt).unique():

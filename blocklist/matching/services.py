@@ -9,10 +9,10 @@ from functools import lru_cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select, union_all
 
 from ..db import db, utcnow
 from ..entries.allowlist import find_protecting
+from ..entries.lookup import index_probes
 from ..entries.models import Entry
 from ..entries.normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
 from ..entries.values import CanonicalValue, canonicalise, domain_and_parents
@@ -21,7 +21,6 @@ from .folding import fold_with_offsets, original_span
 from .urls import canonicalize_url, find_urls, url_expressions, url_host
 
 SENDER_KINDS = ("number", "code")
-EXACT_KINDS = ("number", "code", "domain")  # matched by equal canonical value
 
 
 @lru_cache(maxsize=16384)  # a few MiB at most
@@ -42,14 +41,6 @@ def _sender_probe(sender: str, region: str) -> tuple[tuple[CanonicalValue, ...],
 
 _COLUMNS = (Entry.id, Entry.kind, Entry.value, Entry.status, Entry.expires_at,
             Entry.range_prefix, Entry.range_length, Entry.match_key)
-# Built once; the value lists are expanding parameters, so SQLAlchemy reuses the compiled form.
-# Three index probes: the unique (kind, value) index, range_prefix and match_key.
-_PROBE = union_all(
-    select(*_COLUMNS).where(Entry.kind.in_(EXACT_KINDS), Entry.value.in_(bindparam("values", expanding=True))),
-    select(*_COLUMNS).where(Entry.range_prefix.in_(bindparam("prefixes", expanding=True))),
-    # no `kind = 'url'`: only URLs have a match_key, and with it the planner may also read the
-    # (kind, value) index over every URL entry
-    select(*_COLUMNS).where(Entry.match_key.in_(bindparam("url_keys", expanding=True))))
 
 
 @dataclass(frozen=True)
@@ -75,22 +66,20 @@ class Link:
 
 
 class ProbedEntries:
-    """The active entries one query found for a message's sender and links, indexed the ways
-    they match. Status and expiry are filtered here rather than in SQL, so that no planner
-    prefers the status index and scans every active entry."""
+    """The active entries one query found for a message's sender and links (the look-up's index
+    probes), indexed the ways they match. Status and expiry are filtered here (see
+    ``index_probes`` for why not in SQL)."""
 
     def __init__(self, candidates: tuple[CanonicalValue, ...], digits: tuple[str, ...], links: list[Link]):
-        values = {c.value for c in candidates} | {d for link in links for d in link.domains}
+        pairs = {(c.kind, c.value) for c in candidates} | {("domain", d) for link in links for d in link.domains}
         prefixes = {prefix for d in digits for prefix in digit_prefixes(d)}
         url_keys = {k for link in links for k in link.url_keys}
         self.by_pair: dict[tuple[str, str], int] = {}
         self.by_url_key: dict[str, list[tuple[int, str]]] = {}
         self.ranges: list[tuple[int, str, str, int]] = []
-        if not (values or prefixes or url_keys):
-            return
-        rows = db.session.connection().execute(_PROBE, {
-            "values": sorted(values), "prefixes": sorted(prefixes), "url_keys": sorted(url_keys)})
         now = utcnow()
+        connection = db.session.connection()
+        rows = (row for stmt in index_probes(_COLUMNS, pairs, prefixes, url_keys) for row in connection.execute(stmt))
         for entry_id, kind, value, status, expires_at, prefix, length, match_key in rows:
             if status != "active" or (expires_at is not None and expires_at <= now):
                 continue

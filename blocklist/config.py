@@ -90,6 +90,10 @@ def load_settings(instance_path: str) -> dict[str, Any]:
         "DEFAULT_REGION": (_env("DEFAULT_REGION", "CN") or "CN").upper(),
         # Default time-to-live per kind, seconds (0: never expires); publishers may set their own.
         "ENTRY_TTL": {kind: _env_int(f"TTL_{kind.upper()}", default) for kind, default in DEFAULT_TTL.items()},
+        # Breadth limits for non-regulators: the most numbers one published range may cover,
+        # and the fewest folded characters a keyword may have (regulators are not limited).
+        "MAX_RANGE_SPAN": _env_int("MAX_RANGE_SPAN", 10_000),
+        "MIN_KEYWORD_CHARS": _env_int("MIN_KEYWORD_CHARS", 3),
         # How long a stored Idempotency-Key answer is replayed.
         "IDEMPOTENCY_TTL": _env_int("IDEMPOTENCY_TTL", 24 * 3600),
         # Rate limiting (blocklist/ratelimit.py); Redis makes the counts shared by all workers.

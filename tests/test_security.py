@@ -36,8 +36,9 @@ def test_entries_expose_org_names_but_no_client_credentials(client, callers, pub
     text = json.dumps(client.get(f"/v1/entries/{entry['id']}", headers=callers["consumer"]).json)
     creds = callers.creds["carrier"]
     assert creds.client_id not in text and creds.client_secret not in text
-    assert set(entry["reports"][0]) == {"org", "raw_value", "reason", "evidence", "created_at",
-                                        "updated_at", "withdrawn_at"}
+    assert set(entry["reports"][0]) == {"org", "raw_value", "reason", "evidence", "has_evidence",
+                                        "created_at", "updated_at", "expires_at", "withdrawn_at",
+                                        "close_reason"}
     clients = client.get(f"/v1/orgs/{creds.org_id}/clients", headers=callers["regulator"]).json["items"]
     assert clients and all(not {"client_secret", "secret_hash"} & set(c) for c in clients)
 

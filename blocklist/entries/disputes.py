@@ -36,11 +36,15 @@ def file(entry_id: int, reason: str) -> Dispute:
 
 
 def visible(stmt: Select) -> Select:
-    """Regulators see every dispute; an org sees those it filed and those on entries it reports."""
+    """Regulators see every dispute; an org sees those it filed and those on entries it
+    actively reports (not after it withdrew its report or its report ran out)."""
     actor = current_actor()
     if actor.is_regulator:
         return stmt
-    reports_it = exists().where(Report.entry_id == Dispute.entry_id, Report.org_id == actor.org_id)
+    now = utcnow()
+    reports_it = exists().where(Report.entry_id == Dispute.entry_id, Report.org_id == actor.org_id,
+                                Report.withdrawn_at.is_(None),
+                                (Report.expires_at.is_(None)) | (Report.expires_at > now))
     return stmt.where((Dispute.org_id == actor.org_id) | reports_it)
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, and_, or_)
+                        UniqueConstraint, and_, or_, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import Org
@@ -89,10 +89,22 @@ class Entry(Base):
 
 
 class Report(Base):
-    """One org's report of an entry; at most one per (entry, org)."""
+    """One org's report of an entry; at most one per (entry, org).
+
+    A report is open until it is closed (`withdrawn_at` set, with `close_reason`: withdrawn by
+    its org, expired by its org or its time, or closed with the whole entry by a regulator);
+    each has its own `expires_at`, and the entry's `expires_at` is the latest of its open
+    reports'. An open report whose `expires_at` has passed no longer counts (`is_active`) even
+    before the sweeper closes it."""
 
     __tablename__ = "reports"
-    __table_args__ = (UniqueConstraint("entry_id", "org_id"),)
+    __table_args__ = (
+        UniqueConstraint("entry_id", "org_id"),
+        # The sweeper's probe for open reports whose own time ran out; closed reports (most of
+        # them, in time) are not indexed.
+        Index("ix_reports_open_expires_at", "expires_at",
+              postgresql_where=text("withdrawn_at IS NULL"), sqlite_where=text("withdrawn_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
@@ -104,16 +116,42 @@ class Report(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Why the report closed: withdrawn, ttl, the org's own reason (e.g. recycled), or the
+    # entry's status reason when a regulator closed the whole entry.
+    close_reason: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     entry: Mapped[Entry] = relationship(back_populates="reports")
     org: Mapped[Org] = relationship(lazy="joined")
 
+    def is_active(self, now: dt.datetime) -> bool:
+        """Open and not past its own `expires_at`."""
+        return self.withdrawn_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self.evidence)
+
 
 class EntryTag(Base):
+    """The entry's tag set: what every read (entries, look-ups, feeds, snapshots, tag counts)
+    uses. A tag is on the entry while at least one org claims it (`TagClaim`)."""
+
     __tablename__ = "entry_tags"
 
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class TagClaim(Base):
+    """Which org added a tag to an entry: an org removes only its own claims (a regulator any),
+    and the tag leaves the entry when no claim is left."""
+
+    __tablename__ = "tag_claims"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), primary_key=True, index=True)
 
 
 class AllowlistItem(Base):

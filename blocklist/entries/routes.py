@@ -3,6 +3,7 @@ schema, work in the services."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 from flask import request
@@ -12,6 +13,7 @@ from sqlalchemy import exists, func, or_, select
 
 from ..auth.oauth2 import require
 from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
+from ..context import current_actor
 from ..db import db, utcnow
 from ..pagination import encode_cursor, decode_cursor, paginate
 from . import allowlist, disputes, idempotency, lookup, services
@@ -21,7 +23,7 @@ from .schemas import (AllowlistArgsSchema, AllowlistItemSchema, AllowlistSchema,
                       DisputeArgsSchema, DisputeListSchema, DisputeSchema, EntryListArgsSchema,
                       EntryListSchema, EntryPatchSchema, EntrySchema, LookupArgsSchema,
                       PublishSchema, ReasonSchema, RequiredReasonSchema, ResolveSchema,
-                      TagArgsSchema, TagListSchema, VerdictSchema)
+                      TagArgsSchema, TagListSchema, VerdictSchema, evidence_visible_to)
 
 blp = Blueprint("entries", __name__, url_prefix="/v1/entries", description="Blocklist entries")
 lookup_blp = Blueprint("lookup", __name__, url_prefix="/v1", description="Look-ups and tags")
@@ -30,6 +32,18 @@ allowlist_blp = Blueprint("allowlist", __name__, url_prefix="/v1/allowlist",
                           description="Values a regulator declared legitimate")
 
 BLUEPRINTS = (blp, lookup_blp, disputes_blp, allowlist_blp)
+
+
+def shows_evidence(view):
+    """The entries this view dumps show reports' evidence to the caller's own org and to
+    regulators (PRODUCT.md: evidence is the reporter's and the regulators'). Goes under
+    `require` (the caller is known) and above the response schema (which dumps)."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        actor = current_actor()
+        with evidence_visible_to(actor.org_id, actor.is_regulator):
+            return view(*args, **kwargs)
+    return wrapper
 
 
 def _with_etag(entry: Entry, status: int = 200):
@@ -41,6 +55,7 @@ def _with_etag(entry: Entry, status: int = 200):
 @blp.route("")
 class Entries(MethodView):
     @require(ENTRIES_READ)
+    @shows_evidence
     @blp.arguments(EntryListArgsSchema, location="query")
     @blp.response(200, EntryListSchema)
     def get(self, args):
@@ -69,6 +84,7 @@ class Entries(MethodView):
         return paginate(stmt, [Entry.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
 
     @require(ENTRIES_WRITE)
+    @shows_evidence
     @blp.arguments(PublishSchema)
     @blp.response(201, EntrySchema, description="A new entry, or one re-listed after it expired")
     @blp.alt_response(200, schema=EntrySchema, description="Corroborated: the entry was already listed")
@@ -110,12 +126,14 @@ class BulkPublish(MethodView):
 @blp.route("/<int:entry_id>")
 class EntryById(MethodView):
     @require(ENTRIES_READ)
+    @shows_evidence
     @blp.response(200, EntrySchema)
     def get(self, entry_id):
         """One entry with its reports and tags (ETag)"""
         return _with_etag(services.get_entry(entry_id))
 
     @require(ENTRIES_WRITE)
+    @shows_evidence
     @blp.arguments(EntryPatchSchema)
     @blp.response(200, EntrySchema)
     def patch(self, data, entry_id):
@@ -126,6 +144,7 @@ class EntryById(MethodView):
 @blp.route("/<int:entry_id>/withdraw")
 class Withdraw(MethodView):
     @require(ENTRIES_WRITE)
+    @shows_evidence
     @blp.arguments(ReasonSchema, required=False)
     @blp.response(200, EntrySchema)
     def post(self, data, entry_id):
@@ -136,6 +155,7 @@ class Withdraw(MethodView):
 @blp.route("/<int:entry_id>/expire")
 class Expire(MethodView):
     @require(ENTRIES_WRITE)
+    @shows_evidence
     @blp.arguments(RequiredReasonSchema)
     @blp.response(200, EntrySchema)
     def post(self, data, entry_id):
@@ -146,6 +166,7 @@ class Expire(MethodView):
 @blp.route("/<int:entry_id>/revoke")
 class Revoke(MethodView):
     @require(ADMIN, regulator=True)
+    @shows_evidence
     @blp.arguments(RequiredReasonSchema)
     @blp.response(200, EntrySchema)
     def post(self, data, entry_id):
@@ -168,6 +189,7 @@ class EntryDisputes(MethodView):
 @lookup_blp.route("/lookup")
 class Lookup(MethodView):
     @require(ENTRIES_READ)
+    @shows_evidence
     @lookup_blp.arguments(LookupArgsSchema, location="query")
     @lookup_blp.response(200, VerdictSchema)
     def get(self, args):
@@ -175,6 +197,7 @@ class Lookup(MethodView):
         return lookup.lookup_one(args["value"], args["kind"])
 
     @require(ENTRIES_READ)
+    @shows_evidence
     @lookup_blp.arguments(BatchLookupSchema)
     @lookup_blp.response(200, BatchVerdictSchema)
     def post(self, data):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 from .models import KINDS, MAX_VALUE_LENGTH, STATUSES
@@ -40,14 +44,41 @@ class OrgRefSchema(Schema):
     kind = fields.String()
 
 
+# Who may read reports' evidence in what is being dumped now: (org id, is regulator), or None
+# (nobody: feeds, snapshots and anything that did not say). Set by `evidence_visible_to`.
+_evidence_viewer: ContextVar[tuple[int | None, bool] | None] = ContextVar("evidence_viewer", default=None)
+
+
+@contextmanager
+def evidence_visible_to(org_id: int | None, is_regulator: bool) -> Iterator[None]:
+    """Within this block, dumped reports show their evidence to this org (its own reports) or
+    to a regulator (every report); everyone else sees only `has_evidence`."""
+    token = _evidence_viewer.set((org_id, is_regulator))
+    try:
+        yield
+    finally:
+        _evidence_viewer.reset(token)
+
+
 class ReportSchema(Schema):
     org = fields.Nested(OrgRefSchema)
     raw_value = fields.String()
     reason = fields.String(allow_none=True)
-    evidence = fields.String(allow_none=True)
+    evidence = fields.Method("_evidence", allow_none=True, metadata={
+        "type": "string", "description": "Only for the reporting org and regulators (absent otherwise); never in feeds"})
+    has_evidence = fields.Function(lambda report: bool(report.evidence))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
-    withdrawn_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True, metadata={"description": "This report's own expiry"})
+    withdrawn_at = fields.DateTime(allow_none=True, metadata={"description": "When the report closed"})
+    close_reason = fields.String(allow_none=True, metadata={
+        "description": "withdrawn, ttl, the org's own reason, or the regulator's for the whole entry"})
+
+    def _evidence(self, report):
+        viewer = _evidence_viewer.get()
+        if viewer is not None and (viewer[1] or viewer[0] == report.org_id):
+            return report.evidence
+        return missing
 
 
 class EntrySchema(Schema):

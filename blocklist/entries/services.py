@@ -22,9 +22,10 @@ from ..context import Actor, current_actor
 from ..db import allocate_ids, bulk_insert, db, utcnow
 from ..errors import abort
 from ..feeds import changes
+from . import breadth
 from .allowlist import find_protecting
 from .idempotency import IdempotentRequest
-from .models import Entry, EntryTag, Report
+from .models import Entry, EntryTag, Report, TagClaim
 from .normalise import InvalidValue
 from .values import CanonicalValue, canonicalise
 
@@ -39,11 +40,16 @@ SNAPSHOT_FIELDS = ("id", "kind", "value", "status", "status_reason", "category",
                    "expires_at")
 
 
-def entry_snapshot(entry: Entry | Any, tags: Iterable[str] | None = None) -> dict[str, Any]:
+def entry_snapshot(entry: Entry | Any, tags: Iterable[str] | None = None,
+                   reports: list[list[Any]] | None = None) -> dict[str, Any]:
     """What the audit trail keeps of an entry (or anything with its fields) before and after
-    a change."""
+    a change: its fields, tags, and each open report's org and expiry (reports are each org's
+    own, so a change to one org's report shows in the record)."""
     snapshot = {name: getattr(entry, name) for name in SNAPSHOT_FIELDS}
     snapshot["tags"] = sorted(tags if tags is not None else entry.tags)
+    snapshot["reports"] = reports if reports is not None else [
+        [r.org_id, r.expires_at] for r in sorted(entry.reports, key=lambda r: r.org_id)
+        if r.withdrawn_at is None]
     return snapshot
 
 
@@ -106,9 +112,11 @@ def _item_errors(errors: dict[int, dict[str, list[str]]], single: bool) -> dict:
     return {"items": {str(i): e for i, e in sorted(errors.items())}}
 
 
-def prepare(items: list[dict], *, single: bool) -> list[PublishItem]:
-    """Canonicalise every item; a 422 problem naming each bad item and field otherwise."""
-    region = current_app.config["DEFAULT_REGION"]
+def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishItem]:
+    """Canonicalise every item, and hold a non-regulator to the breadth limits of its shape
+    (`breadth.shape_errors`); a 422 problem naming each bad item and field otherwise."""
+    config = current_app.config
+    region = config["DEFAULT_REGION"]
     now = utcnow()
     prepared, errors = [], {}
     for index, item in enumerate(items):
@@ -116,6 +124,11 @@ def prepare(items: list[dict], *, single: bool) -> list[PublishItem]:
             value = canonicalise(item["kind"], item["value"], item.get("region") or region)
         except InvalidValue as error:
             errors[index] = {"value": [str(error)]}
+            continue
+        too_wide = None if actor.is_regulator else breadth.shape_errors(
+            value.kind, value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"])
+        if too_wide is not None:
+            errors[index] = {"value": [too_wide]}
             continue
         expires_at = item.get("expires_at")
         if expires_at is not None and expires_at <= now:
@@ -131,19 +144,51 @@ def prepare(items: list[dict], *, single: bool) -> list[PublishItem]:
     return prepared
 
 
-def _refuse_allowlisted(items: list[PublishItem], single: bool) -> None:
+def _refuse_allowlisted(items: list[PublishItem], actor: Actor, single: bool) -> None:
+    """409 for a value on the allowlist (or under an allowlisted domain), and for a
+    non-regulator's range or keyword that covers an allowlisted value."""
     region = current_app.config["DEFAULT_REGION"]
     protected = find_protecting({(i.value.kind, i.value.value) for i in items}, region)
-    if not protected:
+    covered = {} if actor.is_regulator else breadth.covered_allowlisted(i.value for i in items)
+    if not protected and not covered:
         return
-    errors, first = {}, None
+    errors, first, detail = {}, None, None
     for item in items:
         hit = protected.get((item.value.kind, item.value.value))
         if hit is not None:
-            first = first or hit
-            errors[item.index] = {"value": [f"On the allowlist ({hit.kind} {hit.value}): {hit.reason}"]}
-    abort(409, f"{first.kind} {first.value!r} is on the allowlist: {first.reason}",
-          errors=_item_errors(errors, single), allowlist_reason=first.reason)
+            message = f"On the allowlist ({hit.kind} {hit.value}): {hit.reason}"
+        elif (hit := covered.get(item.value)) is not None:
+            message = (f"Covers the allowlisted {hit.kind} {hit.value} ({hit.reason}); only a "
+                       "regulator may publish a range or keyword that covers an allowlisted value.")
+        else:
+            continue
+        if first is None:
+            first, detail = hit, message
+        errors[item.index] = {"value": [message]}
+    abort(409, detail, errors=_item_errors(errors, single), allowlist_reason=first.reason)
+
+
+def _refuse_revoked(items: list[PublishItem], existing: dict[tuple[str, str], Entry], actor: Actor,
+                    single: bool) -> None:
+    """409 when a non-regulator lists again what a regulator revoked: the value itself, or a
+    range, keyword or domain that covers a revoked entry."""
+    if actor.is_regulator:
+        return
+    message = "Revoked by a regulator; only a regulator can list it again."
+    refused = {i.index: {"value": [message]} for i in items
+               if (e := existing.get((i.value.kind, i.value.value))) is not None and e.status == "revoked"}
+    covered = breadth.covered_revoked((i.value for i in items if i.index not in refused),
+                                      current_app.config["DEFAULT_REGION"])
+    for item in items:
+        hit = covered.get(item.value)
+        if hit is not None:
+            refused[item.index] = {"value": [
+                f"Covers {hit.kind} {hit.value} (entry {hit.id}), which a regulator revoked; only a "
+                "regulator may list it again."]}
+    if refused:
+        db.session.rollback()
+        abort(409, next(iter(refused.values()))["value"][0] if single else message + " See errors.",
+              errors=_item_errors(refused, single))
 
 
 def kind_value_in(pairs: Iterable[tuple[str, str]]):
@@ -197,23 +242,17 @@ def publish(items: list[dict], *, single: bool = False, idempotent: IdempotentRe
     lock), and `render(outcomes)` -> (status, body) is stored as the answer before commit.
     """
     actor = current_actor()
-    prepared = _merge_duplicates(prepare(items, single=single))
+    prepared = _merge_duplicates(prepare(items, actor, single=single))
     now = utcnow()
 
     lock_for_write()
     if idempotent is not None:
         idempotent.check()
-    # Under the lock: an allowlist entry committed a moment ago is seen (allowlisting takes it too).
-    _refuse_allowlisted(prepared, single)
+    # Under the lock: an allowlist entry or a revocation committed a moment ago is seen (both
+    # take the lock too).
+    _refuse_allowlisted(prepared, actor, single)
     existing = _load_existing({(i.value.kind, i.value.value) for i in prepared})
-    refused = {i.index: {"value": ["Revoked by a regulator; only a regulator can list it again."]}
-               for i in prepared
-               if (e := existing.get((i.value.kind, i.value.value))) is not None
-               and e.status == "revoked" and not actor.is_regulator}
-    if refused:
-        db.session.rollback()
-        abort(409, "Revoked by a regulator; only a regulator can list it again.",
-              errors=_item_errors(refused, single))
+    _refuse_revoked(prepared, existing, actor, single)
 
     new_items = [i for i in prepared if (i.value.kind, i.value.value) not in existing]
     old_items = [i for i in prepared if (i.value.kind, i.value.value) in existing]
@@ -227,10 +266,12 @@ def publish(items: list[dict], *, single: bool = False, idempotent: IdempotentRe
             outcomes.append(Outcome(item.index, entry_id, item.value.kind, item.value.value, "created"))
             feed.append((changes.UPSERT, entry_id, item.value.kind, item.value.value))
             audit.append({"action": "entry.publish", "target_type": "entry", "target_id": entry_id,
-                          "after": _new_snapshot(entry_id, item), "reason": item.reason})
+                          "after": _new_snapshot(entry_id, item, actor), "reason": item.reason})
+    claimed = _claims_of(actor.org_id, [existing[(i.value.kind, i.value.value)].id
+                                        for i in old_items if i.tags])
     for item in old_items:
         entry = existing[(item.value.kind, item.value.value)]
-        outcome, change = _report_existing(entry, item, actor, now)
+        outcome, change = _report_existing(entry, item, actor, now, claimed)
         outcomes.append(outcome)
         feed.append((changes.UPSERT, entry.id, entry.kind, entry.value))
         audit.append(change)
@@ -244,11 +285,11 @@ def publish(items: list[dict], *, single: bool = False, idempotent: IdempotentRe
     return outcomes
 
 
-def _new_snapshot(entry_id: int, item: PublishItem) -> dict[str, Any]:
+def _new_snapshot(entry_id: int, item: PublishItem, actor: Actor) -> dict[str, Any]:
     new = SimpleNamespace(id=entry_id, kind=item.value.kind, value=item.value.value, status="active",
                           status_reason=None, category=item.category, reporters=1,
                           expires_at=item.expires_at)
-    return entry_snapshot(new, item.tags)
+    return entry_snapshot(new, item.tags, [[actor.org_id, item.expires_at]])
 
 
 def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> list[int]:
@@ -270,17 +311,52 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
     bulk_insert(Report.__table__, [
         {"entry_id": entry_id, "org_id": actor.org_id, "client_id": actor.client_id,
          "raw_value": i.raw_value, "reason": i.reason, "evidence": i.evidence,
-         "created_at": now, "updated_at": now}
+         "expires_at": i.expires_at, "created_at": now, "updated_at": now}
         for i, entry_id in zip(items, ids)])
     tag_rows = [{"entry_id": entry_id, "tag": tag} for i, entry_id in zip(items, ids) for tag in i.tags]
     if tag_rows:
         bulk_insert(EntryTag.__table__, tag_rows)
+        bulk_insert(TagClaim.__table__, [{**row, "org_id": actor.org_id} for row in tag_rows])
     return ids
 
 
-def _report_existing(entry: Entry, item: PublishItem, actor: Actor,
-                     now: dt.datetime) -> tuple[Outcome, dict[str, Any]]:
-    """Add or refresh this org's report on a listed entry; re-activate it if it was not active."""
+def _claims_of(org_id: int | None, entry_ids: list[int]) -> set[tuple[int, str]]:
+    """The (entry id, tag) pairs this org has claimed among these entries."""
+    found: set[tuple[int, str]] = set()
+    for chunk in chunks(entry_ids):
+        found.update((row.entry_id, row.tag) for row in db.session.execute(
+            select(TagClaim.entry_id, TagClaim.tag).where(TagClaim.org_id == org_id, TagClaim.entry_id.in_(chunk))))
+    return found
+
+
+def _claim_tags(entry: Entry, tags: Iterable[str], org_id: int | None, claimed: set[tuple[int, str]]) -> None:
+    """This org claims these tags on the entry; tags new to the entry join its tag set."""
+    for tag in tags:
+        if (entry.id, tag) not in claimed:
+            db.session.add(TagClaim(entry_id=entry.id, tag=tag, org_id=org_id))
+            claimed.add((entry.id, tag))
+        if tag not in entry.tags:
+            entry.tag_rows.append(EntryTag(entry_id=entry.id, tag=tag))
+
+
+def _drop_tags(entry: Entry, tags: set[str], org_id: int | None) -> None:
+    """Drop this org's claims on these tags (every org's when `org_id` is None); a tag no org
+    claims any more leaves the entry."""
+    if not tags:
+        return
+    stmt = TagClaim.__table__.delete().where(TagClaim.entry_id == entry.id, TagClaim.tag.in_(sorted(tags)))
+    if org_id is not None:
+        stmt = stmt.where(TagClaim.org_id == org_id)
+    db.session.execute(stmt)
+    still = set(db.session.scalars(select(TagClaim.tag).where(TagClaim.entry_id == entry.id,
+                                                             TagClaim.tag.in_(sorted(tags)))))
+    entry.tag_rows[:] = [row for row in entry.tag_rows if row.tag not in tags or row.tag in still]
+
+
+def _report_existing(entry: Entry, item: PublishItem, actor: Actor, now: dt.datetime,
+                     claimed: set[tuple[int, str]]) -> tuple[Outcome, dict[str, Any]]:
+    """Add or refresh this org's report on a listed entry; re-activate it if it was not active.
+    The report's expiry is the one given, else the later of its current one and the default."""
     before = entry_snapshot(entry)
     was_active = entry.effective_status(now) == "active"
     report = next((r for r in entry.reports if r.org_id == actor.org_id), None)
@@ -290,26 +366,24 @@ def _report_existing(entry: Entry, item: PublishItem, actor: Actor,
         entry.reports.append(report)
         counted_before = False
     else:
-        counted_before = report.withdrawn_at is None
+        counted_before = report.is_active(now)
+    report.expires_at = item.expires_at or (
+        _later(report.expires_at, default_expiry(entry.kind, now)) if counted_before
+        else default_expiry(entry.kind, now))
     report.client_id, report.raw_value, report.updated_at = actor.client_id, item.raw_value, now
-    report.withdrawn_at = None
+    report.withdrawn_at, report.close_reason = None, None
     report.reason = item.reason or report.reason
     report.evidence = item.evidence or report.evidence
 
-    candidate = item.expires_at or default_expiry(entry.kind, now)
     if was_active:
-        entry.expires_at = _later(entry.expires_at, candidate)
         result = "refreshed" if counted_before else "corroborated"
     else:
-        if entry.status == "active":  # its time ran out but the sweeper has not marked it yet
-            _close_reports(entry, now, keep=report)
-        entry.status, entry.status_reason, entry.expires_at = "active", None, candidate
+        # Reports still open on an entry whose time ran out (not yet swept) close as lapsed.
+        entry.status, entry.status_reason = "active", None
         result = "relisted"
-    entry.reporters = sum(1 for r in entry.reports if r.withdrawn_at is None)
+    recount(entry, now)
     entry.category = item.category or entry.category
-    new_tags = [t for t in item.tags if t not in entry.tags]
-    for tag in new_tags:
-        entry.tag_rows.append(EntryTag(entry_id=entry.id, tag=tag))
+    _claim_tags(entry, item.tags, actor.org_id, claimed)
     entry.version += 1
     entry.updated_at = now
     action = {"created": "entry.publish", "relisted": "entry.relist",
@@ -321,15 +395,32 @@ def _report_existing(entry: Entry, item: PublishItem, actor: Actor,
 
 # --- changing one entry ----------------------------------------------------------------------
 
-def own_report(entry: Entry, org_id: int | None) -> Report | None:
-    return next((r for r in entry.reports if r.org_id == org_id and r.withdrawn_at is None), None)
+def own_report(entry: Entry, org_id: int | None, now: dt.datetime) -> Report | None:
+    """This org's active report on the entry, if any."""
+    return next((r for r in entry.reports if r.org_id == org_id and r.is_active(now)), None)
 
 
-def check_may_change(entry: Entry, actor: Actor) -> None:
-    """An org changes only entries it reports; a regulator changes anything (else 403)."""
-    if actor.is_regulator or own_report(entry, actor.org_id) is not None:
-        return
-    abort(403, "Only an organisation that reports this entry, or a regulator, may change it.")
+def check_may_change(entry: Entry, actor: Actor, now: dt.datetime) -> Report | None:
+    """An org changes only entries it actively reports (and then only its own report); a
+    regulator changes anything (else 403). Returns the actor's own active report."""
+    report = own_report(entry, actor.org_id, now)
+    if actor.is_regulator or report is not None:
+        return report
+    abort(403, "Only an organisation with an active report on this entry, or a regulator, may change it.")
+
+
+def recount(entry: Entry, now: dt.datetime) -> None:
+    """Close the open reports whose own time ran out (as `ttl`, at that time), then derive the
+    entry's `reporters` and `expires_at` (the latest of its open reports') from its reports.
+    With no open report left, `expires_at` is kept: the caller deactivates the entry."""
+    for report in entry.reports:
+        if report.withdrawn_at is None and report.expires_at is not None and report.expires_at <= now:
+            report.withdrawn_at, report.close_reason = report.expires_at, "ttl"
+    open_reports = [r for r in entry.reports if r.withdrawn_at is None]
+    entry.reporters = len(open_reports)
+    if open_reports:
+        expiries = [r.expires_at for r in open_reports]
+        entry.expires_at = None if None in expiries else max(expiries)
 
 
 def check_if_match(entry: Entry, if_match: str | None) -> None:
@@ -341,17 +432,13 @@ def check_if_match(entry: Entry, if_match: str | None) -> None:
         abort(412, "The entry has changed since you read it; GET it again and retry with its ETag.")
 
 
-def _close_reports(entry: Entry, now: dt.datetime, keep: Report | None = None) -> None:
-    for report in entry.reports:
-        if report is not keep and report.withdrawn_at is None:
-            report.withdrawn_at = now
-
-
 def deactivate(entry: Entry, status: str, reason: str, now: dt.datetime) -> None:
     """Take the entry out of the active set. Its open reports close with it, so `reporters`
     counts 0 and a later re-listing starts from the report that re-lists it."""
     entry.status, entry.status_reason = status, reason
-    _close_reports(entry, now)
+    for report in entry.reports:
+        if report.withdrawn_at is None:
+            report.withdrawn_at, report.close_reason = now, reason
     entry.reporters = 0
 
 
@@ -363,44 +450,83 @@ def _locked_entry(entry_id: int) -> Entry:
 
 
 def _after_change(entry: Entry, before: dict[str, Any], action: str, reason: str | None,
-                  feed_op: str | None, now: dt.datetime) -> Entry:
+                  feed_op: str | None, now: dt.datetime, after: dict[str, Any] | None = None) -> Entry:
     entry.version += 1
     entry.updated_at = now
     db.session.flush()
     if feed_op is not None:
         changes.append([(feed_op, entry.id, entry.kind, entry.value)])
-    record(action, "entry", entry.id, before=before, after=entry_snapshot(entry), reason=reason)
+    record(action, "entry", entry.id, before=before, after=after or entry_snapshot(entry), reason=reason)
     db.session.commit()
     return fresh(entry.id)
 
 
+def _tag_changes(entry: Entry, data: dict[str, Any], actor: Actor) -> tuple[set[str], set[str]]:
+    """(tags the actor claims anew, tags whose claims it drops) for a PATCH. A regulator edits
+    the entry's tag set (dropping a tag drops every org's claim on it); any other org edits only
+    the tags it claims: `tags` replaces its own, and removing a tag only another org added is 403."""
+    added = set(data.get("add_tags") or ())
+    removed = set(data.get("remove_tags") or ())  # the lists arrive without repeats
+    if actor.is_regulator:
+        current = set(entry.tags)
+    else:
+        current = set(db.session.scalars(select(TagClaim.tag).where(
+            TagClaim.entry_id == entry.id, TagClaim.org_id == actor.org_id)))
+        others = sorted(t for t in removed | (current - set(data.get("tags", current)))
+                        if t in entry.tags and t not in current)
+        if others:
+            abort(403, "You can remove only tags your organisation added; "
+                       f"{', '.join(others)} {'was' if len(others) == 1 else 'were'} added by another.",
+                  errors={"remove_tags": [f"Not added by your organisation: {', '.join(others)}."]})
+    wanted = (set(data.get("tags", current)) | added) - removed
+    return wanted - current, current - wanted
+
+
 def update(entry_id: int, data: dict[str, Any], if_match: str | None) -> Entry:
-    """PATCH: tags (replace, or add/remove), category, expires_at."""
+    """PATCH: tags (replace, or add/remove), category, expires_at. A non-regulator changes its
+    own tags and its own report's expiry; a regulator changes any tag and every open report's
+    expiry (the entry's)."""
     actor = current_actor()
     now = utcnow()
     entry = _locked_entry(entry_id)
-    check_may_change(entry, actor)
+    report = check_may_change(entry, actor, now)
     check_if_match(entry, if_match)
-    before = entry_snapshot(entry)
-    # The tag lists arrive without repeats (schemas.UniqueList).
-    removed = set(data.get("remove_tags") or ())
-    tags = [t for t in dict.fromkeys(data.get("tags", entry.tags) + (data.get("add_tags") or []))
-            if t not in removed]
-    if tags != entry.tags:
-        entry.tag_rows[:] = [next((row for row in entry.tag_rows if row.tag == t), None)
-                             or EntryTag(entry_id=entry.id, tag=t) for t in tags]
+    if "expires_at" in data and data["expires_at"] is not None and data["expires_at"] <= now:
+        abort(422, "expires_at must be in the future; use /expire to expire now.",
+              errors={"expires_at": ["Must be in the future."]})
+    own_tags = lambda: sorted(db.session.scalars(select(TagClaim.tag).where(  # noqa: E731
+        TagClaim.entry_id == entry.id, TagClaim.org_id == actor.org_id)))
+    before = {**entry_snapshot(entry), "claimed_by_actor": own_tags()}
+    claim, drop = _tag_changes(entry, data, actor)
+    _drop_tags(entry, drop, None if actor.is_regulator else actor.org_id)
+    _claim_tags(entry, sorted(claim), actor.org_id, set())
     if "category" in data:
         entry.category = data["category"]
     if "expires_at" in data:
-        if data["expires_at"] is not None and data["expires_at"] <= now:
-            abort(422, "expires_at must be in the future; use /expire to expire now.",
-                  errors={"expires_at": ["Must be in the future."]})
-        entry.expires_at = data["expires_at"]
-    if entry_snapshot(entry, tags) == before:
+        targets = [r for r in entry.reports if r.is_active(now)] if actor.is_regulator else [report]
+        for target in targets:
+            target.expires_at = data["expires_at"]
+    recount(entry, now)
+    db.session.flush()
+    after = {**entry_snapshot(entry), "claimed_by_actor": own_tags()}
+    if after == before:
         db.session.rollback()
         return fresh(entry.id)
     feed_op = changes.UPSERT if entry.in_feed else None
-    return _after_change(entry, before, "entry.update", data.get("reason"), feed_op, now)
+    return _after_change(entry, before, "entry.update", data.get("reason"), feed_op, now, after=after)
+
+
+def _close_own(entry: Entry, report: Report, reason: str, now: dt.datetime) -> str | None:
+    """Close one org's report; the entry expires with `reason` if no open report is left.
+    Returns the feed operation."""
+    in_feed = entry.in_feed
+    report.withdrawn_at, report.close_reason = now, reason
+    recount(entry, now)
+    if entry.reporters == 0 and in_feed:
+        deactivate(entry, "expired", reason, now)
+        entry.expires_at = now
+        return changes.REMOVE
+    return changes.UPSERT if in_feed else None
 
 
 def withdraw(entry_id: int, reason: str | None) -> Entry:
@@ -408,38 +534,36 @@ def withdraw(entry_id: int, reason: str | None) -> Entry:
     actor = current_actor()
     now = utcnow()
     entry = _locked_entry(entry_id)
-    report = own_report(entry, actor.org_id)
+    report = own_report(entry, actor.org_id, now)
     if report is None:
         abort(409, "Your organisation has no active report on this entry to withdraw.")
     before = entry_snapshot(entry)
-    in_feed = entry.in_feed
-    report.withdrawn_at = now
-    entry.reporters = sum(1 for r in entry.reports if r.withdrawn_at is None)
-    feed_op = changes.UPSERT if in_feed else None
-    if entry.reporters == 0 and in_feed:
-        deactivate(entry, "expired", "withdrawn", now)
-        feed_op = changes.REMOVE
+    feed_op = _close_own(entry, report, "withdrawn", now)
     return _after_change(entry, before, "entry.withdraw", reason, feed_op, now)
 
 
 def expire(entry_id: int, reason: str) -> Entry:
-    """Expire now (e.g. `recycled`: the number went to a new subscriber).
-
-    Allowed to the entry's reporters, regulators, and any carrier for a number with reason
-    `recycled` (carriers are the authority on whom their numbers are assigned to).
-    """
+    """Expire now with a reason. A regulator expires the whole entry (every org's report); any
+    other org expires its own report only, and the entry with it only if no other org's report
+    is left (a carrier's `recycled` too: the dated number-lifecycle event is what closes other
+    orgs' reports on a reassigned number)."""
     actor = current_actor()
     now = utcnow()
     entry = _locked_entry(entry_id)
-    carrier_recycling = actor.org_kind == "carrier" and entry.kind == "number" and reason == "recycled"
-    if not carrier_recycling:
-        check_may_change(entry, actor)
     if entry.effective_status(now) != "active":
         abort(409, f"The entry is not active (it is {entry.effective_status(now)}).")
+    report = own_report(entry, actor.org_id, now)
+    if not actor.is_regulator and report is None:
+        abort(403, "Your organisation has no active report on this entry: an organisation "
+                   "expires only its own report (a regulator can expire the whole entry).")
     before = entry_snapshot(entry)
-    deactivate(entry, "expired", reason, now)
-    entry.expires_at = now
-    return _after_change(entry, before, "entry.expire", reason, changes.REMOVE, now)
+    if actor.is_regulator:
+        deactivate(entry, "expired", reason, now)
+        entry.expires_at = now
+        feed_op = changes.REMOVE
+    else:
+        feed_op = _close_own(entry, report, reason, now)
+    return _after_change(entry, before, "entry.expire", reason, feed_op, now)
 
 
 def revoke(entry_id: int, reason: str, *, status_reason: str | None = None) -> Entry:
@@ -455,29 +579,49 @@ def revoke(entry_id: int, reason: str, *, status_reason: str | None = None) -> E
     return _after_change(entry, before, "entry.revoke", reason, feed_op, now)
 
 
-def expire_due(now: dt.datetime | None = None, limit: int = 10000) -> int:
-    """Mark entries whose `expires_at` has passed as expired, each with a `remove` change, so
-    consumers hear of time-based expiry without anyone writing. Returns how many."""
-    now = now or utcnow()
-    due_stmt = (select(Entry.id).where(Entry.status == "active", Entry.expires_at <= now)
-                .order_by(Entry.id).limit(limit))
-    if db.session.scalar(due_stmt.limit(1)) is None:
-        db.session.rollback()
-        return 0
-    lock_for_write()
-    due = list(db.session.scalars(select(Entry).where(Entry.id.in_(list(db.session.scalars(due_stmt))))
-                                  .execution_options(populate_existing=True)))
+def _sweep(entries: list[Entry], now: dt.datetime) -> None:
+    """Close what time ended on these entries: the whole entry when its `expires_at` passed
+    (`remove`), else the reports whose own `expires_at` passed (`upsert`: fewer reporters)."""
     feed, audit = [], []
-    for entry in due:
+    for entry in entries:
         before = entry_snapshot(entry)
-        deactivate(entry, "expired", "ttl", now)
+        if entry.expires_at is not None and entry.expires_at <= now:
+            deactivate(entry, "expired", "ttl", now)
+            op, action = changes.REMOVE, "entry.expire"
+        else:
+            recount(entry, now)
+            op, action = changes.UPSERT, "entry.report_expire"
+            if entry.reporters == 0:  # no open report left (data older than per-report expiry)
+                deactivate(entry, "expired", "ttl", now)
+                op, action = changes.REMOVE, "entry.expire"
         entry.version += 1
         entry.updated_at = now
-        feed.append((changes.REMOVE, entry.id, entry.kind, entry.value))
-        audit.append({"action": "entry.expire", "target_type": "entry", "target_id": entry.id,
+        feed.append((op, entry.id, entry.kind, entry.value))
+        audit.append({"action": action, "target_type": "entry", "target_id": entry.id,
                       "before": before, "after": entry_snapshot(entry), "reason": "ttl"})
     db.session.flush()
     changes.append(feed)
     record_many(audit)
+
+
+def expire_due(now: dt.datetime | None = None, limit: int = 10000) -> int:
+    """Mark entries whose `expires_at` has passed as expired, each with a `remove` change, and
+    close reports whose own `expires_at` passed on entries that stay active (an `upsert`), so
+    consumers hear of time-based expiry without anyone writing. Returns how many entries
+    changed (at most `limit` of each sort per call)."""
+    now = now or utcnow()
+    due_stmt = (select(Entry.id).where(Entry.status == "active", Entry.expires_at <= now)
+                .order_by(Entry.id).limit(limit))
+    lapsed_stmt = (select(Report.entry_id).join(Entry, Entry.id == Report.entry_id)
+                   .where(Report.withdrawn_at.is_(None), Report.expires_at <= now, Entry.status == "active")
+                   .order_by(Report.entry_id).limit(limit))
+    if db.session.scalar(due_stmt.limit(1)) is None and db.session.scalar(lapsed_stmt.limit(1)) is None:
+        db.session.rollback()
+        return 0
+    lock_for_write()
+    ids = set(db.session.scalars(due_stmt)) | set(db.session.scalars(lapsed_stmt))
+    due = list(db.session.scalars(select(Entry).where(Entry.id.in_(sorted(ids))).order_by(Entry.id)
+                                  .execution_options(populate_existing=True)))
+    _sweep(due, now)
     db.session.commit()
     return len(due)

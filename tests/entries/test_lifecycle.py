@@ -41,15 +41,21 @@ def test_expired_entry_is_relisted_by_a_new_report(client, callers, publish):
     assert again.json["status"] == "active" and again.json["reporters"] == 1
 
 
-def test_any_carrier_may_expire_a_recycled_number_but_not_other_reasons(client, callers, publish):
+def test_a_carrier_expires_only_its_own_report_even_as_recycled(client, callers, publish):
     entry = publish("number", "13912345678", as_="internet").json
-    assert_problem(client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "looks fine"},
-                               headers=callers["carrier"]), 403)
+    for reason in ("looks fine", "recycled"):  # recycled gives a carrier no power over others' reports
+        assert_problem(client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": reason},
+                                   headers=callers["carrier"]), 403)
+    publish("number", "13912345678")  # the carrier's own report
     done = client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"}, headers=callers["carrier"])
     assert done.status_code == 200
-    assert done.json["status"] == "expired" and done.json["status_reason"] == "recycled"
+    assert done.json["status"] == "active" and done.json["reporters"] == 1
+    carrier_report = next(r for r in done.json["reports"] if r["org"]["kind"] == "carrier")
+    assert carrier_report["withdrawn_at"] is not None and carrier_report["close_reason"] == "recycled"
+    last = client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"}, headers=callers["internet"])
+    assert last.json["status"] == "expired" and last.json["status_reason"] == "recycled"
     assert_problem(client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"},
-                               headers=callers["carrier"]), 409)
+                               headers=callers["internet"]), 409)
 
 
 def test_revoked_entry_can_be_relisted_only_by_a_regulator(client, callers, publish):

@@ -1,0 +1,41 @@
+"""Data migrations keep what is already stored: upgraded from the revision before them with
+rows in place (on a scratch SQLite file, so the session database is untouched)."""
+
+from __future__ import annotations
+
+import flask_migrate
+from sqlalchemy import text
+
+from blocklist import create_app
+from blocklist.db import db
+
+from conftest import TEST_CONFIG
+
+NOW, LATER = "2026-11-01 00:00:00", "2027-05-01 00:00:00"
+
+
+def test_0005_gives_open_reports_their_entrys_expiry_and_every_reporter_a_claim_on_its_tags(tmp_path):
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+    with app.app_context():
+        flask_migrate.upgrade(revision="0004")
+        with db.engine.begin() as conn:
+            for org_id in (1, 2, 3):
+                conn.execute(text("INSERT INTO orgs (id, name, kind, status, created_at, updated_at) "
+                                  f"VALUES ({org_id}, 'org{org_id}', 'carrier', 'active', '{NOW}', '{NOW}')"))
+            conn.execute(text("INSERT INTO entries (id, kind, value, raw_value, status, reporters, version, "
+                              "expires_at, created_at, updated_at) VALUES (1, 'code', '10690001', '10690001', "
+                              f"'active', 2, 1, '{LATER}', '{NOW}', '{NOW}')"))
+            for report_id, org_id, withdrawn in ((1, 1, None), (2, 2, None), (3, 3, NOW)):
+                conn.execute(text("INSERT INTO reports (id, entry_id, org_id, raw_value, created_at, updated_at, "
+                                  f"withdrawn_at) VALUES ({report_id}, 1, {org_id}, '10690001', '{NOW}', '{NOW}', "
+                                  + (f"'{withdrawn}')" if withdrawn else "NULL)")))
+            conn.execute(text("INSERT INTO entry_tags (entry_id, tag) VALUES (1, 'fraud:loan')"))
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            expiries = conn.execute(text("SELECT org_id, expires_at FROM reports ORDER BY org_id")).all()
+            claims = conn.execute(text("SELECT org_id, tag FROM tag_claims ORDER BY org_id")).all()
+        assert [(org, str(at)[:19] if at else None) for org, at in expiries] == [(1, LATER), (2, LATER), (3, None)]
+        assert [tuple(c) for c in claims] == [(1, "fraud:loan"), (2, "fraud:loan"), (3, "fraud:loan")]
+        flask_migrate.downgrade(revision="0004")
+        with db.engine.connect() as conn:
+            assert "expires_at" not in {row[1] for row in conn.execute(text("PRAGMA table_info(reports)"))}

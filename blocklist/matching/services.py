@@ -1,5 +1,9 @@
 """Checking a message: its sender against numbers, codes and ranges, its text against keywords,
-URLs and domains. Verdict: ``block`` when anything matches, else ``allow``."""
+URLs and domains. Verdict: ``block`` when anything matches, else ``allow``.
+
+The work per check is linear in the text: every link found costs at most 5 host suffixes x 6
+path prefixes URL keys and 5 domain names (``url_expressions``, ``domain_and_parents``), and a
+host longer than DNS allows is no link at all (``find_urls``, ``canonicalize_url``)."""
 
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ class Link:
     span: tuple[int, int]
     url: str
     url_keys: tuple[str, ...]  # Safe Browsing expressions, as in Entry.match_key
-    domains: tuple[str, ...]  # its host and every parent domain
+    domains: tuple[str, ...]  # its host and its parents down to the registrable domain (at most 5)
 
     @classmethod
     def found_in(cls, text: str) -> list[Link]:

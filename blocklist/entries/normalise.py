@@ -187,6 +187,7 @@ def canonical_domain(raw: str) -> str:
         text = text[:-1]
     if not text:
         raise InvalidValue("The domain is empty.")
+    urls.check_host_size(text)  # before IDNA: bounded work on any input
     if not text.isascii():
         try:
             text = idna.encode(text, uts46=True).decode("ascii")
@@ -195,10 +196,9 @@ def canonical_domain(raw: str) -> str:
                 text = text.encode("idna").decode("ascii")
             except UnicodeError:
                 raise InvalidValue("The domain cannot be written as an IDNA name.") from None
-    if len(text) > 253:
-        raise InvalidValue("A domain has at most 253 characters.")
+    urls.check_host_size(text)
     for label in text.split("."):
-        if not 1 <= len(label) <= 63 or not _LABEL.fullmatch(label):
+        if not _LABEL.fullmatch(label):
             raise InvalidValue("Each part of a domain has 1 to 63 letters, digits or hyphens, "
                                "and does not start or end with a hyphen.")
     ext = urls.EXTRACT(text)

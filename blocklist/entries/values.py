@@ -4,10 +4,11 @@ prefix, URL expression, and the allowlist keys that would protect a value."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
-from ..matching.urls import url_expression, url_host
+from ..matching.urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
 from .normalise import canonical, digit_candidates, parse_range
 
 
@@ -32,10 +33,31 @@ def canonicalise(kind: str, raw: str, region: str) -> CanonicalValue:
 
 
 def domain_and_parents(host: str) -> list[str]:
-    """'a.b.example.com' -> ['a.b.example.com', 'b.example.com', 'example.com']: every name a
-    domain entry could be listed under to cover `host` (single labels are never listed)."""
-    labels = host.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    """The names a domain entry (or a domain on the allowlist) covering canonical `host` can be
+    listed under: its Safe Browsing host suffixes (at most 5, ``host_suffixes``) down to its
+    registrable domain, none above it (a public suffix such as 'com.cn' is never a domain entry).
+    'a.b.example.com' -> ['a.b.example.com', 'b.example.com', 'example.com'];
+    'a.b.c.d.e.example.co.uk' -> [itself, 'd.e.example.co.uk', 'e.example.co.uk', 'example.co.uk'].
+    None for an IP address or a host with no registrable domain: no domain entry can be either.
+    So a domain entry more than five labels deep matches only its exact host, as in Safe Browsing."""
+    registrable = registrable_domain(host)
+    if registrable is None:
+        return []
+    depth = registrable.count(".")
+    return [name for name in host_suffixes(host) if name.count(".") >= depth]
+
+
+@lru_cache(maxsize=16384)
+def registrable_domain(host: str) -> str | None:
+    """The registrable domain of canonical `host` under the public suffix list ('example.co.uk'
+    for 'a.example.co.uk'), or None (an IP address, a bare or unknown suffix, a host longer than
+    DNS allows)."""
+    if len(host) > MAX_HOST_CHARS or host.startswith("["):
+        return None
+    ext = EXTRACT(host)
+    if not ext.suffix or not ext.domain or ext.suffix.replace(".", "").isdigit():
+        return None
+    return f"{ext.domain}.{ext.suffix}"
 
 
 def protection_keys(kind: str, value: str, region: str) -> list[tuple[str, str]]:

@@ -16,6 +16,10 @@ with these decisions of ours:
 * Non-ASCII host labels become IDNA punycode (UTS 46 via ``idna``; Python's IDNA 2003 codec
   as a fall-back for labels the 2008 rules refuse, such as emoji).
 * Bracketed IPv6 hosts are accepted and written in compressed form.
+* A host name is bounded as DNS bounds it: at most 253 characters (``MAX_HOST_CHARS``) and
+  labels of at most 63 (``MAX_LABEL_CHARS``), counted on the canonical (punycode) form. A longer
+  host is InvalidValue (no resolver would look it up), checked before any per-label work, so
+  the cost of a hostile host is linear in its length and most of it is never touched.
 
 The canonical URL is ASCII: ``scheme://host[:port]/path[?query]``.
 """
@@ -32,7 +36,8 @@ import tldextract
 
 from blocklist.entries.normalise import InvalidValue
 
-__all__ = ["canonicalize_url", "url_expressions", "url_expression", "url_host", "find_urls"]
+__all__ = ["canonicalize_url", "url_expressions", "url_expression", "url_host", "host_suffixes",
+           "check_host_size", "find_urls", "MAX_HOST_CHARS", "MAX_LABEL_CHARS"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
 IDEOGRAPHIC_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\uff0e": "."})
@@ -42,6 +47,14 @@ _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _MUST_ESCAPE = frozenset(range(0x21)) | frozenset(range(0x7F, 0x100)) | {ord("#"), ord("%")}
 _ESCAPED_BYTE = [f"%{b:02X}" if b in _MUST_ESCAPE else chr(b) for b in range(256)]
 _IPV4_PART = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+
+# DNS (RFC 1035 2.3.4, as resolvers apply it): a name of at most 253 characters written
+# without its trailing dot, labels of at most 63. Hence at most 127 labels.
+MAX_HOST_CHARS, MAX_LABEL_CHARS = 253, 63
+MAX_HOST_LABELS = (MAX_HOST_CHARS + 1) // 2
+# Safe Browsing v4 "Suffix/Prefix Expressions": the exact host and up to 4 more formed from its
+# last 5 components by removing the leading one each time.
+MAX_HOST_SUFFIXES = 5
 
 # One extractor, offline: the Public Suffix List snapshot bundled with tldextract.
 EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -97,7 +110,11 @@ def _idna_label(label: str) -> str:
     try:
         return label.encode("idna").decode("ascii")
     except UnicodeError:
-        raise InvalidValue(f"The host label {label!r} cannot be written as an IDNA name.") from None
+        pass
+    if len(label) > MAX_LABEL_CHARS - len("xn--"):  # its punycode would be too: say so
+        raise InvalidValue(f"Each label of a host name (the parts between dots) has at most "
+                           f"{MAX_LABEL_CHARS} characters, written in punycode.")
+    raise InvalidValue(f"The host label {label!r} cannot be written as an IDNA name.")
 
 
 def _letters_digits_hyphens(label: str) -> str:
@@ -107,6 +124,24 @@ def _letters_digits_hyphens(label: str) -> str:
     if not all(c.isalnum() or c == "-" for c in label):
         raise InvalidValue("An internationalised host name may contain only letters, digits and hyphens.")
     return label
+
+
+def check_host_size(host: str) -> str:
+    """``host`` (a lower-case host name, dots not doubled) if DNS could hold it; InvalidValue
+    saying which bound it breaks otherwise. An ASCII host is checked exactly; a host not yet
+    written in punycode by what no mapping can shrink below the bounds (its number of labels,
+    its ASCII labels) and by a generous cap of 4 x 253 characters, so that IDNA never works on
+    a hostile megabyte. Cheap on any input: counts, then one split of a bounded string."""
+    too_long = f"A host name has at most {MAX_HOST_CHARS} characters."
+    if host.count(".") >= MAX_HOST_LABELS:
+        raise InvalidValue(too_long)
+    ascii_only = host.isascii()
+    if len(host) > (MAX_HOST_CHARS if ascii_only else 4 * MAX_HOST_CHARS):
+        raise InvalidValue(too_long)
+    if any(len(label) > MAX_LABEL_CHARS and (ascii_only or label.isascii()) for label in host.split(".")):
+        raise InvalidValue(f"Each label of a host name (the parts between dots) has at most "
+                           f"{MAX_LABEL_CHARS} characters.")
+    return host
 
 
 def _canonical_host(host: str) -> str:
@@ -123,9 +158,10 @@ def _canonical_host(host: str) -> str:
     host = re.sub(r"\.{2,}", ".", host.strip(".")).lower()
     if not host:
         raise InvalidValue("The URL has no host.")
+    check_host_size(host)
     if not host.isascii():
-        host = ".".join(lab if lab.isascii() else _idna_label(_letters_digits_hyphens(lab))
-                        for lab in host.split("."))
+        host = check_host_size(".".join(lab if lab.isascii() else _idna_label(_letters_digits_hyphens(lab))
+                                        for lab in host.split(".")))
     ip = _parse_ipv4(host)
     return ip if ip is not None else host
 
@@ -153,7 +189,7 @@ def canonicalize_url(raw: str) -> str:
     """Return the canonical form of URL ``raw`` (see the module docstring).
 
     Raises InvalidValue when ``raw`` cannot be a URL (empty, no host, a bad port, spaces in the
-    host, a host that is neither a name nor an IP address)."""
+    host, a host that is neither a name nor an IP address, a host name over DNS's bounds)."""
     if not isinstance(raw, str):
         raise InvalidValue("A URL must be a string.")
     text = unicodedata.normalize("NFKC", raw)
@@ -234,15 +270,22 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def host_suffixes(host: str) -> list[str]:
+    """The Safe Browsing host suffixes of a canonical host, at most MAX_HOST_SUFFIXES: the exact
+    host, then up to four hosts formed from its last five labels by removing the leading label
+    each time, never the last label alone; only the exact host for an IP address.
+    "a.b.c.d.e.f.g" -> ["a.b.c.d.e.f.g", "c.d.e.f.g", "d.e.f.g", "e.f.g", "f.g"]."""
+    if _is_ip(host):
+        return [host]
+    labels = host.rsplit(".", MAX_HOST_SUFFIXES)[-MAX_HOST_SUFFIXES:]
+    n = len(labels)
+    return list(dict.fromkeys([host] + [".".join(labels[i:]) for i in range(n - 1)]))
+
+
 @lru_cache(maxsize=4096)
 def _expressions(canonical: str) -> tuple[str, ...]:
     host, path, query = _split(canonical)
-    if _is_ip(host):
-        hosts = [host]
-    else:
-        labels = host.split(".")
-        n = len(labels)
-        hosts = [host] + [".".join(labels[i:]) for i in range(max(1, n - 5), n - 1)]
+    hosts = host_suffixes(host)
     components = [c for c in path.split("/") if c]
     prefixes = ["/"] + ["/" + "/".join(components[:i]) + "/" for i in range(1, min(len(components), 4))]
     paths = ([path + "?" + query] if query is not None else []) + [path] + prefixes
@@ -320,7 +363,9 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
     letters and dots ("ｅｖｉｌ。com/pay"). A link ends at whitespace or at the first character
     that is not ASCII after full-width folding (so a Chinese character ends it: hosts written
     in Chinese are not found, only their punycode), and sentence punctuation at its end is
-    left out. E-mail addresses are not links."""
+    left out. E-mail addresses are not links, and neither is a host name longer than DNS allows
+    (``check_host_size``): no resolver would look it up, so nothing is lost by not checking it.
+    Linear in the length of ``text``."""
     scan = "".join(map(_scan_map.__getitem__, text))
     found: list[tuple[int, int, str]] = []
     for m in _LINK.finditer(scan):
@@ -330,7 +375,7 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
             after = link.split("://", 1)[1]
             if not after or after[0] in "/?#":
                 continue
-        elif not _has_public_suffix(m.group("host")):
+        elif len(m.group("host")) > MAX_HOST_CHARS or not _has_public_suffix(m.group("host")):
             continue
         end = start + len(link)
         found.append((start, end, text[start:end]))

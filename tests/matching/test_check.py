@@ -197,6 +197,36 @@ def test_allowlisted_sender_is_never_matched_even_under_a_range(check, publish, 
     assert check("hi", sender="95582").json["verdict"] == "block"
 
 
+def _allowlist(client, callers, kind, value):
+    response = client.post("/v1/allowlist", json={"kind": kind, "value": value, "reason": "bank"},
+                           headers=callers["regulator"])
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def test_an_allowlisted_sender_is_not_blocked_for_its_keywords(check, publish, client, callers):
+    """PRODUCT.md, allowlisted senders: a bank's real verification-code SMS says 验证码. Its
+    keyword matches are left out (as everything the allowlist protects is), not flagged."""
+    _listed(publish, "keyword", "验证码")
+    _allowlist(client, callers, "code", "95588")
+    text = "【工商银行】您的验证码为 381920，5 分钟内有效。"
+    assert check(text, sender="95588").json == {"verdict": "allow", "matches": []}
+    # The same words from anyone else still block.
+    other = check(text, sender="95599").json
+    assert other["verdict"] == "block"
+    assert [(m["kind"], m["value"]) for m in other["matches"]] == [("keyword", "验证码")]
+    assert check(text).json["verdict"] == "block"
+
+
+def test_an_allowlisted_sender_is_still_blocked_for_a_listed_link(check, publish, client, callers):
+    _listed(publish, "keyword", "验证码")
+    url = _listed(publish, "url", "http://icbc-verify.example.com/login")
+    domain = _listed(publish, "domain", "evil.cn")
+    _allowlist(client, callers, "code", "95588")
+    response = check("验证码已过期，请登录 icbc-verify.example.com/login 或 m.evil.cn 重新验证", sender="95588")
+    assert response.json["verdict"] == "block"
+    assert [(m["kind"], m["entry_id"]) for m in response.json["matches"]] == [("url", url), ("domain", domain)]
+
+
 def test_link_on_an_allowlisted_domain_does_not_match(check, publish, client, callers):
     _listed(publish, "url", "http://bank.example.com/promo")
     _listed(publish, "domain", "evil.com")

@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 
 from blocklist.entries.normalise import InvalidValue
 from blocklist.matching.urls import (
+    MAX_HOST_CHARS,
     canonicalize_url,
+    check_host_size,
     find_urls,
+    host_suffixes,
     url_expression,
     url_expressions,
     url_host,
@@ -153,6 +156,59 @@ def test_expressions_are_at_most_five_hosts_by_six_paths():
                          "a.b.c.d.e.f.g.h/1/2/3/"]
     assert exprs[-1] == "g.h/1/2/3/"
     assert len(set(exprs)) == 30
+
+
+LONGEST_HOST = ".".join(["a" * 63] * 3 + ["b" * 57, "com"])  # 253 characters, labels of 63
+
+
+def test_host_size_bounds_are_dns_bounds():
+    assert len(LONGEST_HOST) == MAX_HOST_CHARS
+    assert check_host_size(LONGEST_HOST) == LONGEST_HOST
+    assert canonicalize_url(f"http://{LONGEST_HOST}/") == f"http://{LONGEST_HOST}/"
+    for host, why in ((LONGEST_HOST.replace("b" * 57, "b" * 58), "at most 253 characters"),
+                      ("a." * 127 + "a", "at most 253 characters"),
+                      ("a" * 64 + ".com", "at most 63 characters"),
+                      ("中." * 200 + "com", "at most 253 characters")):
+        with pytest.raises(InvalidValue, match=why):
+            check_host_size(host)
+        with pytest.raises(InvalidValue, match=why):
+            canonicalize_url(f"http://{host}/")
+
+
+@pytest.mark.parametrize("raw", [
+    "http://" + "a." * 32000 + "a",                 # the filed attack: 32,000 labels
+    "http://" + "a" * 64 + ".example.com/",         # one label too long
+    "http://" + "%61%2E" * 127 + "com/",             # too long once unescaped
+    "http://" + "中" * 60 + ".com/",                 # punycode of the label over 63
+    "http://" + "ａ．" * 200 + "com/",                # full-width, too long once folded
+])
+def test_canonicalize_url_refuses_hosts_dns_cannot_hold(raw):
+    with pytest.raises(InvalidValue, match="host name"):
+        canonicalize_url(raw)
+
+
+def test_a_host_dns_cannot_hold_is_not_a_link_in_text():
+    long_host = "a." * 200 + "com"
+    text = f"看 {long_host}/x 和 http://{long_host}/y 或 ok.example.com/z"
+    links = [raw for _, _, raw in find_urls(text)]
+    assert "ok.example.com/z" in links
+    for raw in links:  # the over-long one may be found, but is no canonical URL
+        if raw != "ok.example.com/z":
+            with pytest.raises(InvalidValue):
+                canonicalize_url(raw)
+
+
+@pytest.mark.parametrize("host, suffixes", [
+    ("a.b.c.d.e.f.g", ["a.b.c.d.e.f.g", "c.d.e.f.g", "d.e.f.g", "e.f.g", "f.g"]),
+    ("a.b.c", ["a.b.c", "b.c"]),
+    ("example.com", ["example.com"]),
+    ("localhost", ["localhost"]),
+    ("1.2.3.4", ["1.2.3.4"]),
+    ("[::1]", ["[::1]"]),
+    ("a." * 120 + "com", ["a." * 120 + "com", "a.a.a.a.com", "a.a.a.com", "a.a.com", "a.com"]),
+])
+def test_host_suffixes_are_the_safe_browsing_five(host, suffixes):
+    assert host_suffixes(host) == suffixes
 
 
 @pytest.mark.parametrize(

@@ -47,8 +47,8 @@ from blocklist.auth import services as auth_services  # noqa: E402
 from blocklist.db import db  # noqa: E402
 from blocklist.entries.models import Entry  # noqa: E402
 from blocklist.matching import engine as engine_module, services  # noqa: E402
-from blocklist.matching.folding import fold  # noqa: E402
-from blocklist.matching.urls import url_expression  # noqa: E402
+from blocklist.values.folding import fold  # noqa: E402
+from blocklist.values.urls import url_expression  # noqa: E402
 
 ZH_A = ["安全", "冻结", "刷单", "返利", "中奖", "客服", "退款", "贷款", "征信", "公检法", "医保", "快递",
         "理赔", "兼职", "投资", "博彩", "积分", "兑换", "验证码", "账户", "涉嫌", "洗钱", "解冻", "保证金"]

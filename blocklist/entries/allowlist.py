@@ -12,8 +12,8 @@ from ..context import current_actor
 from ..db import db
 from ..errors import abort
 from .models import AllowlistItem, Entry
-from .normalise import InvalidValue
-from .values import canonicalise, protection_keys
+from ..values.normalise import InvalidValue
+from ..values.canonical import canonicalise, protection_keys
 
 
 def allowlist_snapshot(item: AllowlistItem) -> dict:

@@ -17,12 +17,12 @@ from sqlalchemy.orm import joinedload
 
 from ..db import db, utcnow
 from ..errors import abort
-from ..matching.urls import url_expressions, url_host
+from ..values.urls import url_expressions, url_host
 from .allowlist import find_protecting
 from .models import Entry
-from .normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
+from ..values.normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
 from .services import CHUNK, kind_value_in
-from .values import CanonicalValue, canonicalise, domain_and_parents
+from ..values.canonical import CanonicalValue, canonicalise, domain_and_parents
 
 
 @dataclass

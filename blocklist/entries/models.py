@@ -17,7 +17,6 @@ from ..db import Base, UTCDateTime, utcnow
 # its rowid alias so ids autoincrement.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
-KINDS = ("number", "code", "range", "keyword", "url", "domain")
 STATUSES = ("active", "expired", "revoked")
 MAX_VALUE_LENGTH = 2048
 

@@ -9,7 +9,8 @@ from contextvars import ContextVar
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from ..pagination import ID_RANGE, PageArgsSchema, list_schema
-from .models import KINDS, MAX_VALUE_LENGTH, STATUSES
+from ..values.kinds import KINDS
+from .models import MAX_VALUE_LENGTH, STATUSES
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}:[a-z0-9\u4e00-\u9fff][a-z0-9._\-\u4e00-\u9fff]{0,59}$"
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"

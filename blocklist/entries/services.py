@@ -26,8 +26,9 @@ from . import breadth
 from .allowlist import find_protecting
 from .idempotency import IdempotentRequest
 from .models import Entry, EntryTag, Report, TagClaim
-from .normalise import InvalidValue
-from .values import CanonicalValue, canonicalise
+from ..values.coverage import shape_errors
+from ..values.normalise import InvalidValue
+from ..values.canonical import CanonicalValue, canonicalise
 
 CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -125,7 +126,7 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
         except InvalidValue as error:
             errors[index] = {"value": [str(error)]}
             continue
-        too_wide = None if actor.is_regulator else breadth.shape_errors(
+        too_wide = None if actor.is_regulator else shape_errors(
             value.kind, value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"])
         if too_wide is not None:
             errors[index] = {"value": [too_wide]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ..entries.models import KINDS
+from ..values.kinds import KINDS
 from .snapshot import FORMATS
 
 MAX_LIMIT = 10_000

@@ -1,8 +1,7 @@
 """Matching: checking messages against the blocklist.
 
-``folding`` folds text so inserted separators, full-width forms, case and traditional
-characters do not defeat keyword matching; ``urls`` canonicalises URLs (Safe Browsing rules),
-builds their look-up expressions and finds links in free text; ``engine`` keeps the active
+Folding, URL canonicalisation and link finding live in the values core (``blocklist.values``);
+``engine`` keeps the active
 keywords in memory per worker process (everything else is one database probe per check);
 ``services.check`` and ``routes`` answer ``POST /v1/check``.
 """

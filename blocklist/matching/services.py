@@ -23,11 +23,11 @@ from ..db import db, utcnow
 from ..entries.allowlist import find_protecting
 from ..entries.lookup import index_probes
 from ..entries.models import Entry
-from ..entries.normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
-from ..entries.values import CanonicalValue, canonicalise, domain_and_parents
+from ..values.normalise import InvalidValue, digit_candidates, digit_prefixes, guess_kinds, range_matches
+from ..values.canonical import CanonicalValue, canonicalise, domain_and_parents
 from .engine import MatchingEngine, get_engine
-from .folding import fold_with_offsets, original_span
-from .urls import canonicalize_url, find_urls, url_expressions, url_host
+from ..values.folding import fold_with_offsets, original_span
+from ..values.urls import canonicalize_url, find_urls, url_expressions, url_host
 
 SENDER_KINDS = ("number", "code")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from blocklist.entries.breadth import range_span
+from blocklist.values.coverage import range_span
 from helpers import assert_problem
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from blocklist.db import db
 from blocklist.matching.engine import MatchingEngine, get_engine
-from blocklist.matching.folding import fold
+from blocklist.values.folding import fold
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 

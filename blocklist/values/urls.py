@@ -34,7 +34,7 @@ from functools import lru_cache
 import idna
 import tldextract
 
-from blocklist.entries.normalise import InvalidValue
+from .kinds import InvalidValue
 
 __all__ = ["canonicalize_url", "url_expressions", "url_expression", "url_host", "host_suffixes",
            "check_host_size", "find_urls", "MAX_HOST_CHARS", "MAX_LABEL_CHARS"]

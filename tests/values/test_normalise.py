@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blocklist.entries.normalise import (
+from blocklist.values.normalise import (
     KINDS,
     InvalidValue,
     canonical,

@@ -14,6 +14,9 @@ import unicodedata
 import idna
 import phonenumbers
 
+from . import folding, urls
+from .kinds import KINDS, InvalidValue
+
 __all__ = [
     "InvalidValue",
     "KINDS",
@@ -31,14 +34,6 @@ __all__ = [
 ]
 
 
-class InvalidValue(ValueError):
-    """A value that cannot be a canonical value of its kind; the message says why."""
-
-
-# Imported after InvalidValue: urls imports it from here.
-from blocklist.matching import folding, urls  # noqa: E402
-
-KINDS = ("number", "code", "range", "keyword", "url", "domain")
 
 KEYWORD_MIN, KEYWORD_MAX = 2, 200
 CODE_MIN, CODE_MAX = 3, 20
@@ -154,7 +149,7 @@ def range_matches(prefix: str, length: int | None, digits: str) -> bool:
 # --- keywords, URLs, domains ------------------------------------------------------------
 
 def canonical_keyword(raw: str) -> str:
-    """The folded keyword (``blocklist.matching.folding.fold``), 2 to 200 characters."""
+    """The folded keyword (``blocklist.values.folding.fold``), 2 to 200 characters."""
     if not isinstance(raw, str):
         raise InvalidValue("The value must be a string.")
     folded = folding.fold(raw)
@@ -167,7 +162,7 @@ def canonical_keyword(raw: str) -> str:
 
 
 def canonical_url(raw: str) -> str:
-    """The Safe Browsing canonical URL (``blocklist.matching.urls.canonicalize_url``)."""
+    """The Safe Browsing canonical URL (``blocklist.values.urls.canonicalize_url``)."""
     return urls.canonicalize_url(raw)
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from ..matching.urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
+from .urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
 from .normalise import canonical, digit_candidates, parse_range
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blocklist.entries.values import domain_and_parents, protection_keys, registrable_domain
+from blocklist.values.canonical import domain_and_parents, protection_keys, registrable_domain
 
 
 @pytest.mark.parametrize("host, names", [

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blocklist.entries.normalise import InvalidValue
-from blocklist.matching.urls import (
+from blocklist.values.kinds import InvalidValue
+from blocklist.values.urls import (
     MAX_HOST_CHARS,
     canonicalize_url,
     check_host_size,

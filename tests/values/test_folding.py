@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blocklist.matching.folding import fold, fold_with_offsets, original_span
+from blocklist.values.folding import fold, fold_with_offsets, original_span
 
 SEPARATORS = [" ", "\u3000", "\u00a0", "\t", "\n", "\r\n", "\u2028", "\u200b", "\u200c",
               "\u200d", "\u2060", "\ufeff", "\u202e", "-", ".", "*", "、", "，", "。", "·",

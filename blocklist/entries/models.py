@@ -21,6 +21,15 @@ STATUSES = ("active", "expired", "revoked")
 MAX_VALUE_LENGTH = 2048
 
 
+def effective_status(status: str, expires_at: dt.datetime | None, now: dt.datetime) -> str:
+    """The status that restricts: an `active` entry whose `expires_at` has passed is `expired`
+    at once, to the second, before the sweeper marks it. The one rule for entries and for rows
+    read without the ORM (look-ups, checks)."""
+    if status == "active" and expires_at is not None and expires_at <= now:
+        return "expired"
+    return status
+
+
 class Entry(Base):
     __tablename__ = "entries"
     __table_args__ = (
@@ -71,9 +80,7 @@ class Entry(Base):
 
     def effective_status(self, now: dt.datetime | None = None) -> str:
         """`expires_at` counts to the second, before the sweeper has marked the entry."""
-        if self.status == "active" and self.expires_at is not None and self.expires_at <= (now or utcnow()):
-            return "expired"
-        return self.status
+        return effective_status(self.status, self.expires_at, now or utcnow())
 
     @property
     def in_feed(self) -> bool:

@@ -16,7 +16,8 @@ from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
 from ..context import current_actor
 from ..db import db, utcnow
 from ..pagination import encode_cursor, decode_cursor, paginate
-from . import allowlist, disputes, idempotency, lookup, services
+from ..matching import lookup
+from . import allowlist, disputes, idempotency, services
 from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
 from .schemas import (AllowlistArgsSchema, AllowlistItemSchema, AllowlistSchema,
                       BatchLookupSchema, BatchVerdictSchema, BulkPublishSchema, BulkResultSchema,

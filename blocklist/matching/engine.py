@@ -12,7 +12,7 @@ What it holds (only active keyword entries):
 Only keywords need an automaton: finding any of a million phrases inside free text cannot be
 an index probe. Everything else a message can match is a handful of exact keys — the sender's
 number/code readings and range prefixes, each link's Safe Browsing expressions, its host and
-parent domains — that one indexed query answers (``services.ProbedEntries``). Holding URLs and
+parent domains — that one indexed query answers (``index.EntryIndex``). Holding URLs and
 domains here as well cost about 240 MiB per worker at 10 million entries (measured), for no
 fewer queries.
 

@@ -112,7 +112,9 @@ class TokenValidator(BearerTokenValidator):
         return query_token(token_string)
 
     def validate_token(self, token: Token | None, scopes, request) -> None:
-        if token is not None and token.revoked_at is None and not token.is_expired():
+        # Say why an unexpired token fails when it is its client or org (suspension also
+        # revokes the tokens, so this comes before the revocation check).
+        if token is not None and not token.is_expired():
             if token.client.revoked_at is not None:
                 raise InvalidTokenError(description="The client of this token has been revoked.",
                                         realm=self.realm)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from blocklist.audit.models import AuditRecord
 from blocklist.auth.models import Token
 from blocklist.auth.scopes import DEFAULT_SCOPES, scope_string
 from blocklist.db import db
@@ -166,18 +167,30 @@ def test_revoked_client_loses_tokens_and_cannot_get_new_ones(client, auth):
     assert_problem(_token_request(client, creds), 401)
 
 
-def test_suspended_org_is_locked_out_until_reinstated(client, auth):
+def test_suspension_revokes_the_orgs_tokens_for_good(app, client, auth):
     admin = auth.headers("regulator")
     creds = auth.org("internet")
-    token = auth.token(creds)
-    headers = {"Authorization": "Bearer " + token}
+    second = auth.client_for(creds.org_id)
+    bystander = {"Authorization": "Bearer " + auth.token(auth.org("internet"))}
+    old = [{"Authorization": "Bearer " + auth.token(c)} for c in (creds, creds, second)]
+    assert all(client.get("/v1/entries", headers=h).status_code == 200 for h in old)
+
     assert client.post(f"/v1/orgs/{creds.org_id}/suspend", headers=admin, json={"reason": "abuse"}).status_code == 200
-    body = assert_problem(client.get("/v1/entries", headers=headers), 401)
-    assert "suspended" in body["detail"]
+    for headers in old:
+        body = assert_problem(client.get("/v1/entries", headers=headers), 401)
+        assert "suspended" in body["detail"]
     assert_problem(_token_request(client, creds), 401)
+    with app.app_context():
+        record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "org.suspend"))
+        assert record.after["tokens_revoked"] == 3
+
     assert client.post(f"/v1/orgs/{creds.org_id}/reinstate", headers=admin).status_code == 200
-    assert client.get("/v1/entries", headers=headers).status_code == 200
-    assert _token_request(client, creds).status_code == 200
+    # The old tokens stay dead; the same clients get new ones that work.
+    for headers in old:
+        assert_problem(client.get("/v1/entries", headers=headers), 401)
+    for c in (creds, second):
+        assert client.get("/v1/entries", headers={"Authorization": "Bearer " + auth.token(c)}).status_code == 200
+    assert client.get("/v1/entries", headers=bystander).status_code == 200
 
 
 def test_rotated_secret_replaces_the_old_one(client, auth):

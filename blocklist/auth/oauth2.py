@@ -18,8 +18,9 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, current_app
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from werkzeug import security
 
-from ..context import Actor, set_actor
+from ..context import Actor, presented_client, set_actor
 from ..db import db, utcnow
 from ..errors import abort
 from ..ratelimit import check as check_rate_limit
@@ -27,8 +28,38 @@ from .models import Client, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
 
+CLIENT_ID_MAX = Client.__table__.c.client_id.type.length
+
+
 def query_client(client_id: str) -> Client | None:
+    """The client with this id, or None (also, without a query, for ids no client can have:
+    longer than the column, or with control characters such as NUL that PostgreSQL refuses)."""
+    if not 0 < len(client_id) <= CLIENT_ID_MAX or not client_id.isprintable():
+        return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def authenticate_client_secret(method: str) -> Callable:
+    """Authlib client-auth function for `method` ("client_secret_basic" or "_post").
+
+    Reads the credentials with `context.presented_client` (the rate limiter keys on the same
+    id), and does one password-hash verification for every presented secret: a known client's
+    hash, or for an unknown id a dummy hash of the same method, so neither the time taken nor
+    the answer (Authlib's one `invalid_client`) tells which ids exist. A revoked client or a
+    suspended org fails after the same verification."""
+
+    def authenticate(query_client, request) -> Client | None:
+        presented = presented_client(request.headers, request.form)
+        if presented is None or presented.method != method:
+            return None
+        client = query_client(presented.client_id)
+        if client is None:
+            dummy_hash = current_app.extensions["blocklist_oauth2"]["dummy_secret_hash"]
+            security.check_password_hash(dummy_hash, presented.client_secret)
+            return None
+        return client if client.check_client_secret(presented.client_secret) else None
+
+    return authenticate
 
 
 def query_token(token_string: str) -> Token | None:
@@ -201,10 +232,16 @@ def init_app(app: Flask) -> None:
     # One server and protector per app, so several apps (tests, workers) never share state.
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", generate_access_token)
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    for method in ("client_secret_basic", "client_secret_post"):
+        server.register_client_auth_method(method, authenticate_client_secret(method))
     server.scopes_supported = list(ALL_SCOPES)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(TokenRevocationEndpoint)
     server.register_endpoint(TokenIntrospectionEndpoint)
     protector = ProblemResourceProtector()
     protector.register_token_validator(TokenValidator())
-    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector}
+    # Verified against for unknown client ids: the same method, so the same cost, as real ones.
+    dummy_hash = security.generate_password_hash(secrets.token_urlsafe(32),
+                                                 method=app.config["SECRET_HASH_METHOD"])
+    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector,
+                                          "dummy_secret_hash": dummy_hash}

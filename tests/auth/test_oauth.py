@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from dataclasses import replace
 
 import pytest
+import werkzeug.security
 from sqlalchemy import select, update
 
 from blocklist.audit.models import AuditRecord
@@ -47,12 +50,61 @@ def test_wrong_secret_is_refused(client, auth):
     assert body["error"] == "invalid_client"
 
 
-def test_unknown_client_is_refused(client, auth):
+@pytest.mark.parametrize("basic", [True, False], ids=["basic", "form"])
+def test_unknown_client_and_wrong_secret_get_the_same_answer(client, auth, basic):
+    """Nothing in the answer tells an attacker which client ids exist."""
     creds = auth.org("carrier")
-    creds.client_id = "blc_doesnotexist"
-    # RFC 6749 5.2: 401 when the client authenticated with the Authorization header, else 400.
-    assert assert_problem(_token_request(client, creds, basic=True), 401)["error"] == "invalid_client"
-    assert assert_problem(_token_request(client, creds, basic=False), 400)["error"] == "invalid_client"
+    wrong_secret = _token_request(client, creds, basic=basic, secret="not-the-secret")
+    unknown = _token_request(client, replace(creds, client_id="blc_" + "0" * 24), basic=basic)
+    body = assert_problem(unknown, 401)
+    assert body["error"] == "invalid_client"
+    assert unknown.get_data() == wrong_secret.get_data()
+    assert unknown.headers.get("WWW-Authenticate") == wrong_secret.headers.get("WWW-Authenticate")
+
+
+@pytest.fixture
+def hash_checks(monkeypatch) -> list[str]:
+    """Every password-hash verification of a client secret, in order (the costly step)."""
+    calls = []
+    check = werkzeug.security.check_password_hash
+
+    def counting(pwhash, password):
+        calls.append(pwhash.split("$", 1)[0])
+        return check(pwhash, password)
+
+    monkeypatch.setattr(werkzeug.security, "check_password_hash", counting)
+    return calls
+
+
+@pytest.mark.parametrize("basic", [True, False], ids=["basic", "form"])
+def test_unknown_and_known_client_ids_cost_the_same_hashing(app, client, auth, hash_checks, basic):
+    creds = auth.org("carrier")
+    other = auth.org("internet")
+    assert client.delete(f"/v1/orgs/{other.org_id}/clients/{other.client_id}",
+                         headers=auth.headers("regulator")).status_code == 204
+    attempts = {
+        "wrong secret": replace(creds, client_secret="not-the-secret"),
+        "unknown id": replace(creds, client_id="blc_" + "0" * 24),
+        "implausible id": replace(creds, client_id="x" * 500),
+        "revoked client": other,
+    }
+    for name, attempt in attempts.items():
+        hash_checks.clear()
+        assert_problem(_token_request(client, attempt, basic=basic), 401)
+        # One verification each, with the configured method (the dummy hash's is the same).
+        assert hash_checks == [app.config["SECRET_HASH_METHOD"]], name
+
+
+@pytest.mark.parametrize("credentials", [
+    pytest.param({"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:secret").decode()}, id="basic-not-utf8"),
+    pytest.param({"Authorization": "Basic " + base64.b64encode(b"blc%00x:secret").decode()}, id="basic-nul"),
+    pytest.param({"client_id": "blc\x00x", "client_secret": "secret"}, id="form-nul"),
+])
+def test_hostile_client_credentials_are_refused_as_invalid_client(client, credentials):
+    headers = {k: v for k, v in credentials.items() if k == "Authorization"}
+    form = {"grant_type": "client_credentials", **{k: v for k, v in credentials.items() if k != "Authorization"}}
+    body = assert_problem(client.post("/oauth/token", data=form, headers=headers), 401)
+    assert body["error"] == "invalid_client"
 
 
 def test_other_grant_types_are_refused(client, auth):

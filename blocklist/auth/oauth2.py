@@ -11,7 +11,7 @@ from typing import Any, Callable
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -24,6 +24,7 @@ from ..context import Actor, presented_client, set_actor
 from ..db import db, utcnow
 from ..errors import abort
 from ..ratelimit import check as check_rate_limit
+from ..ratelimit import failed_authentication
 from .models import Client, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
@@ -60,6 +61,17 @@ def authenticate_client_secret(method: str) -> Callable:
         return client if client.check_client_secret(presented.client_secret) else None
 
     return authenticate
+
+
+class OAuthServer(AuthorizationServer):
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's, plus: a failed client authentication counts against the caller's address
+        (`ratelimit.failed_authentication`)."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            failed_authentication()
+            raise
 
 
 def query_token(token_string: str) -> Token | None:
@@ -231,7 +243,7 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
 def init_app(app: Flask) -> None:
     # One server and protector per app, so several apps (tests, workers) never share state.
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", generate_access_token)
-    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server = OAuthServer(app, query_client=query_client, save_token=save_token)
     for method in ("client_secret_basic", "client_secret_post"):
         server.register_client_auth_method(method, authenticate_client_secret(method))
     server.scopes_supported = list(ALL_SCOPES)

@@ -25,7 +25,7 @@ from ..db import db, utcnow
 from ..errors import abort
 from ..ratelimit import check as check_rate_limit
 from ..ratelimit import failed_authentication
-from .models import Client, Token, hash_token
+from .models import Client, Org, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
 
@@ -78,8 +78,24 @@ def query_token(token_string: str) -> Token | None:
     return db.session.scalar(select(Token).where(Token.token_hash == hash_token(token_string)))
 
 
+def _lock_client_as_authenticated(client: Client) -> None:
+    """Share-lock the client's and then its org's rows until the token is committed; raise
+    invalid_client if a revocation, rotation or suspension committed since the client
+    authenticated. Such a change either committed first (and is seen here) or waits for this
+    commit, and then revokes the new token with the others: none slips between the two."""
+    secret_hash, revoked_at = db.session.execute(
+        select(Client.secret_hash, Client.revoked_at).where(Client.id == client.id)
+        .with_for_update(read=True)).one()
+    org_status = db.session.scalar(select(Org.status).where(Org.id == client.org_id)
+                                   .with_for_update(read=True))
+    if secret_hash != client.secret_hash or revoked_at is not None or org_status != "active":
+        raise InvalidClientError(status_code=401, description=(
+            "The client was revoked or rotated, or its organisation suspended, during this request."))
+
+
 def save_token(token: dict[str, Any], request) -> None:
     client: Client = request.client
+    _lock_client_as_authenticated(client)
     db.session.add(Token(
         token_hash=hash_token(token["access_token"]),
         client_pk=client.id,

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
 from dataclasses import replace
 
 import pytest
 import werkzeug.security
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from blocklist.audit.models import AuditRecord
-from blocklist.auth.models import Token
+from blocklist.auth.models import Client, Token
 from blocklist.auth.scopes import DEFAULT_SCOPES, scope_string
 from blocklist.db import db
+from conftest import requires_postgres
 from helpers import assert_problem
 
 
@@ -256,3 +258,46 @@ def test_rotated_secret_replaces_the_old_one(client, auth):
     assert_problem(_token_request(client, creds), 401)
     assert_problem(client.get("/v1/entries", headers={"Authorization": "Bearer " + old_token}), 401)
     assert _token_request(client, creds, secret=new_secret).status_code == 200
+
+
+def _wait_until_a_request_waits_on_a_lock(app, thread) -> None:
+    """Return once another session of this database waits on a row lock (or `thread` ended)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock'")
+    for _ in range(3000):  # a safety bound only; normally a few rounds
+        with app.app_context(), db.engine.connect() as conn:
+            if conn.scalar(query) or not thread.is_alive():
+                return
+        thread.join(0.01)
+    raise AssertionError("the token request neither finished nor waited on a lock")
+
+
+def test_a_token_issued_while_the_org_is_being_suspended_does_not_outlive_it(app, client, auth):
+    """The token request authenticates (org active), then the suspension commits before the
+    token is written: the request must see it, or a token would survive the suspension."""
+    requires_postgres(app)
+    admin = auth.headers("regulator")
+    creds = auth.org("carrier")
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(response=_token_request(app.test_client(), creds)))
+    with app.app_context():
+        holder = db.engine.connect()
+    try:
+        holding = holder.begin()
+        # Hold the client's row: the token request pauses on it after authenticating, when it
+        # writes the token (its foreign key) or locks the client and org to re-check them.
+        holder.execute(select(Client.id).where(Client.client_id == creds.client_id).with_for_update())
+        thread.start()
+        _wait_until_a_request_waits_on_a_lock(app, thread)
+        assert client.post(f"/v1/orgs/{creds.org_id}/suspend", headers=admin).status_code == 200
+        holding.rollback()
+        thread.join()
+    finally:
+        holder.close()
+    assert result["response"].status_code == 401, result["response"].get_data(as_text=True)
+    assert client.post(f"/v1/orgs/{creds.org_id}/reinstate", headers=admin).status_code == 200
+    with app.app_context():
+        live = db.session.scalar(select(func.count()).select_from(Token).join(Client)
+                                 .where(Client.org_id == creds.org_id, Token.revoked_at.is_(None)))
+        db.session.rollback()
+    assert live == 0

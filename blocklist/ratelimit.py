@@ -38,6 +38,7 @@ from .context import client_address, current_actor, presented_client
 EXTENSION = "blocklist_ratelimit"
 ORG_KINDS = ("carrier", "internet", "consumer", "regulator")
 NEVER_LIMITED = {"ops.healthz", "ops.readyz", "ops.metrics"}
+OAUTH_KEY_ID_MAX = 100
 
 
 def _limiter() -> Limiter:
@@ -58,7 +59,8 @@ def _oauth_key() -> str:
     except HTTPException:  # e.g. a body over the size limit: the view answers 413 itself
         form = {}
     presented = presented_client(request.headers, form)
-    client_id = presented.client_id if presented else ""
+    # Cut to a length beyond any real id (64), so a megabyte of "id" is not a megabyte of key.
+    client_id = presented.client_id[:OAUTH_KEY_ID_MAX] if presented else ""
     return f"oauth:{client_id}@{remote_address()}"
 
 

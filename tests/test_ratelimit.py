@@ -218,6 +218,24 @@ def test_failed_authentications_are_limited_per_address(token_limited, hash_chec
                                headers={**_basic(auth.org("carrier").client_id, "wrong"), **elsewhere}), 401)
 
 
+def test_a_huge_client_id_does_not_make_a_huge_redis_key(app, database_url):
+    connection = _redis_or_skip()
+    prefix = f"blocklist-test-{uuid.uuid4().hex}"
+    rate_app = limited_app(database_url, REDIS_URL=REDIS_URL, RATE_LIMIT_KEY_PREFIX=prefix)
+    client = rate_app.test_client()
+    try:
+        form = {"grant_type": "client_credentials"}
+        assert_problem(client.post("/oauth/token", data=form, headers=_basic("b" * 100_000, "guess")), 401)
+        assert_problem(client.post("/oauth/token", data={**form, "client_id": "f" * 100_000,
+                                                         "client_secret": "guess"}), 401)
+        keys = connection.keys(f"*{prefix}*")
+        assert keys and max(len(key) for key in keys) < 300, sorted(len(key) for key in keys)
+    finally:
+        keys = connection.keys(f"*{prefix}*")
+        if keys:
+            connection.delete(*keys)
+
+
 def test_oversized_token_request_is_still_a_413_problem(limited):
     client, _ = limited
     response = client.post("/oauth/token", data={"grant_type": "client_credentials",

@@ -182,6 +182,10 @@ def test_junk_basic_header_with_form_credentials_shares_the_clients_budget(token
         junk = {"Authorization": "Basic " + base64.b64encode(f"junk-{i}".encode()).decode()}
         statuses.append(client.post("/oauth/token", data=form, headers=junk).status_code)
     assert statuses == [200] * 4 + [429] * 2
+    # It was the client's own budget: plain form and Basic requests are over it too.
+    assert_problem(client.post("/oauth/token", data=form), 429)
+    assert_problem(client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(carrier.client_id, carrier.client_secret)), 429)
 
 
 def test_failed_authentications_are_limited_per_address(token_limited, hash_checks):

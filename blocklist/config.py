@@ -102,6 +102,8 @@ def load_settings(instance_path: str) -> dict[str, Any]:
         "RATE_LIMITS": {kind: _env(f"RATE_LIMIT_{kind.upper()}") or default
                         for kind, default in DEFAULT_RATE_LIMITS.items()},
         "RATE_LIMIT_TOKEN": _env("RATE_LIMIT_TOKEN") or "60/minute",
+        # Failed client authentications per caller address on /oauth/* (each costs a hash).
+        "RATE_LIMIT_TOKEN_FAILURES": _env("RATE_LIMIT_TOKEN_FAILURES") or "10/minute",
         "RATE_LIMIT_KEY_PREFIX": _env("RATE_LIMIT_KEY_PREFIX") or "blocklist",
         "RATE_LIMIT_PROXY_HOPS": _env_int("RATE_LIMIT_PROXY_HOPS", 0),
         # POST /v1/check: longest text in characters (longer: 413), and how many keywords may be

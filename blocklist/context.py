@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, Response, current_app, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -54,6 +55,32 @@ def client_address() -> str | None:
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.remote_addr
+
+
+@dataclass(frozen=True)
+class PresentedClient:
+    method: str  # "client_secret_basic" or "client_secret_post"
+    client_id: str
+    client_secret: str
+
+
+def presented_client(headers, form) -> PresentedClient | None:
+    """The client credentials an ``/oauth/*`` request presents, read the way Authlib reads them
+    (its own `extract_basic_authorization`: Basic is URL-decoded, RFC 6749 2.3.1): the Basic
+    pair when it has both an id and a secret, else the form's ``client_id``/``client_secret``;
+    None when neither. The OAuth server authenticates exactly this client and the rate limiter
+    counts against exactly this id, so no encoding of an id gets a budget of its own. One
+    method per request (RFC 6749 2.3): with a Basic pair, form credentials are not tried."""
+    try:
+        client_id, secret = extract_basic_authorization(headers)
+    except UnicodeDecodeError:  # Basic credentials that are not UTF-8: none presented
+        client_id, secret = None, None
+    if client_id and secret:
+        return PresentedClient("client_secret_basic", client_id, secret)
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    if client_id and secret:
+        return PresentedClient("client_secret_post", client_id, secret)
+    return None
 
 
 def current_remote_addr() -> str | None:

@@ -5,7 +5,12 @@
   after authentication, so the key is the client, never a shared address.
 - `/oauth/*` (token, revoke, introspect): ``RATE_LIMIT_TOKEN`` per client id *and* address
   (these are unauthenticated, and every attempt costs a password-hash verification; keying on the
-  address too means nobody can lock a carrier out by spraying its public client id).
+  address too means nobody can lock a carrier out by spraying its public client id). The id is
+  the one the OAuth server will authenticate (`context.presented_client`: Basic URL-decoded, else
+  the form's), so ``blc%5F…`` and ``blc_…`` share one budget.
+- `/oauth/*` also: ``RATE_LIMIT_TOKEN_FAILURES`` failed client authentications per address,
+  whatever ids they name (the OAuth server reports each through `failed_authentication()`).
+  Once it is spent, every `/oauth/*` request from that address gets a 429 before any hashing.
 - `/healthz`, `/readyz`, `/metrics` (and the docs) are never limited.
 
 Over the limit: 429 problem+json with ``Retry-After``. Every limited response carries
@@ -23,16 +28,17 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
 from werkzeug.exceptions import HTTPException
 
-from .context import client_address, current_actor
+from .context import client_address, current_actor, presented_client
 
 EXTENSION = "blocklist_ratelimit"
 ORG_KINDS = ("carrier", "internet", "consumer", "regulator")
 NEVER_LIMITED = {"ops.healthz", "ops.readyz", "ops.metrics"}
+OAUTH_KEY_ID_MAX = 100
 
 
 def _limiter() -> Limiter:
@@ -48,14 +54,29 @@ def _client_key() -> str:
 
 
 def _oauth_key() -> str:
-    client_id = request.authorization.username if request.authorization else None
-    if not client_id:
-        try:
-            client_id = request.form.get("client_id")
-        except HTTPException:  # e.g. a body over the size limit: the view answers 413 itself
-            client_id = None
-    address = remote_address()
-    return f"oauth:{client_id}@{address}" if client_id else f"oauth:@{address}"
+    try:
+        form = request.form
+    except HTTPException:  # e.g. a body over the size limit: the view answers 413 itself
+        form = {}
+    presented = presented_client(request.headers, form)
+    # Cut to a length beyond any real id (64), so a megabyte of "id" is not a megabyte of key.
+    client_id = presented.client_id[:OAUTH_KEY_ID_MAX] if presented else ""
+    return f"oauth:{client_id}@{remote_address()}"
+
+
+def _failures_key() -> str:
+    return f"oauth-failures:{remote_address()}"
+
+
+def failed_authentication() -> None:
+    """Count this request against its address's budget of failed client authentications
+    (``RATE_LIMIT_TOKEN_FAILURES``); the OAuth server calls it when a client fails to
+    authenticate. The count is taken when the response is sent."""
+    g.blocklist_failed_authentication = True
+
+
+def _authentication_failed(response: Response) -> bool:
+    return bool(g.get("blocklist_failed_authentication"))
 
 
 def _api_limit() -> str:
@@ -68,6 +89,12 @@ def _breach_detail() -> str:
     current = _limiter().current_limit
     limit = f" of {current.limit}" if current is not None else ""
     return f"Rate limit{limit} exceeded; retry after the number of seconds in Retry-After."
+
+
+def _failures_breach_detail() -> str:
+    return (f"Too many failed client authentications from this address "
+            f"({current_app.config['RATE_LIMIT_TOKEN_FAILURES']}); retry after the number of "
+            f"seconds in Retry-After.")
 
 
 def check() -> None:
@@ -106,7 +133,8 @@ def _add_headers(response: Response) -> Response:
 
 def _validate(config) -> None:
     for name, value in [*((f"RATE_LIMIT_{k.upper()}", v) for k, v in config["RATE_LIMITS"].items()),
-                        ("RATE_LIMIT_TOKEN", config["RATE_LIMIT_TOKEN"])]:
+                        ("RATE_LIMIT_TOKEN", config["RATE_LIMIT_TOKEN"]),
+                        ("RATE_LIMIT_TOKEN_FAILURES", config["RATE_LIMIT_TOKEN_FAILURES"])]:
         try:
             parse_many(value)
         except ValueError as exc:
@@ -145,6 +173,11 @@ def init_app(app: Flask) -> None:
     if oauth_bp is not None:
         limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_TOKEN"], scope="oauth",
                              key_func=_oauth_key, error_message=_breach_detail)(oauth_bp)
+        # Tested before the request, counted after it only when authentication failed.
+        limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_TOKEN_FAILURES"],
+                             scope="oauth-failures", key_func=_failures_key,
+                             deduct_when=_authentication_failed,
+                             error_message=_failures_breach_detail)(oauth_bp)
 
     app.extensions[EXTENSION] = {"limiter": limiter, "api_check": api_check}
     if limiter.enabled:

@@ -3,6 +3,7 @@ endpoint, never the health routes, and one count shared by gunicorn workers thro
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 
@@ -12,15 +13,18 @@ import requests
 from blocklist import create_app
 from conftest import TEST_CONFIG, AuthHelper, LiveServer
 from helpers import assert_problem
+from auth.test_oauth import hash_checks  # noqa: F401 (fixture)
 
 LIMITS = {"carrier": "3/minute", "internet": "5/minute", "consumer": "2/minute", "regulator": "4/minute"}
 TOKEN_LIMIT = "4/minute"
+FAILURE_LIMIT = "6/minute"
 REDIS_URL = os.environ.get("BLOCKLIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
 def limited_app(database_url, **overrides):
     return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMIT_ENABLED": True,
-                       "RATE_LIMITS": dict(LIMITS), "RATE_LIMIT_TOKEN": TOKEN_LIMIT, **overrides})
+                       "RATE_LIMITS": dict(LIMITS), "RATE_LIMIT_TOKEN": TOKEN_LIMIT,
+                       "RATE_LIMIT_TOKEN_FAILURES": FAILURE_LIMIT, **overrides})
 
 
 @pytest.fixture
@@ -122,6 +126,118 @@ def test_token_endpoint_is_limited_per_client_and_address(limited):
     assert client.post("/oauth/token", data=form, auth=(other.client_id, other.client_secret)).status_code == 200
     assert client.post("/oauth/token", data={**form, "client_id": other.client_id,
                                              "client_secret": other.client_secret}).status_code == 200
+
+
+@pytest.fixture(params=["memory", "redis"])
+def token_limited(request, app, database_url):
+    """(test client, auth helper) of an app with small limits behind one trusted proxy hop,
+    counting in memory or in Redis (under a key prefix of its own)."""
+    overrides = {"RATE_LIMIT_PROXY_HOPS": 1}
+    connection = None
+    if request.param == "redis":
+        connection = _redis_or_skip()
+        overrides.update(REDIS_URL=REDIS_URL, RATE_LIMIT_KEY_PREFIX=f"blocklist-test-{uuid.uuid4().hex}")
+    rate_app = limited_app(database_url, **overrides)
+    client = rate_app.test_client()
+    yield client, AuthHelper(rate_app, client)
+    if connection is not None:
+        keys = connection.keys(f"*{overrides['RATE_LIMIT_KEY_PREFIX']}*")
+        assert keys, "the counts live in Redis"
+        connection.delete(*keys)
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    raw = f"{client_id}:{secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def _percent_encoded(client_id: str, i: int) -> str:
+    """The i-th spelling of `client_id` with some characters as %XX (upper or lower case hex)."""
+    chars = [f"%{ord(c):02X}" if (j + i) % (i + 2) == 0 else c for j, c in enumerate(client_id)]
+    spelled = "".join(chars)
+    return spelled.lower() if i % 2 else spelled
+
+
+def test_percent_encoded_spellings_of_a_client_id_share_its_budget(token_limited):
+    client, auth = token_limited
+    carrier = auth.org("carrier")
+    form = {"grant_type": "client_credentials"}
+    spellings = [_percent_encoded(carrier.client_id, i) for i in range(5)]
+    assert len(set(spellings)) == 5 and carrier.client_id not in spellings
+    for spelling in spellings[:4]:
+        response = client.post("/oauth/token", data=form, headers=_basic(spelling, carrier.client_secret))
+        assert response.status_code == 200, response.get_data(as_text=True)
+    assert_problem(client.post("/oauth/token", data=form, headers=_basic(spellings[4], carrier.client_secret)), 429)
+    assert_problem(client.post("/oauth/token", data=form, auth=(carrier.client_id, carrier.client_secret)), 429)
+
+
+def test_junk_basic_header_with_form_credentials_shares_the_clients_budget(token_limited):
+    client, auth = token_limited
+    carrier = auth.org("carrier")
+    form = {"grant_type": "client_credentials", "client_id": carrier.client_id,
+            "client_secret": carrier.client_secret}
+    statuses = []
+    for i in range(6):
+        # A different colon-less Basic value each time: Authlib ignores it and reads the form.
+        junk = {"Authorization": "Basic " + base64.b64encode(f"junk-{i}".encode()).decode()}
+        statuses.append(client.post("/oauth/token", data=form, headers=junk).status_code)
+    assert statuses == [200] * 4 + [429] * 2
+    # It was the client's own budget: plain form and Basic requests are over it too.
+    assert_problem(client.post("/oauth/token", data=form), 429)
+    assert_problem(client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(carrier.client_id, carrier.client_secret)), 429)
+
+
+def test_failed_authentications_are_limited_per_address(token_limited, hash_checks):
+    client, auth = token_limited
+    carrier = auth.org("carrier")
+    form = {"grant_type": "client_credentials"}
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    allowed = int(FAILURE_LIMIT.split("/")[0])
+    hash_checks.clear()
+    for _ in range(allowed):
+        guess = _basic("blc_" + uuid.uuid4().hex[:24], "guess")
+        assert_problem(client.post("/oauth/token", data=form, headers={**guess, **attacker}), 401)
+    assert len(hash_checks) == allowed
+    # Spent: every further attempt from that address, whatever id and method, is refused before
+    # any hashing, even with a real client's credentials.
+    over = client.post("/oauth/token", data=form, headers={**_basic("blc_" + uuid.uuid4().hex[:24], "guess"), **attacker})
+    body = assert_problem(over, 429)
+    assert "failed client authentications" in body["detail"]
+    assert int(over.headers["Retry-After"]) >= 1
+    assert_problem(client.post("/oauth/token", data={**form, "client_id": "blc_x", "client_secret": "y"},
+                               headers=attacker), 429)
+    assert_problem(client.post("/oauth/token", data=form, headers={**_basic(carrier.client_id, carrier.client_secret),
+                                                                   **attacker}), 429)
+    assert_problem(client.post("/oauth/introspect", data={"token": "blx_x"},
+                               headers={**_basic(carrier.client_id, carrier.client_secret), **attacker}), 429)
+    assert len(hash_checks) == allowed
+    # Other addresses are unaffected, and successes do not spend the failure budget.
+    elsewhere = {"X-Forwarded-For": "198.51.100.7"}
+    for creds in (carrier, auth.org("carrier")):
+        for _ in range(4):
+            assert client.post("/oauth/token", data=form,
+                               headers={**_basic(creds.client_id, creds.client_secret), **elsewhere}).status_code == 200
+    assert_problem(client.post("/oauth/token", data=form,
+                               headers={**_basic(auth.org("carrier").client_id, "wrong"), **elsewhere}), 401)
+
+
+def test_a_huge_client_id_does_not_make_a_huge_redis_key(app, database_url):
+    connection = _redis_or_skip()
+    prefix = f"blocklist-test-{uuid.uuid4().hex}"
+    rate_app = limited_app(database_url, REDIS_URL=REDIS_URL, RATE_LIMIT_KEY_PREFIX=prefix)
+    client = rate_app.test_client()
+    try:
+        form = {"grant_type": "client_credentials"}
+        assert_problem(client.post("/oauth/token", data=form, headers=_basic("b" * 100_000, "guess")), 401)
+        assert_problem(client.post("/oauth/token", data={**form, "client_id": "f" * 100_000,
+                                                         "client_secret": "guess"}), 401)
+        keys = connection.keys(f"*{prefix}*")
+        assert keys and max(len(key) for key in keys) < 300, sorted(len(key) for key in keys)
+    finally:
+        keys = connection.keys(f"*{prefix}*")
+        if keys:
+            connection.delete(*keys)
 
 
 def test_oversized_token_request_is_still_a_413_problem(limited):

@@ -8,7 +8,7 @@ import hashlib
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash
+from werkzeug import security
 
 from ..db import Base, UTCDateTime, utcnow
 from .scopes import scope_list
@@ -73,7 +73,9 @@ class Client(Base, ClientMixin):
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return self.is_usable and check_password_hash(self.secret_hash, client_secret)
+        # The hash first, always: a revoked client or suspended org must not answer faster.
+        matches = security.check_password_hash(self.secret_hash, client_secret)
+        return matches and self.is_usable
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method in ("client_secret_basic", "client_secret_post")

@@ -11,32 +11,91 @@ from typing import Any, Callable
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, current_app
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from werkzeug import security
 
-from ..context import Actor, set_actor
+from ..context import Actor, presented_client, set_actor
 from ..db import db, utcnow
 from ..errors import abort
 from ..ratelimit import check as check_rate_limit
-from .models import Client, Token, hash_token
+from ..ratelimit import failed_authentication
+from .models import Client, Org, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
 
+CLIENT_ID_MAX = Client.__table__.c.client_id.type.length
+
+
 def query_client(client_id: str) -> Client | None:
+    """The client with this id, or None (also, without a query, for ids no client can have:
+    longer than the column, or with control characters such as NUL that PostgreSQL refuses)."""
+    if not 0 < len(client_id) <= CLIENT_ID_MAX or not client_id.isprintable():
+        return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def authenticate_client_secret(method: str) -> Callable:
+    """Authlib client-auth function for `method` ("client_secret_basic" or "_post").
+
+    Reads the credentials with `context.presented_client` (the rate limiter keys on the same
+    id), and does one password-hash verification for every presented secret: a known client's
+    hash, or for an unknown id a dummy hash of the same method, so neither the time taken nor
+    the answer (Authlib's one `invalid_client`) tells which ids exist. A revoked client or a
+    suspended org fails after the same verification."""
+
+    def authenticate(query_client, request) -> Client | None:
+        presented = presented_client(request.headers, request.form)
+        if presented is None or presented.method != method:
+            return None
+        client = query_client(presented.client_id)
+        if client is None:
+            dummy_hash = current_app.extensions["blocklist_oauth2"]["dummy_secret_hash"]
+            security.check_password_hash(dummy_hash, presented.client_secret)
+            return None
+        return client if client.check_client_secret(presented.client_secret) else None
+
+    return authenticate
+
+
+class OAuthServer(AuthorizationServer):
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's, plus: a failed client authentication counts against the caller's address
+        (`ratelimit.failed_authentication`)."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            failed_authentication()
+            raise
 
 
 def query_token(token_string: str) -> Token | None:
     return db.session.scalar(select(Token).where(Token.token_hash == hash_token(token_string)))
 
 
+def _lock_client_as_authenticated(client: Client) -> None:
+    """Share-lock the client's and then its org's rows until the token is committed; raise
+    invalid_client if a revocation, rotation or suspension committed since the client
+    authenticated. Such a change either committed first (and is seen here) or waits for this
+    commit, and then revokes the new token with the others: none slips between the two."""
+    secret_hash, revoked_at = db.session.execute(
+        select(Client.secret_hash, Client.revoked_at).where(Client.id == client.id)
+        .with_for_update(read=True)).one()
+    org_status = db.session.scalar(select(Org.status).where(Org.id == client.org_id)
+                                   .with_for_update(read=True))
+    if secret_hash != client.secret_hash or revoked_at is not None or org_status != "active":
+        raise InvalidClientError(status_code=401, description=(
+            "The client was revoked or rotated, or its organisation suspended, during this request."))
+
+
 def save_token(token: dict[str, Any], request) -> None:
     client: Client = request.client
+    _lock_client_as_authenticated(client)
     db.session.add(Token(
         token_hash=hash_token(token["access_token"]),
         client_pk=client.id,
@@ -112,7 +171,9 @@ class TokenValidator(BearerTokenValidator):
         return query_token(token_string)
 
     def validate_token(self, token: Token | None, scopes, request) -> None:
-        if token is not None and token.revoked_at is None and not token.is_expired():
+        # Say why an unexpired token fails when it is its client or org (suspension also
+        # revokes the tokens, so this comes before the revocation check).
+        if token is not None and not token.is_expired():
             if token.client.revoked_at is not None:
                 raise InvalidTokenError(description="The client of this token has been revoked.",
                                         realm=self.realm)
@@ -198,11 +259,17 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
 def init_app(app: Flask) -> None:
     # One server and protector per app, so several apps (tests, workers) never share state.
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", generate_access_token)
-    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server = OAuthServer(app, query_client=query_client, save_token=save_token)
+    for method in ("client_secret_basic", "client_secret_post"):
+        server.register_client_auth_method(method, authenticate_client_secret(method))
     server.scopes_supported = list(ALL_SCOPES)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(TokenRevocationEndpoint)
     server.register_endpoint(TokenIntrospectionEndpoint)
     protector = ProblemResourceProtector()
     protector.register_token_validator(TokenValidator())
-    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector}
+    # Verified against for unknown client ids: the same method, so the same cost, as real ones.
+    dummy_hash = security.generate_password_hash(secrets.token_urlsafe(32),
+                                                 method=app.config["SECRET_HASH_METHOD"])
+    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector,
+                                          "dummy_secret_hash": dummy_hash}

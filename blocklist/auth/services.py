@@ -62,15 +62,21 @@ def create_org(name: str, kind: str) -> Org:
 
 
 def set_org_status(org: Org, status: str, reason: str | None = None) -> Org:
-    """Suspend or reinstate. A suspended org's tokens fail on the very next request."""
+    """Suspend or reinstate. Suspending revokes every token of every client of the org, so its
+    tokens fail on the very next request and stay dead after a reinstatement (its clients then
+    get new ones)."""
     if org.status == status:
         return org
     before = org_snapshot(org)
     org.status = status
     org.suspended_at = utcnow() if status == "suspended" else None
     db.session.flush()
+    after = org_snapshot(org)
+    if status == "suspended":
+        after["tokens_revoked"] = _revoke_tokens(Token.client_pk.in_(
+            select(Client.id).where(Client.org_id == org.id)))
     action = "org.suspend" if status == "suspended" else "org.reinstate"
-    record(action, "org", org.id, before=before, after=org_snapshot(org), reason=reason)
+    record(action, "org", org.id, before=before, after=after, reason=reason)
     db.session.commit()
     return org
 
@@ -108,9 +114,15 @@ def create_client(org: Org, *, name: str = "", scope: str | None = None) -> tupl
     return client, secret
 
 
+def _revoke_tokens(which) -> int:
+    """Revoke the unrevoked tokens matching the `which` condition; returns how many."""
+    result = db.session.execute(update(Token).where(which, Token.revoked_at.is_(None))
+                                .values(revoked_at=utcnow()))
+    return result.rowcount
+
+
 def _revoke_client_tokens(client: Client) -> None:
-    db.session.execute(update(Token).where(Token.client_pk == client.id, Token.revoked_at.is_(None))
-                       .values(revoked_at=utcnow()))
+    _revoke_tokens(Token.client_pk == client.id)
 
 
 def rotate_client_secret(client: Client) -> str:

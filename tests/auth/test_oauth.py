@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import threading
+from dataclasses import replace
 
 import pytest
-from sqlalchemy import update
+import werkzeug.security
+from sqlalchemy import func, select, text, update
 
-from blocklist.auth.models import Token
+from blocklist.audit.models import AuditRecord
+from blocklist.auth.models import Client, Token
 from blocklist.auth.scopes import DEFAULT_SCOPES, scope_string
 from blocklist.db import db
+from conftest import requires_postgres
 from helpers import assert_problem
 
 
@@ -46,12 +52,61 @@ def test_wrong_secret_is_refused(client, auth):
     assert body["error"] == "invalid_client"
 
 
-def test_unknown_client_is_refused(client, auth):
+@pytest.mark.parametrize("basic", [True, False], ids=["basic", "form"])
+def test_unknown_client_and_wrong_secret_get_the_same_answer(client, auth, basic):
+    """Nothing in the answer tells an attacker which client ids exist."""
     creds = auth.org("carrier")
-    creds.client_id = "blc_doesnotexist"
-    # RFC 6749 5.2: 401 when the client authenticated with the Authorization header, else 400.
-    assert assert_problem(_token_request(client, creds, basic=True), 401)["error"] == "invalid_client"
-    assert assert_problem(_token_request(client, creds, basic=False), 400)["error"] == "invalid_client"
+    wrong_secret = _token_request(client, creds, basic=basic, secret="not-the-secret")
+    unknown = _token_request(client, replace(creds, client_id="blc_" + "0" * 24), basic=basic)
+    body = assert_problem(unknown, 401)
+    assert body["error"] == "invalid_client"
+    assert unknown.get_data() == wrong_secret.get_data()
+    assert unknown.headers.get("WWW-Authenticate") == wrong_secret.headers.get("WWW-Authenticate")
+
+
+@pytest.fixture
+def hash_checks(monkeypatch) -> list[str]:
+    """Every password-hash verification of a client secret, in order (the costly step)."""
+    calls = []
+    check = werkzeug.security.check_password_hash
+
+    def counting(pwhash, password):
+        calls.append(pwhash.split("$", 1)[0])
+        return check(pwhash, password)
+
+    monkeypatch.setattr(werkzeug.security, "check_password_hash", counting)
+    return calls
+
+
+@pytest.mark.parametrize("basic", [True, False], ids=["basic", "form"])
+def test_unknown_and_known_client_ids_cost_the_same_hashing(app, client, auth, hash_checks, basic):
+    creds = auth.org("carrier")
+    other = auth.org("internet")
+    assert client.delete(f"/v1/orgs/{other.org_id}/clients/{other.client_id}",
+                         headers=auth.headers("regulator")).status_code == 204
+    attempts = {
+        "wrong secret": replace(creds, client_secret="not-the-secret"),
+        "unknown id": replace(creds, client_id="blc_" + "0" * 24),
+        "implausible id": replace(creds, client_id="x" * 500),
+        "revoked client": other,
+    }
+    for name, attempt in attempts.items():
+        hash_checks.clear()
+        assert_problem(_token_request(client, attempt, basic=basic), 401)
+        # One verification each, with the configured method (the dummy hash's is the same).
+        assert hash_checks == [app.config["SECRET_HASH_METHOD"]], name
+
+
+@pytest.mark.parametrize("credentials", [
+    pytest.param({"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:secret").decode()}, id="basic-not-utf8"),
+    pytest.param({"Authorization": "Basic " + base64.b64encode(b"blc%00x:secret").decode()}, id="basic-nul"),
+    pytest.param({"client_id": "blc\x00x", "client_secret": "secret"}, id="form-nul"),
+])
+def test_hostile_client_credentials_are_refused_as_invalid_client(client, credentials):
+    headers = {k: v for k, v in credentials.items() if k == "Authorization"}
+    form = {"grant_type": "client_credentials", **{k: v for k, v in credentials.items() if k != "Authorization"}}
+    body = assert_problem(client.post("/oauth/token", data=form, headers=headers), 401)
+    assert body["error"] == "invalid_client"
 
 
 def test_other_grant_types_are_refused(client, auth):
@@ -166,18 +221,30 @@ def test_revoked_client_loses_tokens_and_cannot_get_new_ones(client, auth):
     assert_problem(_token_request(client, creds), 401)
 
 
-def test_suspended_org_is_locked_out_until_reinstated(client, auth):
+def test_suspension_revokes_the_orgs_tokens_for_good(app, client, auth):
     admin = auth.headers("regulator")
     creds = auth.org("internet")
-    token = auth.token(creds)
-    headers = {"Authorization": "Bearer " + token}
+    second = auth.client_for(creds.org_id)
+    bystander = {"Authorization": "Bearer " + auth.token(auth.org("internet"))}
+    old = [{"Authorization": "Bearer " + auth.token(c)} for c in (creds, creds, second)]
+    assert all(client.get("/v1/entries", headers=h).status_code == 200 for h in old)
+
     assert client.post(f"/v1/orgs/{creds.org_id}/suspend", headers=admin, json={"reason": "abuse"}).status_code == 200
-    body = assert_problem(client.get("/v1/entries", headers=headers), 401)
-    assert "suspended" in body["detail"]
+    for headers in old:
+        body = assert_problem(client.get("/v1/entries", headers=headers), 401)
+        assert "suspended" in body["detail"]
     assert_problem(_token_request(client, creds), 401)
+    with app.app_context():
+        record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "org.suspend"))
+        assert record.after["tokens_revoked"] == 3
+
     assert client.post(f"/v1/orgs/{creds.org_id}/reinstate", headers=admin).status_code == 200
-    assert client.get("/v1/entries", headers=headers).status_code == 200
-    assert _token_request(client, creds).status_code == 200
+    # The old tokens stay dead; the same clients get new ones that work.
+    for headers in old:
+        assert_problem(client.get("/v1/entries", headers=headers), 401)
+    for c in (creds, second):
+        assert client.get("/v1/entries", headers={"Authorization": "Bearer " + auth.token(c)}).status_code == 200
+    assert client.get("/v1/entries", headers=bystander).status_code == 200
 
 
 def test_rotated_secret_replaces_the_old_one(client, auth):
@@ -191,3 +258,46 @@ def test_rotated_secret_replaces_the_old_one(client, auth):
     assert_problem(_token_request(client, creds), 401)
     assert_problem(client.get("/v1/entries", headers={"Authorization": "Bearer " + old_token}), 401)
     assert _token_request(client, creds, secret=new_secret).status_code == 200
+
+
+def _wait_until_a_request_waits_on_a_lock(app, thread) -> None:
+    """Return once another session of this database waits on a row lock (or `thread` ended)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock'")
+    for _ in range(3000):  # a safety bound only; normally a few rounds
+        with app.app_context(), db.engine.connect() as conn:
+            if conn.scalar(query) or not thread.is_alive():
+                return
+        thread.join(0.01)
+    raise AssertionError("the token request neither finished nor waited on a lock")
+
+
+def test_a_token_issued_while_the_org_is_being_suspended_does_not_outlive_it(app, client, auth):
+    """The token request authenticates (org active), then the suspension commits before the
+    token is written: the request must see it, or a token would survive the suspension."""
+    requires_postgres(app)
+    admin = auth.headers("regulator")
+    creds = auth.org("carrier")
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(response=_token_request(app.test_client(), creds)))
+    with app.app_context():
+        holder = db.engine.connect()
+    try:
+        holding = holder.begin()
+        # Hold the client's row: the token request pauses on it after authenticating, when it
+        # writes the token (its foreign key) or locks the client and org to re-check them.
+        holder.execute(select(Client.id).where(Client.client_id == creds.client_id).with_for_update())
+        thread.start()
+        _wait_until_a_request_waits_on_a_lock(app, thread)
+        assert client.post(f"/v1/orgs/{creds.org_id}/suspend", headers=admin).status_code == 200
+        holding.rollback()
+        thread.join()
+    finally:
+        holder.close()
+    assert result["response"].status_code == 401, result["response"].get_data(as_text=True)
+    assert client.post(f"/v1/orgs/{creds.org_id}/reinstate", headers=admin).status_code == 200
+    with app.app_context():
+        live = db.session.scalar(select(func.count()).select_from(Token).join(Client)
+                                 .where(Client.org_id == creds.org_id, Token.revoked_at.is_(None)))
+        db.session.rollback()
+    assert live == 0

@@ -12,7 +12,7 @@ from marshmallow import INCLUDE, Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import IntegerConverter
 
-from . import context, errors, ops, ratelimit
+from . import context, errors, jsonio, ops, ratelimit
 from .config import load_settings, normalise_database_url
 from .db import db
 from .jsonio import StorableFlaskParser, StorableJSONProvider
@@ -109,6 +109,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     audit.init_app(app, api)
     entries.init_app(app, api)
     ratelimit.init_app(app)
+    jsonio.init_app(app)  # NUL in a parameter: 422 before any view runs
     matching.init_app(app, api)
     feeds.init_app(app, api)
 

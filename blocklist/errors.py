@@ -3,12 +3,14 @@
 flask-smorest's own handler reads ``error.data`` (what ``abort(..., message=, errors=,
 headers=)`` stores); this module renders the same information as a problem document, and turns
 anything unexpected into a 500 (or 503 when the database is unreachable) without leaking details.
+A validation problem lists at most `MAX_REPORTED_ERRORS` field errors, however many there are.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from flask import Flask, Response, json, request
 from flask_smorest import abort as smorest_abort
@@ -16,6 +18,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 PROBLEM_MIME = "application/problem+json"
+# Field errors listed in one problem; the rest are counted in `errors_omitted`. A body of a
+# million unknown keys once answered with a million errors (31 MB).
+MAX_REPORTED_ERRORS = 100
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +55,28 @@ def _flatten_webargs_messages(messages: Any) -> Any:
     return merged
 
 
+def _count_errors(errors: Any) -> int:
+    return sum(_count_errors(value) for value in errors.values()) if isinstance(errors, dict) else 1
+
+
+def cap_errors(errors: Any, limit: int = MAX_REPORTED_ERRORS) -> tuple[Any, int]:
+    """Return `errors` cut to its first `limit` field errors (in order, nesting kept) and how
+    many were cut. A field error is one leaf: the list of messages for one field."""
+    if not isinstance(errors, dict):
+        return errors, 0
+    kept: dict[Any, Any] = {}
+    room, cut = limit, 0
+    for key, value in errors.items():
+        if room <= 0:
+            cut += _count_errors(value)
+            continue
+        value, value_cut = cap_errors(value, room)
+        kept[key] = value
+        room -= _count_errors(value)
+        cut += value_cut
+    return kept, cut
+
+
 def problem_response(status: int, title: str, detail: str | None = None, *,
                      errors: Any = None, headers: dict | None = None,
                      extra: dict | None = None) -> Response:
@@ -60,7 +87,8 @@ def problem_response(status: int, title: str, detail: str | None = None, *,
         body["errors"] = errors
     if extra:
         body.update(extra)
-    body["instance"] = request.path
+    # A URI reference (RFC 9457): percent-encoded, so a NUL in the path is not echoed raw.
+    body["instance"] = quote(request.path, safe="/:@!$&'()*+,;=~", errors="replace")
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -77,11 +105,18 @@ def handle_http_exception(error: HTTPException) -> Response:
             detail = "The request did not validate; see errors for each field."
         elif error.code == 400:
             detail = "The request body is not valid JSON." if "json" in data["messages"] else detail
+    extra = dict(data.get("extra") or {})
+    errors, cut = cap_errors(errors)
+    if cut:
+        extra["errors_omitted"] = extra.get("errors_omitted", 0) + cut
+    if extra.get("errors_omitted"):
+        detail = (f"{detail} Only the first {MAX_REPORTED_ERRORS} field errors are listed; "
+                  f"{extra['errors_omitted']} more are counted in errors_omitted.")
     headers = dict(data.get("headers") or {})
     if error.code == 405 and getattr(error, "valid_methods", None):
         headers["Allow"] = ", ".join(error.valid_methods)
     return problem_response(error.code or 500, error.name, detail, errors=errors,
-                            headers=headers, extra=data.get("extra"))
+                            headers=headers, extra=extra)
 
 
 def handle_database_unavailable(error: DBAPIError) -> Response:

@@ -220,7 +220,7 @@ class Tags(MethodView):
         if "namespace" in args:
             stmt = stmt.where(EntryTag.tag.like(args["namespace"] + ":%"))
         if args["cursor"]:
-            stmt = stmt.where(EntryTag.tag > decode_cursor(args["cursor"], 1)[0])
+            stmt = stmt.where(EntryTag.tag > decode_cursor(args["cursor"], [EntryTag.tag])[0])
         rows = db.session.execute(stmt.limit(args["limit"] + 1)).all()
         next_cursor = encode_cursor([rows[args["limit"] - 1].tag]) if len(rows) > args["limit"] else None
         return {"items": [{"tag": r.tag, "count": r.count} for r in rows[:args["limit"]]],

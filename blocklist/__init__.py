@@ -32,7 +32,8 @@ class ProblemSchema(Schema):
     status = fields.Integer()
     detail = fields.String()
     instance = fields.String()
-    errors = fields.Dict(metadata={"description": "Per-field messages, for validation problems"})
+    errors = fields.Dict(metadata={"description": "Per-field messages, for validation problems (at most 100)"})
+    errors_omitted = fields.Integer(metadata={"description": "How many more field errors there were than listed"})
 
 
 class BoundedIntConverter(IntegerConverter):

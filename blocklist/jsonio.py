@@ -120,6 +120,9 @@ def _shown(name: str) -> str:
     return _UNSTORABLE.sub("\ufffd", name)
 
 
+_OAUTH_CREDENTIALS = ("client_id", "client_secret", "username", "password")
+
+
 def refuse_unstorable_parameters() -> None:
     """before_request: a 422 naming the first query, form, path or Basic credential parameter
     whose name or value holds NUL or a lone surrogate."""
@@ -129,8 +132,13 @@ def refuse_unstorable_parameters() -> None:
     if request.authorization is not None and request.authorization.type == "basic":
         sources.append([("username", request.authorization.username or ""),
                         ("password", request.authorization.password or "")])
+    # Client credentials at the OAuth endpoints are the OAuth server's to refuse, as RFC 6749
+    # says (401 invalid_client, the same answer as for any unknown id: auth/oauth2.py).
+    credentials = _OAUTH_CREDENTIALS if request.path.startswith("/oauth/") else ()
     for source in sources:
         for name, value in source:
+            if name in credentials:
+                continue
             if not (is_storable(name) and (not isinstance(value, str) or is_storable(value))):
                 abort(422, "Parameters may not contain NUL characters or unpaired surrogates.",
                       errors={_shown(name): [UNSTORABLE_MESSAGE]})

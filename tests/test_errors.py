@@ -106,14 +106,18 @@ def test_nul_in_a_query_or_path_parameter_is_422_naming_it(client, auth, method,
     assert body["errors"] == {name: ["Contains NUL or an unpaired surrogate."]}
 
 
-def test_nul_in_oauth_form_fields_and_basic_credentials_is_422(client, auth):
+def test_nul_at_the_oauth_endpoints_is_refused_the_oauth_way_for_credentials(client, auth):
+    """Credentials are the OAuth server's to refuse (401 invalid_client, as for any unknown id);
+    NUL in any other form field is a 422 naming it."""
     creds = auth.org("carrier")
     form = {"grant_type": "client_credentials", "client_id": "a\x00", "client_secret": "x"}
-    assert assert_problem(client.post("/oauth/token", data=form), 422)["errors"] == {
-        "client_id": ["Contains NUL or an unpaired surrogate."]}
+    assert assert_problem(client.post("/oauth/token", data=form), 401)["error"] == "invalid_client"
     response = client.post("/oauth/token", data={"grant_type": "client_credentials"},
                            auth=(creds.client_id + "\x00", creds.client_secret))
-    assert assert_problem(response, 422)["errors"] == {"username": ["Contains NUL or an unpaired surrogate."]}
+    assert assert_problem(response, 401)["error"] == "invalid_client"
+    response = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "entries:read\x00"},
+                           auth=(creds.client_id, creds.client_secret))
+    assert assert_problem(response, 422)["errors"] == {"scope": ["Contains NUL or an unpaired surrogate."]}
 
 
 def _cursor(value) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from ..context import current_actor, current_remote_addr, current_request_id
 from ..db import bulk_insert, db, utcnow
+from .actions import Action
 from .models import AuditHead, AuditRecord
 
 HASHED_FIELDS = (
@@ -66,6 +67,7 @@ def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
     reason) in order, chained, attributed to the current actor and request."""
     if not changes:
         return []
+    actions = [Action(change["action"]).value for change in changes]  # unknown: a programming error
     actor = current_actor()
     request_id = current_request_id()
     remote_addr = current_remote_addr()
@@ -76,7 +78,7 @@ def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
         fields = {
             "seq": last_seq + offset,
             "created_at": now,
-            "action": change["action"],
+            "action": actions[offset - 1],
             "actor_org_id": actor.org_id,
             "actor_org_name": actor.org_name,
             "actor_client_id": actor.client_id,
@@ -96,7 +98,7 @@ def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
     return rows
 
 
-def record(action: str, target_type: str, target_id: Any, *, before: Any = None,
+def record(action: Action, target_type: str, target_id: Any, *, before: Any = None,
            after: Any = None, reason: str | None = None) -> dict[str, Any]:
     """Append one audit record for a change made in the current transaction."""
     return record_many([{"action": action, "target_type": target_type, "target_id": target_id,

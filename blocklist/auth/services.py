@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
+from ..audit.actions import Action
 from ..audit.services import record
 from ..db import db, utcnow
 from ..errors import abort
@@ -56,7 +57,7 @@ def create_org(name: str, kind: str) -> Org:
     except IntegrityError:
         db.session.rollback()
         abort(409, f"An organisation named {name!r} already exists.")
-    record("org.create", "org", org.id, after=org_snapshot(org))
+    record(Action.ORG_CREATE, "org", org.id, after=org_snapshot(org))
     db.session.commit()
     return org
 
@@ -75,7 +76,7 @@ def set_org_status(org: Org, status: str, reason: str | None = None) -> Org:
     if status == "suspended":
         after["tokens_revoked"] = _revoke_tokens(Token.client_pk.in_(
             select(Client.id).where(Client.org_id == org.id)))
-    action = "org.suspend" if status == "suspended" else "org.reinstate"
+    action = Action.ORG_SUSPEND if status == "suspended" else Action.ORG_REINSTATE
     record(action, "org", org.id, before=before, after=after, reason=reason)
     db.session.commit()
     return org
@@ -109,7 +110,7 @@ def create_client(org: Org, *, name: str = "", scope: str | None = None) -> tupl
     client.org = org
     db.session.add(client)
     db.session.flush()
-    record("client.create", "client", client.client_id, after=client_snapshot(client))
+    record(Action.CLIENT_CREATE, "client", client.client_id, after=client_snapshot(client))
     db.session.commit()
     return client, secret
 
@@ -134,7 +135,7 @@ def rotate_client_secret(client: Client) -> str:
     client.secret_rotated_at = utcnow()
     _revoke_client_tokens(client)
     db.session.flush()
-    record("client.rotate", "client", client.client_id, before=before, after=client_snapshot(client))
+    record(Action.CLIENT_ROTATE, "client", client.client_id, before=before, after=client_snapshot(client))
     db.session.commit()
     return secret
 
@@ -146,7 +147,7 @@ def revoke_client(client: Client) -> Client:
     client.revoked_at = utcnow()
     _revoke_client_tokens(client)
     db.session.flush()
-    record("client.revoke", "client", client.client_id, before=before, after=client_snapshot(client))
+    record(Action.CLIENT_REVOKE, "client", client.client_id, before=before, after=client_snapshot(client))
     db.session.commit()
     return client
 
@@ -157,6 +158,6 @@ def revoke_token(token: Token) -> None:
     token.revoked_at = utcnow()
     db.session.flush()
     # The token itself is never recorded, only which of the client's tokens it was.
-    record("token.revoke", "token", token.id,
+    record(Action.TOKEN_REVOKE, "token", token.id,
            after={"client_id": token.client.client_id, "revoked_at": token.revoked_at})
     db.session.commit()

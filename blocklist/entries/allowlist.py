@@ -7,6 +7,7 @@ from typing import Iterable
 from flask import current_app
 from sqlalchemy import select
 
+from ..audit.actions import Action
 from ..audit.services import record
 from ..context import current_actor
 from ..db import db
@@ -63,7 +64,7 @@ def add(kind: str, raw_value: str, reason: str) -> AllowlistItem:
                          created_by_org_id=actor.org_id)
     db.session.add(item)
     db.session.flush()
-    record("allowlist.add", "allowlist", item.id, after=allowlist_snapshot(item), reason=reason)
+    record(Action.ALLOWLIST_ADD, "allowlist", item.id, after=allowlist_snapshot(item), reason=reason)
     entry = db.session.scalar(select(Entry).where(Entry.kind == kind, Entry.value == value.value))
     if entry is not None and entry.in_feed:
         revoke(entry.id, f"allowlisted: {reason}", status_reason="allowlisted")  # commits both
@@ -76,6 +77,6 @@ def remove(item_id: int) -> None:
     item = db.session.get(AllowlistItem, item_id)
     if item is None:
         abort(404, f"No allowlist item with id {item_id}.")
-    record("allowlist.remove", "allowlist", item.id, before=allowlist_snapshot(item))
+    record(Action.ALLOWLIST_REMOVE, "allowlist", item.id, before=allowlist_snapshot(item))
     db.session.delete(item)
     db.session.commit()

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, exists, select
 
+from ..audit.actions import Action
 from ..audit.services import record
 from ..context import current_actor
 from ..db import db, utcnow
@@ -30,7 +31,7 @@ def file(entry_id: int, reason: str) -> Dispute:
     dispute = Dispute(entry_id=entry.id, org_id=actor.org_id, reason=reason, status="open")
     db.session.add(dispute)
     db.session.flush()
-    record("dispute.file", "dispute", dispute.id, after=dispute_snapshot(dispute), reason=reason)
+    record(Action.DISPUTE_FILE, "dispute", dispute.id, after=dispute_snapshot(dispute), reason=reason)
     db.session.commit()
     return dispute
 
@@ -62,7 +63,7 @@ def resolve(dispute_id: int, resolution: str, note: str | None) -> Dispute:
     dispute.status, dispute.resolution_note = resolution, note
     dispute.resolved_by_org_id, dispute.resolved_at = actor.org_id, utcnow()
     db.session.flush()
-    record("dispute.resolve", "dispute", dispute.id, before=before, after=dispute_snapshot(dispute),
+    record(Action.DISPUTE_RESOLVE, "dispute", dispute.id, before=before, after=dispute_snapshot(dispute),
            reason=note)
     if resolution == "overturned" and dispute.entry.status != "revoked":
         revoke(dispute.entry_id, f"dispute {dispute.id} overturned" + (f": {note}" if note else ""))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import current_app
 from sqlalchemy import and_, insert, or_, select
 
+from ..audit.actions import Action
 from ..audit.services import record, record_many
 from ..context import Actor, current_actor
 from ..db import allocate_ids, bulk_insert, db, utcnow
@@ -266,7 +267,7 @@ def publish(items: list[dict], *, single: bool = False, idempotent: IdempotentRe
         for item, entry_id in zip(new_items, new_ids):
             outcomes.append(Outcome(item.index, entry_id, item.value.kind, item.value.value, "created"))
             feed.append((changes.UPSERT, entry_id, item.value.kind, item.value.value))
-            audit.append({"action": "entry.publish", "target_type": "entry", "target_id": entry_id,
+            audit.append({"action": Action.ENTRY_PUBLISH, "target_type": "entry", "target_id": entry_id,
                           "after": _new_snapshot(entry_id, item, actor), "reason": item.reason})
     claimed = _claims_of(actor.org_id, [existing[(i.value.kind, i.value.value)].id
                                         for i in old_items if i.tags])
@@ -387,8 +388,8 @@ def _report_existing(entry: Entry, item: PublishItem, actor: Actor, now: dt.date
     _claim_tags(entry, item.tags, actor.org_id, claimed)
     entry.version += 1
     entry.updated_at = now
-    action = {"created": "entry.publish", "relisted": "entry.relist",
-              "corroborated": "entry.corroborate", "refreshed": "entry.corroborate"}[result]
+    action = {"created": Action.ENTRY_PUBLISH, "relisted": Action.ENTRY_RELIST,
+              "corroborated": Action.ENTRY_CORROBORATE, "refreshed": Action.ENTRY_CORROBORATE}[result]
     return (Outcome(item.index, entry.id, entry.kind, entry.value, result),
             {"action": action, "target_type": "entry", "target_id": entry.id, "before": before,
              "after": entry_snapshot(entry), "reason": item.reason})
@@ -514,7 +515,7 @@ def update(entry_id: int, data: dict[str, Any], if_match: str | None) -> Entry:
         db.session.rollback()
         return fresh(entry.id)
     feed_op = changes.UPSERT if entry.in_feed else None
-    return _after_change(entry, before, "entry.update", data.get("reason"), feed_op, now, after=after)
+    return _after_change(entry, before, Action.ENTRY_UPDATE, data.get("reason"), feed_op, now, after=after)
 
 
 def _close_own(entry: Entry, report: Report, reason: str, now: dt.datetime) -> str | None:
@@ -540,7 +541,7 @@ def withdraw(entry_id: int, reason: str | None) -> Entry:
         abort(409, "Your organisation has no active report on this entry to withdraw.")
     before = entry_snapshot(entry)
     feed_op = _close_own(entry, report, "withdrawn", now)
-    return _after_change(entry, before, "entry.withdraw", reason, feed_op, now)
+    return _after_change(entry, before, Action.ENTRY_WITHDRAW, reason, feed_op, now)
 
 
 def expire(entry_id: int, reason: str) -> Entry:
@@ -564,7 +565,7 @@ def expire(entry_id: int, reason: str) -> Entry:
         feed_op = changes.REMOVE
     else:
         feed_op = _close_own(entry, report, reason, now)
-    return _after_change(entry, before, "entry.expire", reason, feed_op, now)
+    return _after_change(entry, before, Action.ENTRY_EXPIRE, reason, feed_op, now)
 
 
 def revoke(entry_id: int, reason: str, *, status_reason: str | None = None) -> Entry:
@@ -577,7 +578,7 @@ def revoke(entry_id: int, reason: str, *, status_reason: str | None = None) -> E
     before = entry_snapshot(entry)
     feed_op = changes.REMOVE if entry.in_feed else None
     deactivate(entry, "revoked", status_reason or reason, now)
-    return _after_change(entry, before, "entry.revoke", reason, feed_op, now)
+    return _after_change(entry, before, Action.ENTRY_REVOKE, reason, feed_op, now)
 
 
 def _sweep(entries: list[Entry], now: dt.datetime) -> None:
@@ -588,13 +589,13 @@ def _sweep(entries: list[Entry], now: dt.datetime) -> None:
         before = entry_snapshot(entry)
         if entry.expires_at is not None and entry.expires_at <= now:
             deactivate(entry, "expired", "ttl", now)
-            op, action = changes.REMOVE, "entry.expire"
+            op, action = changes.REMOVE, Action.ENTRY_EXPIRE
         else:
             recount(entry, now)
-            op, action = changes.UPSERT, "entry.report_expire"
+            op, action = changes.UPSERT, Action.ENTRY_REPORT_EXPIRE
             if entry.reporters == 0:  # no open report left (data older than per-report expiry)
                 deactivate(entry, "expired", "ttl", now)
-                op, action = changes.REMOVE, "entry.expire"
+                op, action = changes.REMOVE, Action.ENTRY_EXPIRE
         entry.version += 1
         entry.updated_at = now
         feed.append((op, entry.id, entry.kind, entry.value))

@@ -171,3 +171,13 @@ def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app,
         assert _one_record(app, before, "org.create")["remote_addr"] == "198.51.100.7"
     finally:
         app.config["RATE_LIMIT_PROXY_HOPS"] = 0
+
+
+def test_only_known_actions_are_recorded(app):
+    """An audit action outside `Action` is a programming error, refused before anything is written."""
+    import pytest
+
+    from blocklist.audit.services import record_many
+
+    with app.app_context(), pytest.raises(ValueError):
+        record_many([{"action": "entry.mystery", "target_type": "entry", "target_id": 1}])

@@ -192,7 +192,7 @@ def test_verify_streams_in_batches(app, client, runner, reader):
     """20,000 records in one transaction, verified 1,000 at a time: 20+ keyset queries."""
     n = 20_000
     with app.app_context():
-        record_many([{"action": "test.bulk", "target_type": "test", "target_id": i,
+        record_many([{"action": "entry.update", "target_type": "entry", "target_id": i,
                       "after": {"i": i, "note": "数据 ✓"}} for i in range(n)])
         db.session.commit()
         queries = []

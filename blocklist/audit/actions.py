@@ -1,0 +1,32 @@
+"""Every audit action, named `subject.action` (as Warehouse names its events): the one list of
+what the trail records. `record()` takes only these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    ORG_CREATE = "org.create"
+    ORG_SUSPEND = "org.suspend"
+    ORG_REINSTATE = "org.reinstate"
+    CLIENT_CREATE = "client.create"
+    CLIENT_ROTATE = "client.rotate"
+    CLIENT_REVOKE = "client.revoke"
+    TOKEN_REVOKE = "token.revoke"
+    ENTRY_PUBLISH = "entry.publish"
+    ENTRY_RELIST = "entry.relist"
+    ENTRY_CORROBORATE = "entry.corroborate"
+    ENTRY_UPDATE = "entry.update"
+    ENTRY_WITHDRAW = "entry.withdraw"
+    ENTRY_EXPIRE = "entry.expire"
+    ENTRY_REPORT_EXPIRE = "entry.report_expire"
+    ENTRY_REVOKE = "entry.revoke"
+    ALLOWLIST_ADD = "allowlist.add"
+    ALLOWLIST_REMOVE = "allowlist.remove"
+    DISPUTE_FILE = "dispute.file"
+    DISPUTE_RESOLVE = "dispute.resolve"
+
+    @property
+    def subject(self) -> str:
+        return self.value.split(".", 1)[0]

@@ -114,10 +114,11 @@ class Page:
 
 
 def paginate(stmt: Select, keys: Sequence[InstrumentedAttribute], *, cursor: str | None,
-             limit: int, descending: bool = False) -> Page:
+             limit: int, descending: bool = False, rows: bool = False) -> Page:
     """Run `stmt` one page at a time, ordered by `keys` (which together must be unique).
 
-    Returns the rows of the page and the cursor of the next one (None on the last page).
+    Returns the items of the page — the selected entities, or with `rows` the result rows (the
+    keys among their columns) — and the cursor of the next one (None on the last page).
     """
     key_expr = tuple_(*keys) if len(keys) > 1 else keys[0]
     if cursor:
@@ -125,10 +126,10 @@ def paginate(stmt: Select, keys: Sequence[InstrumentedAttribute], *, cursor: str
         bound = tuple_(*after) if len(keys) > 1 else after[0]
         stmt = stmt.where(key_expr < bound if descending else key_expr > bound)
     order = [k.desc() if descending else k.asc() for k in keys]
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    stmt = stmt.order_by(*order).limit(limit + 1)
+    items = list(db.session.execute(stmt) if rows else db.session.scalars(stmt))
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
-    return Page(rows, next_cursor)
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor([getattr(items[-1], k.key) for k in keys])
+    return Page(items, next_cursor)

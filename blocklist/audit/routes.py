@@ -5,40 +5,20 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
-from sqlalchemy import select
 
 from ..auth.oauth2 import require
 from ..auth.scopes import AUDIT_READ
 from ..db import db
 from ..errors import abort
-from ..pagination import PageArgsSchema, paginate
-from . import signing
-from .models import AuditCheckpoint, AuditRecord
+from ..pagination import PageArgsSchema
+from . import queries, signing
 from .schemas import (AuditQuerySchema, AuditRecordListSchema, AuditRecordSchema,
                       CheckpointListSchema, PublicKeySchema, VerifyArgsSchema, VerifySchema)
 from .verify import UnknownCheckpoint, verify_chain
 
-MAX_SEQ = 2**63 - 1  # BIGINT; a larger path segment is simply not a record
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
                 description="The hash-chained audit trail, its verification and signed checkpoints")
-
-
-def _filtered(args: dict):
-    stmt = select(AuditRecord)
-    if args["target_type"] is not None:
-        stmt = stmt.where(AuditRecord.target_type == args["target_type"])
-    if args["target_id"] is not None:
-        stmt = stmt.where(AuditRecord.target_id == args["target_id"])
-    if args["actor_org"] is not None:
-        stmt = stmt.where(AuditRecord.actor_org_id == args["actor_org"])
-    if args["action"] is not None:
-        stmt = stmt.where(AuditRecord.action.startswith(args["action"], autoescape=True))
-    if args["since"] is not None:
-        stmt = stmt.where(AuditRecord.created_at >= args["since"])
-    if args["until"] is not None:
-        stmt = stmt.where(AuditRecord.created_at < args["until"])
-    return stmt
 
 
 @blp.route("")
@@ -49,8 +29,7 @@ class AuditRecords(MethodView):
     @blp.response(200, AuditRecordListSchema)
     def get(self, args):
         """List audit records, newest first unless order=asc"""
-        return paginate(_filtered(args), [AuditRecord.seq], cursor=args["cursor"],
-                        limit=args["limit"], descending=args["order"] == "desc").as_dict()
+        return queries.list_records(args).as_dict()
 
 
 @blp.route("/<int:seq>")
@@ -59,10 +38,7 @@ class AuditRecordBySeq(MethodView):
     @blp.response(200, AuditRecordSchema)
     def get(self, seq):
         """One audit record"""
-        found = db.session.get(AuditRecord, seq) if seq <= MAX_SEQ else None
-        if found is None:
-            abort(404, f"No audit record with seq {seq}.")
-        return found
+        return queries.get_record(seq)
 
 
 @blp.route("/verify")
@@ -89,8 +65,7 @@ class AuditCheckpoints(MethodView):
     @blp.response(200, CheckpointListSchema)
     def get(self, page):
         """Signed checkpoints, newest first"""
-        return paginate(select(AuditCheckpoint), [AuditCheckpoint.id], cursor=page["cursor"],
-                        limit=page["limit"], descending=True).as_dict()
+        return queries.list_checkpoints(page).as_dict()
 
 
 @blp.route("/public-key")

@@ -7,16 +7,14 @@ from flask import Response, json, request
 from werkzeug.http import HTTP_STATUS_CODES
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from ..errors import PROBLEM_MIME
-from ..pagination import PageArgsSchema, paginate
-from .models import Client, Org
+from ..pagination import PageArgsSchema
 from .oauth2 import authorization_server, require
 from .schemas import (ClientListSchema, ClientSchema, ClientWithSecretSchema, OrgListSchema,
                       OrgSchema, OrgStatusChangeSchema)
 from .scopes import ADMIN
-from . import services
+from . import queries, services
 
 oauth_bp = FlaskBlueprint("oauth", __name__, url_prefix="/oauth")
 
@@ -62,7 +60,7 @@ class Orgs(MethodView):
     @blp.response(200, OrgListSchema)
     def get(self, page):
         """List organisations"""
-        return paginate(select(Org), [Org.id], cursor=page["cursor"], limit=page["limit"]).as_dict()
+        return queries.list_orgs(page).as_dict()
 
     @require(ADMIN, regulator=True)
     @blp.arguments(OrgSchema)
@@ -108,9 +106,7 @@ class OrgClients(MethodView):
     @blp.response(200, ClientListSchema)
     def get(self, page, org_id):
         """List an organisation's API clients (secrets are never shown again)"""
-        org = services.get_org(org_id)
-        stmt = select(Client).where(Client.org_id == org.id)
-        return paginate(stmt, [Client.id], cursor=page["cursor"], limit=page["limit"]).as_dict()
+        return queries.list_clients(services.get_org(org_id), page).as_dict()
 
     @require(ADMIN, regulator=True)
     @blp.arguments(ClientSchema)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import select
 
 from ..audit.actions import Action
 from ..audit.services import record
 from ..context import current_actor
 from ..db import db, utcnow
 from ..errors import abort
-from .models import Dispute, Report
+from .models import Dispute
 from .services import get_entry, lock_for_write, revoke
 
 
@@ -34,19 +34,6 @@ def file(entry_id: int, reason: str) -> Dispute:
     record(Action.DISPUTE_FILE, "dispute", dispute.id, after=dispute_snapshot(dispute), reason=reason)
     db.session.commit()
     return dispute
-
-
-def visible(stmt: Select) -> Select:
-    """Regulators see every dispute; an org sees those it filed and those on entries it
-    actively reports (not after it withdrew its report or its report ran out)."""
-    actor = current_actor()
-    if actor.is_regulator:
-        return stmt
-    now = utcnow()
-    reports_it = exists().where(Report.entry_id == Dispute.entry_id, Report.org_id == actor.org_id,
-                                Report.withdrawn_at.is_(None),
-                                (Report.expires_at.is_(None)) | (Report.expires_at > now))
-    return stmt.where((Dispute.org_id == actor.org_id) | reports_it)
 
 
 def resolve(dispute_id: int, resolution: str, note: str | None) -> Dispute:

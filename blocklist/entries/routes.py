@@ -9,16 +9,13 @@ from collections import Counter
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import exists, func, or_, select
 
 from ..auth.oauth2 import require
 from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
 from ..context import current_actor
-from ..db import db, utcnow
-from ..pagination import encode_cursor, decode_cursor, paginate
 from ..matching import lookup
-from . import allowlist, disputes, idempotency, services
-from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
+from . import allowlist, disputes, idempotency, queries, services
+from .models import Entry
 from .schemas import (AllowlistArgsSchema, AllowlistItemSchema, AllowlistSchema,
                       BatchLookupSchema, BatchVerdictSchema, BulkPublishSchema, BulkResultSchema,
                       DisputeArgsSchema, DisputeListSchema, DisputeSchema, EntryListArgsSchema,
@@ -61,28 +58,7 @@ class Entries(MethodView):
     @blp.response(200, EntryListSchema)
     def get(self, args):
         """List entries, filtered, oldest first (keyset pagination)"""
-        now = utcnow()
-        stmt = select(Entry)
-        if "kind" in args:
-            stmt = stmt.where(Entry.kind == args["kind"])
-        status = args.get("status")
-        if status == "active":
-            stmt = stmt.where(Entry.active_at(now))
-        elif status == "expired":
-            stmt = stmt.where(or_(Entry.status == "expired", (Entry.status == "active") & ~Entry.unexpired(now)))
-        elif status == "revoked":
-            stmt = stmt.where(Entry.status == "revoked")
-        if "tag" in args:
-            stmt = stmt.where(exists().where(EntryTag.entry_id == Entry.id, EntryTag.tag == args["tag"]))
-        if "reporter" in args:
-            stmt = stmt.where(exists().where(Report.entry_id == Entry.id, Report.org_id == args["reporter"],
-                                             Report.withdrawn_at.is_(None)))
-        if "updated_since" in args:
-            stmt = stmt.where(Entry.updated_at >= args["updated_since"])
-        if "q" in args:
-            prefix = args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(Entry.value.like(prefix + "%", escape="\\"))
-        return paginate(stmt, [Entry.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
+        return queries.list_entries(args).as_dict()
 
     @require(ENTRIES_WRITE)
     @shows_evidence
@@ -213,18 +189,7 @@ class Tags(MethodView):
     @lookup_blp.response(200, TagListSchema)
     def get(self, args):
         """Tags with the number of active entries carrying each, by tag name"""
-        now = utcnow()
-        stmt = (select(EntryTag.tag, func.count().label("count")).join(Entry, Entry.id == EntryTag.entry_id)
-                .where(Entry.active_at(now))
-                .group_by(EntryTag.tag).order_by(EntryTag.tag))
-        if "namespace" in args:
-            stmt = stmt.where(EntryTag.tag.like(args["namespace"] + ":%"))
-        if args["cursor"]:
-            stmt = stmt.where(EntryTag.tag > decode_cursor(args["cursor"], [EntryTag.tag])[0])
-        rows = db.session.execute(stmt.limit(args["limit"] + 1)).all()
-        next_cursor = encode_cursor([rows[args["limit"] - 1].tag]) if len(rows) > args["limit"] else None
-        return {"items": [{"tag": r.tag, "count": r.count} for r in rows[:args["limit"]]],
-                "next_cursor": next_cursor}
+        return queries.list_tags(args).as_dict()
 
 
 # --- disputes --------------------------------------------------------------------------------
@@ -236,12 +201,7 @@ class Disputes(MethodView):
     @disputes_blp.response(200, DisputeListSchema)
     def get(self, args):
         """Disputes: a regulator sees all; an org those it filed or on entries it reports"""
-        stmt = disputes.visible(select(Dispute))
-        if "status" in args:
-            stmt = stmt.where(Dispute.status == args["status"])
-        if "entry_id" in args:
-            stmt = stmt.where(Dispute.entry_id == args["entry_id"])
-        return paginate(stmt, [Dispute.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
+        return queries.list_disputes(args, current_actor()).as_dict()
 
 
 @disputes_blp.route("/<int:dispute_id>/resolve")
@@ -263,10 +223,7 @@ class Allowlist(MethodView):
     @allowlist_blp.response(200, AllowlistSchema)
     def get(self, args):
         """The allowlist"""
-        stmt = select(AllowlistItem)
-        if "kind" in args:
-            stmt = stmt.where(AllowlistItem.kind == args["kind"])
-        return paginate(stmt, [AllowlistItem.id], cursor=args["cursor"], limit=args["limit"]).as_dict()
+        return queries.list_allowlist(args).as_dict()
 
     @require(ADMIN, regulator=True)
     @allowlist_blp.arguments(AllowlistItemSchema)

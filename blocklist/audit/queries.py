@@ -1,0 +1,48 @@
+"""Reading the audit trail for its routes: filtered pages of records, one record, checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ..db import db
+from ..errors import abort
+from ..pagination import Page, paginate
+from .models import AuditCheckpoint, AuditRecord
+
+MAX_SEQ = 2**63 - 1  # BIGINT; a larger path segment is simply not a record
+
+
+def list_records(args: dict[str, Any]) -> Page:
+    """Records filtered by target, actor org, action prefix and time; newest first unless
+    `order` is `asc`."""
+    stmt = select(AuditRecord)
+    if args["target_type"] is not None:
+        stmt = stmt.where(AuditRecord.target_type == args["target_type"])
+    if args["target_id"] is not None:
+        stmt = stmt.where(AuditRecord.target_id == args["target_id"])
+    if args["actor_org"] is not None:
+        stmt = stmt.where(AuditRecord.actor_org_id == args["actor_org"])
+    if args["action"] is not None:
+        stmt = stmt.where(AuditRecord.action.startswith(args["action"], autoescape=True))
+    if args["since"] is not None:
+        stmt = stmt.where(AuditRecord.created_at >= args["since"])
+    if args["until"] is not None:
+        stmt = stmt.where(AuditRecord.created_at < args["until"])
+    return paginate(stmt, [AuditRecord.seq], cursor=args["cursor"], limit=args["limit"],
+                    descending=args["order"] == "desc")
+
+
+def get_record(seq: int) -> AuditRecord:
+    """The record with this seq, or a 404 problem."""
+    found = db.session.get(AuditRecord, seq) if seq <= MAX_SEQ else None
+    if found is None:
+        abort(404, f"No audit record with seq {seq}.")
+    return found
+
+
+def list_checkpoints(page: dict[str, Any]) -> Page:
+    """Signed checkpoints, newest first."""
+    return paginate(select(AuditCheckpoint), [AuditCheckpoint.id], cursor=page["cursor"],
+                    limit=page["limit"], descending=True)

@@ -1,0 +1,82 @@
+"""Reading entries, tags, disputes and the allowlist for the list endpoints: the filters as SQL,
+one page at a time (the routes stay thin; writes are in `services`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, exists, func, or_, select
+
+from ..context import Actor
+from ..db import utcnow
+from ..pagination import Page, paginate
+from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_entries(args: dict[str, Any]) -> Page:
+    """Entries filtered by kind, status (as it restricts now), tag, active reporter, last change
+    and canonical-value prefix, oldest first."""
+    now = utcnow()
+    stmt = select(Entry)
+    if "kind" in args:
+        stmt = stmt.where(Entry.kind == args["kind"])
+    status = args.get("status")
+    if status == "active":
+        stmt = stmt.where(Entry.active_at(now))
+    elif status == "expired":
+        stmt = stmt.where(or_(Entry.status == "expired", (Entry.status == "active") & ~Entry.unexpired(now)))
+    elif status == "revoked":
+        stmt = stmt.where(Entry.status == "revoked")
+    if "tag" in args:
+        stmt = stmt.where(exists().where(EntryTag.entry_id == Entry.id, EntryTag.tag == args["tag"]))
+    if "reporter" in args:
+        stmt = stmt.where(exists().where(Report.entry_id == Entry.id, Report.org_id == args["reporter"],
+                                         Report.withdrawn_at.is_(None)))
+    if "updated_since" in args:
+        stmt = stmt.where(Entry.updated_at >= args["updated_since"])
+    if "q" in args:
+        stmt = stmt.where(Entry.value.like(escape_like(args["q"]) + "%", escape="\\"))
+    return paginate(stmt, [Entry.id], cursor=args["cursor"], limit=args["limit"])
+
+
+def list_tags(args: dict[str, Any]) -> Page:
+    """Tags with the number of active entries carrying each, by tag name."""
+    stmt = (select(EntryTag.tag, func.count().label("count")).join(Entry, Entry.id == EntryTag.entry_id)
+            .where(Entry.active_at(utcnow())).group_by(EntryTag.tag))
+    if "namespace" in args:
+        stmt = stmt.where(EntryTag.tag.like(escape_like(args["namespace"]) + ":%", escape="\\"))
+    page = paginate(stmt, [EntryTag.tag], cursor=args["cursor"], limit=args["limit"], rows=True)
+    return Page([{"tag": row.tag, "count": row.count} for row in page.items], page.next_cursor)
+
+
+def visible(stmt: Select, actor: Actor) -> Select:
+    """Regulators see every dispute; an org sees those it filed and those on entries it
+    actively reports (not after it withdrew its report or its report ran out)."""
+    if actor.is_regulator:
+        return stmt
+    now = utcnow()
+    reports_it = exists().where(Report.entry_id == Dispute.entry_id, Report.org_id == actor.org_id,
+                                Report.withdrawn_at.is_(None),
+                                (Report.expires_at.is_(None)) | (Report.expires_at > now))
+    return stmt.where((Dispute.org_id == actor.org_id) | reports_it)
+
+
+def list_disputes(args: dict[str, Any], actor: Actor) -> Page:
+    """Disputes the actor may see (`visible`), filtered by status and entry."""
+    stmt = visible(select(Dispute), actor)
+    if "status" in args:
+        stmt = stmt.where(Dispute.status == args["status"])
+    if "entry_id" in args:
+        stmt = stmt.where(Dispute.entry_id == args["entry_id"])
+    return paginate(stmt, [Dispute.id], cursor=args["cursor"], limit=args["limit"])
+
+
+def list_allowlist(args: dict[str, Any]) -> Page:
+    stmt = select(AllowlistItem)
+    if "kind" in args:
+        stmt = stmt.where(AllowlistItem.kind == args["kind"])
+    return paginate(stmt, [AllowlistItem.id], cursor=args["cursor"], limit=args["limit"])

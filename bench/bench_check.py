@@ -44,6 +44,7 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from blocklist import create_app  # noqa: E402
 from blocklist.auth import services as auth_services  # noqa: E402
+from blocklist.context import OPERATOR  # noqa: E402
 from blocklist.db import db  # noqa: E402
 from blocklist.entries.models import Entry  # noqa: E402
 from blocklist.matching import engine as engine_module, services  # noqa: E402
@@ -191,8 +192,9 @@ def load(port, path, bodies, headers, seconds, processes, threads) -> tuple[floa
 
 def live(args, app, msgs) -> dict[str, float]:
     with app.app_context():
-        org = auth_services.create_org(f"bench-consumer-{int(time.time())}", "consumer")
-        client, secret = auth_services.create_client(org)
+        org = auth_services.create_org(f"bench-consumer-{int(time.time())}", "consumer", actor=OPERATOR)
+        client, secret = auth_services.create_client(org, actor=OPERATOR)
+        db.session.commit()
         client_id = client.client_id
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

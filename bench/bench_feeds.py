@@ -57,6 +57,7 @@ def setup(url: str, n: int) -> dict:
     import flask_migrate
     from blocklist import create_app
     from blocklist.auth import services as auth_services
+    from blocklist.context import OPERATOR
     from blocklist.db import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_HASH_METHOD": "pbkdf2:sha256:1000",
@@ -66,10 +67,11 @@ def setup(url: str, n: int) -> dict:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         flask_migrate.upgrade()
-        carrier = auth_services.create_org("bench-carrier", "carrier")
-        carrier_client, carrier_secret = auth_services.create_client(carrier)
-        consumer = auth_services.create_org("bench-consumer", "consumer")
-        consumer_client, consumer_secret = auth_services.create_client(consumer)
+        carrier = auth_services.create_org("bench-carrier", "carrier", actor=OPERATOR)
+        carrier_client, carrier_secret = auth_services.create_client(carrier, actor=OPERATOR)
+        consumer = auth_services.create_org("bench-consumer", "consumer", actor=OPERATOR)
+        consumer_client, consumer_secret = auth_services.create_client(consumer, actor=OPERATOR)
+        db.session.commit()
         ids = (carrier.id, carrier_client.client_id)
         creds = {"carrier": (carrier_client.client_id, carrier_secret),
                  "consumer": (consumer_client.client_id, consumer_secret)}

@@ -116,7 +116,7 @@ def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, p
     """Publish every `loaders`-th batch, starting at batch `share`, in this process."""
     from blocklist import create_app
     from blocklist.auth.models import Org
-    from blocklist.context import Actor, set_actor
+    from blocklist.context import Actor
     from blocklist.db import db
     from blocklist.entries import services
     from sqlalchemy import select
@@ -131,8 +131,8 @@ def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, p
             if number % loaders != share:
                 continue
             with app.test_request_context("/v1/entries/bulk", method="POST"):
-                set_actor(actor)
-                services.publish(chunk)
+                services.publish(chunk, actor)
+                db.session.commit()
                 db.session.remove()
             if share == 0 and number % ANALYZE_EVERY == ANALYZE_EVERY - 1 and db.engine.dialect.name == "postgresql":
                 _analyze(db)
@@ -153,12 +153,14 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loade
     from blocklist import create_app
     from blocklist.auth import services as auth_services
     from blocklist.auth.models import Org
+    from blocklist.context import OPERATOR
     from blocklist.db import db
     from sqlalchemy import select
 
     with create_app().app_context():
         if db.session.scalar(select(Org).where(Org.name == org_name)) is None:
-            auth_services.create_org(org_name, "carrier")
+            auth_services.create_org(org_name, "carrier", actor=OPERATOR)
+            db.session.commit()
         db.session.remove()
         db.engine.dispose()
     started = time.perf_counter()

@@ -14,7 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import context, errors, jsonio, ops, ratelimit
 from .config import load_settings, normalise_database_url
-from .db import db
+from .db import db, init_unit_of_work
 from .jsonio import StorableFlaskParser, StorableJSONProvider
 from .pagination import MAX_ID
 
@@ -118,4 +118,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def swagger_assets(filename: str):
         return send_from_directory(swagger_ui_path, filename)
 
+    init_unit_of_work(app)  # last: every view, the OAuth endpoints included
     return app

@@ -25,8 +25,16 @@ class Actor:
         return self.org_kind == "regulator"
 
 
-# Changes made from the command line (flask org create, ...) are attributed to the operator.
+# Changes made from the command line (flask org create, ...): the operator, with a
+# regulator's powers, recorded as such in the audit trail.
 OPERATOR = Actor(org_id=None, org_name="operator (cli)", client_id=None, org_kind="regulator")
+# Changes the service makes by itself (the expiry sweeper and other jobs): no org's powers.
+SYSTEM = Actor(org_id=None, org_name="system", client_id=None, org_kind="system")
+
+
+class NoActor(RuntimeError):
+    """A write or an authorisation decision without an authenticated caller: a programming
+    error (a route without `require`), never a default."""
 
 
 def set_actor(actor: Actor) -> None:
@@ -34,10 +42,12 @@ def set_actor(actor: Actor) -> None:
 
 
 def current_actor() -> Actor:
-    """The authenticated caller in a request; the CLI operator outside one."""
-    if has_request_context() and getattr(g, "actor", None) is not None:
-        return g.actor
-    return OPERATOR
+    """The authenticated caller of this request (set by `require`). Routes pass it to the
+    services explicitly; there is no default actor: without one this raises `NoActor`."""
+    actor = getattr(g, "actor", None) if has_request_context() else None
+    if actor is None:
+        raise NoActor("no authenticated caller in this request")
+    return actor
 
 
 def current_request_id() -> str | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from typing import Any
+from typing import Any, Callable
 
+from flask import Flask, Response, current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, insert, text
 from sqlalchemy.orm import DeclarativeBase
@@ -25,6 +27,29 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:
+    """One transaction per request: the view (through the services it calls, which flush and
+    never commit) does its work, and its answer decides: a success (< 400) commits, anything
+    else rolls back. A failing commit raises through the app's error handlers (503 when the
+    database is gone) like any error in the view."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
+    return wrapper
+
+
+def init_unit_of_work(app: Flask) -> None:
+    """Wrap every view the app has (call after every blueprint and route is registered)."""
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint != "static":
+            app.view_functions[endpoint] = unit_of_work(view)
 
 
 def utcnow() -> dt.datetime:

@@ -15,7 +15,9 @@ from urllib.parse import quote
 from flask import Flask, Response, json, request
 from flask_smorest import abort as smorest_abort
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, default_exceptions
+
+from .exceptions import DomainError
 
 PROBLEM_MIME = "application/problem+json"
 # Field errors listed in one problem; the rest are counted in `errors_omitted`. A body of a
@@ -119,6 +121,14 @@ def handle_http_exception(error: HTTPException) -> Response:
                             headers=headers, extra=extra)
 
 
+def handle_domain_error(error: DomainError) -> Response:
+    """A service's domain error, rendered exactly as `abort` would render it."""
+    exception = default_exceptions[error.status]()
+    exception.data = {"message": error.detail, "errors": error.errors, "headers": error.headers,
+                      "extra": error.extra}
+    return handle_http_exception(exception)
+
+
 def handle_database_unavailable(error: DBAPIError) -> Response:
     log.warning("database unavailable: %s", error)
     exc = ServiceUnavailable()
@@ -139,5 +149,6 @@ def handle_unexpected(error: Exception) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

@@ -33,7 +33,7 @@ from flask_limiter import Limiter
 from limits import parse_many
 from werkzeug.exceptions import HTTPException
 
-from .context import client_address, current_actor, presented_client
+from .context import Actor, NoActor, client_address, current_actor, presented_client
 
 EXTENSION = "blocklist_ratelimit"
 ORG_KINDS = ("carrier", "internet", "consumer", "regulator")
@@ -49,8 +49,18 @@ def remote_address() -> str:
     return client_address() or "unknown"
 
 
+def _caller() -> Actor | None:
+    """The authenticated caller, if this request has one yet: flask-limiter also asks for the
+    key and the limit outside the authenticated part of a request."""
+    try:
+        return current_actor()
+    except NoActor:
+        return None
+
+
 def _client_key() -> str:
-    return "client:" + (current_actor().client_id or "unknown")
+    caller = _caller()
+    return "client:" + ((caller.client_id if caller else None) or "unknown")
 
 
 def _oauth_key() -> str:
@@ -82,7 +92,8 @@ def _authentication_failed(response: Response) -> bool:
 def _api_limit() -> str:
     """The limit string for the authenticated caller's org kind."""
     limits = current_app.config["RATE_LIMITS"]
-    return limits.get(current_actor().org_kind or "", limits["consumer"])
+    caller = _caller()  # none yet: the strictest (a consumer's)
+    return limits.get((caller.org_kind if caller else None) or "", limits["consumer"])
 
 
 def _breach_detail() -> str:

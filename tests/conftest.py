@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, text
 from blocklist import create_app
 from blocklist.audit.models import AuditHead
 from blocklist.auth import services as auth_services
+from blocklist.context import OPERATOR
 from blocklist.db import db
 from blocklist.feeds.models import FeedHead
 
@@ -110,14 +111,16 @@ class AuthHelper:
     def org(self, kind: str, *, name: str | None = None, scope: str | None = None) -> Credentials:
         self._count += 1
         with self.app.app_context():
-            org = auth_services.create_org(name or f"{kind}-{self._count}", kind)
-            api_client, secret = auth_services.create_client(org, scope=scope)
+            org = auth_services.create_org(name or f"{kind}-{self._count}", kind, actor=OPERATOR)
+            api_client, secret = auth_services.create_client(org, actor=OPERATOR, scope=scope)
+            db.session.commit()
             return Credentials(org.id, kind, api_client.client_id, secret)
 
     def client_for(self, org_id: int, *, scope: str | None = None) -> Credentials:
         with self.app.app_context():
             org = auth_services.get_org(org_id)
-            api_client, secret = auth_services.create_client(org, scope=scope)
+            api_client, secret = auth_services.create_client(org, actor=OPERATOR, scope=scope)
+            db.session.commit()
             return Credentials(org.id, org.kind, api_client.client_id, secret)
 
     def token(self, creds: Credentials, scope: str | None = None) -> str:

@@ -15,11 +15,11 @@ from .verify import DEFAULT_BATCH, ChainBroken, VerifyResult, verify_chain, walk
 
 def create_checkpoint(*, batch: int = DEFAULT_BATCH) -> tuple[AuditCheckpoint | None, VerifyResult]:
     """Verify the chain, then sign and store its head. Returns (checkpoint, result); the
-    checkpoint is None, and nothing is written, when the chain does not verify."""
+    checkpoint is None, and nothing is written, when the chain does not verify. The caller
+    commits (or rolls back, which releases the head lock)."""
     session = db.session
     result = verify_chain(session, batch=batch)
     if not result.ok:
-        session.rollback()
         return None, result
     kid = signing.key_id()  # load (or create) the key before taking the lock
     # The full walk ran without the lock (appenders were not held up); under the lock, check only
@@ -33,12 +33,11 @@ def create_checkpoint(*, batch: int = DEFAULT_BATCH) -> tuple[AuditCheckpoint | 
         if last_hash != head_hash:
             raise ChainBroken(seq, "audit_head's hash differs from the last record's hash")
     except ChainBroken as broken:
-        session.rollback()
         return None, VerifyResult(False, result.records, result.head, broken.seq, broken.reason)
     created_at = utcnow()
     checkpoint = AuditCheckpoint(
         seq=seq, head_hash=head_hash, created_at=created_at, key_id=kid,
         signature=signing.sign(signing.checkpoint_message(seq, head_hash, created_at, kid)))
     session.add(checkpoint)
-    session.commit()
+    session.flush()
     return checkpoint, VerifyResult(True, seq, head_hash)

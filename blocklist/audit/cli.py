@@ -42,8 +42,10 @@ def checkpoint(batch: int) -> None:
     """Verify the chain, then sign and store its head; print the checkpoint as JSON."""
     created, result = create_checkpoint(batch=batch)
     if created is None:
+        db.session.rollback()
         click.echo(json.dumps({"checkpoint": None, **result.as_dict()}))
         raise SystemExit(1)
+    db.session.commit()
     click.echo(json.dumps({"id": created.id, "seq": created.seq, "head_hash": created.head_hash,
                            "created_at": created.created_at.isoformat(),
                            "signature": created.signature, "key_id": created.key_id}))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..db import db
-from ..errors import abort
+from ..exceptions import NotFound
 from ..pagination import Page, paginate
 from .models import AuditCheckpoint, AuditRecord
 
@@ -38,7 +38,7 @@ def get_record(seq: int) -> AuditRecord:
     """The record with this seq, or a 404 problem."""
     found = db.session.get(AuditRecord, seq) if seq <= MAX_SEQ else None
     if found is None:
-        abort(404, f"No audit record with seq {seq}.")
+        raise NotFound(f"No audit record with seq {seq}.")
     return found
 
 

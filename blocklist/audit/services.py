@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ..context import current_actor, current_remote_addr, current_request_id
+from ..context import Actor, current_remote_addr, current_request_id
 from ..db import bulk_insert, db, utcnow
 from .actions import Action
 from .models import AuditHead, AuditRecord
@@ -62,13 +62,12 @@ def _lock_head(count: int) -> tuple[int, str]:
     return seq - count, head_hash
 
 
-def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
+def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[AuditRecord]:
     """Append one record per change dict (keys: action, target_type, target_id, before, after,
-    reason) in order, chained, attributed to the current actor and request."""
+    reason) in order, chained, attributed to `actor` and the current request (if any)."""
     if not changes:
         return []
     actions = [Action(change["action"]).value for change in changes]  # unknown: a programming error
-    actor = current_actor()
     request_id = current_request_id()
     remote_addr = current_remote_addr()
     now = utcnow()
@@ -98,8 +97,8 @@ def record_many(changes: list[dict[str, Any]]) -> list[AuditRecord]:
     return rows
 
 
-def record(action: Action, target_type: str, target_id: Any, *, before: Any = None,
+def record(action: Action, target_type: str, target_id: Any, *, actor: Actor, before: Any = None,
            after: Any = None, reason: str | None = None) -> dict[str, Any]:
-    """Append one audit record for a change made in the current transaction."""
+    """Append one audit record, by `actor`, for a change made in the current transaction."""
     return record_many([{"action": action, "target_type": target_type, "target_id": target_id,
-                         "before": before, "after": after, "reason": reason}])[0]
+                         "before": before, "after": after, "reason": reason}], actor)[0]

@@ -7,8 +7,9 @@ import json
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from werkzeug.exceptions import HTTPException
-
+from ..context import OPERATOR
+from ..db import db
+from ..exceptions import DomainError
 from . import services
 from .schemas import ClientSchema, OrgSchema
 from .scopes import ORG_KINDS
@@ -17,9 +18,8 @@ org_cli = AppGroup("org", help="Organisations.")
 client_cli = AppGroup("client", help="OAuth API clients.")
 
 
-def _fail(error: HTTPException) -> None:
-    data = getattr(error, "data", {}) or {}
-    raise click.ClickException(data.get("message") or error.description or str(error))
+def _fail(error: DomainError) -> None:
+    raise click.ClickException(error.detail)
 
 
 @org_cli.command("create")
@@ -28,8 +28,9 @@ def _fail(error: HTTPException) -> None:
 def create_org(name: str, kind: str) -> None:
     """Create an organisation and print it as JSON."""
     try:
-        org = services.create_org(name, kind)
-    except HTTPException as error:
+        org = services.create_org(name, kind, actor=OPERATOR)
+        db.session.commit()
+    except DomainError as error:
         _fail(error)
     click.echo(json.dumps(OrgSchema().dump(org)))
 
@@ -41,8 +42,9 @@ def create_org(name: str, kind: str) -> None:
 def create_client(org_id: int, scope: str | None, name: str) -> None:
     """Create a client and print client_id, client_secret (shown only now) and scope."""
     try:
-        client, secret = services.create_client(services.get_org(org_id), name=name, scope=scope)
-    except HTTPException as error:
+        client, secret = services.create_client(services.get_org(org_id), actor=OPERATOR, name=name, scope=scope)
+        db.session.commit()
+    except DomainError as error:
         _fail(error)
     click.echo(json.dumps({**ClientSchema().dump(client), "client_secret": secret}))
 

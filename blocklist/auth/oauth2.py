@@ -26,6 +26,7 @@ from ..errors import abort
 from ..ratelimit import check as check_rate_limit
 from ..ratelimit import failed_authentication
 from .models import Client, Org, Token, hash_token
+from . import services
 from .scopes import ALL_SCOPES, scope_list
 
 
@@ -103,7 +104,7 @@ def save_token(token: dict[str, Any], request) -> None:
         issued_at=utcnow(),
         expires_at=utcnow() + dt.timedelta(seconds=int(token["expires_in"])),
     ))
-    db.session.commit()
+    db.session.flush()  # the token endpoint's unit of work commits it with the answer
 
 
 def generate_access_token(client, grant_type, user, scope) -> str:
@@ -130,11 +131,10 @@ class TokenRevocationEndpoint(RevocationEndpoint):
         return query_token(token_string)
 
     def revoke_token(self, token: Token, request) -> None:
-        from .services import revoke_token  # services import this module's query helpers
-
         client: Client = request.client
-        set_actor(Actor(client.org.id, client.org.name, client.client_id, client.org.kind))
-        revoke_token(token)
+        actor = Actor(client.org.id, client.org.name, client.client_id, client.org.kind)
+        set_actor(actor)
+        services.revoke_token(token, actor=actor)
 
 
 class TokenIntrospectionEndpoint(IntrospectionEndpoint):

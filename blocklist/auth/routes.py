@@ -14,6 +14,7 @@ from .oauth2 import authorization_server, require
 from .schemas import (ClientListSchema, ClientSchema, ClientWithSecretSchema, OrgListSchema,
                       OrgSchema, OrgStatusChangeSchema)
 from .scopes import ADMIN
+from ..context import current_actor
 from . import queries, services
 
 oauth_bp = FlaskBlueprint("oauth", __name__, url_prefix="/oauth")
@@ -67,7 +68,7 @@ class Orgs(MethodView):
     @blp.response(201, OrgSchema)
     def post(self, data):
         """Register an organisation"""
-        return services.create_org(data["name"], data["kind"])
+        return services.create_org(data["name"], data["kind"], actor=current_actor())
 
 
 @blp.route("/<int:org_id>")
@@ -86,7 +87,8 @@ class OrgSuspend(MethodView):
     @blp.response(200, OrgSchema)
     def post(self, data, org_id):
         """Suspend an organisation: its tokens stop working on the next request"""
-        return services.set_org_status(services.get_org(org_id), "suspended", (data or {}).get("reason"))
+        return services.set_org_status(services.get_org(org_id), "suspended", (data or {}).get("reason"),
+                                       actor=current_actor())
 
 
 @blp.route("/<int:org_id>/reinstate")
@@ -96,7 +98,8 @@ class OrgReinstate(MethodView):
     @blp.response(200, OrgSchema)
     def post(self, data, org_id):
         """Reinstate a suspended organisation"""
-        return services.set_org_status(services.get_org(org_id), "active", (data or {}).get("reason"))
+        return services.set_org_status(services.get_org(org_id), "active", (data or {}).get("reason"),
+                                       actor=current_actor())
 
 
 @blp.route("/<int:org_id>/clients")
@@ -113,7 +116,7 @@ class OrgClients(MethodView):
     @blp.response(201, ClientWithSecretSchema)
     def post(self, data, org_id):
         """Create an API client; the secret is in this response only"""
-        client, secret = services.create_client(services.get_org(org_id), name=data["name"],
+        client, secret = services.create_client(services.get_org(org_id), actor=current_actor(), name=data["name"],
                                                 scope=data["scope"])
         client.client_secret = secret  # transient: dumped once, never stored
         return client
@@ -125,7 +128,7 @@ class OrgClientById(MethodView):
     @blp.response(204)
     def delete(self, org_id, client_id):
         """Revoke a client: its secret and tokens stop working at once"""
-        services.revoke_client(services.get_client(services.get_org(org_id), client_id))
+        services.revoke_client(services.get_client(services.get_org(org_id), client_id), actor=current_actor())
 
 
 @blp.route("/<int:org_id>/clients/<string:client_id>/rotate")
@@ -135,5 +138,5 @@ class OrgClientRotate(MethodView):
     def post(self, org_id, client_id):
         """Rotate a client's secret; the old secret and its tokens stop working"""
         client = services.get_client(services.get_org(org_id), client_id)
-        client.client_secret = services.rotate_client_secret(client)
+        client.client_secret = services.rotate_client_secret(client, actor=current_actor())
         return client

@@ -12,8 +12,9 @@ from werkzeug.security import generate_password_hash
 
 from ..audit.actions import Action
 from ..audit.services import record
+from ..context import Actor
 from ..db import db, utcnow
-from ..errors import abort
+from ..exceptions import Conflict, Invalid, NotFound
 from .models import Client, Org, Token
 from .scopes import DEFAULT_SCOPES, ORG_KINDS, scope_list, scope_string
 
@@ -34,7 +35,7 @@ def get_org(org_id: int) -> Org:
     """Return the org or raise a 404 problem."""
     org = db.session.get(Org, org_id)
     if org is None:
-        abort(404, f"No organisation with id {org_id}.")
+        raise NotFound(f"No organisation with id {org_id}.")
     return org
 
 
@@ -43,26 +44,24 @@ def get_client(org: Org, client_id: str) -> Client:
     client = db.session.scalar(select(Client).where(Client.client_id == client_id,
                                                     Client.org_id == org.id))
     if client is None:
-        abort(404, f"Organisation {org.id} has no client {client_id!r}.")
+        raise NotFound(f"Organisation {org.id} has no client {client_id!r}.")
     return client
 
 
-def create_org(name: str, kind: str) -> Org:
+def create_org(name: str, kind: str, *, actor: Actor) -> Org:
     if kind not in ORG_KINDS:
-        abort(422, f"Unknown org kind {kind!r}.", errors={"kind": [f"Must be one of {', '.join(ORG_KINDS)}."]})
+        raise Invalid(f"Unknown org kind {kind!r}.", errors={"kind": [f"Must be one of {', '.join(ORG_KINDS)}."]})
     org = Org(name=name, kind=kind, status="active")
     db.session.add(org)
     try:
         db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        abort(409, f"An organisation named {name!r} already exists.")
-    record(Action.ORG_CREATE, "org", org.id, after=org_snapshot(org))
-    db.session.commit()
+    except IntegrityError:  # the request's transaction is rolled back with the error
+        raise Conflict(f"An organisation named {name!r} already exists.") from None
+    record(Action.ORG_CREATE, "org", org.id, actor=actor, after=org_snapshot(org))
     return org
 
 
-def set_org_status(org: Org, status: str, reason: str | None = None) -> Org:
+def set_org_status(org: Org, status: str, reason: str | None = None, *, actor: Actor) -> Org:
     """Suspend or reinstate. Suspending revokes every token of every client of the org, so its
     tokens fail on the very next request and stay dead after a reinstatement (its clients then
     get new ones)."""
@@ -77,8 +76,7 @@ def set_org_status(org: Org, status: str, reason: str | None = None) -> Org:
         after["tokens_revoked"] = _revoke_tokens(Token.client_pk.in_(
             select(Client.id).where(Client.org_id == org.id)))
     action = Action.ORG_SUSPEND if status == "suspended" else Action.ORG_REINSTATE
-    record(action, "org", org.id, before=before, after=after, reason=reason)
-    db.session.commit()
+    record(action, "org", org.id, actor=actor, before=before, after=after, reason=reason)
     return org
 
 
@@ -95,23 +93,22 @@ def resolve_client_scope(org: Org, scope: str | None) -> str:
     requested = scope_list(scope)
     beyond = [s for s in requested if s not in allowed]
     if beyond:
-        abort(422, f"A {org.kind} org's client may not hold: {' '.join(beyond)}.",
+        raise Invalid(f"A {org.kind} org's client may not hold: {' '.join(beyond)}.",
               errors={"scope": [f"Allowed for {org.kind}: {' '.join(allowed)}."]})
     return scope_string(requested)
 
 
-def create_client(org: Org, *, name: str = "", scope: str | None = None) -> tuple[Client, str]:
+def create_client(org: Org, *, actor: Actor, name: str = "", scope: str | None = None) -> tuple[Client, str]:
     """Create a client; returns it and its secret (shown this once, stored only hashed)."""
     if not org.is_active:
-        abort(409, "The organisation is suspended; reinstate it before adding clients.")
+        raise Conflict("The organisation is suspended; reinstate it before adding clients.")
     secret, secret_hash = _new_secret()
     client = Client(client_id="blc_" + secrets.token_hex(12), org_id=org.id, name=name,
                     secret_hash=secret_hash, scope=resolve_client_scope(org, scope))
     client.org = org
     db.session.add(client)
     db.session.flush()
-    record(Action.CLIENT_CREATE, "client", client.client_id, after=client_snapshot(client))
-    db.session.commit()
+    record(Action.CLIENT_CREATE, "client", client.client_id, actor=actor, after=client_snapshot(client))
     return client, secret
 
 
@@ -126,38 +123,37 @@ def _revoke_client_tokens(client: Client) -> None:
     _revoke_tokens(Token.client_pk == client.id)
 
 
-def rotate_client_secret(client: Client) -> str:
+def rotate_client_secret(client: Client, *, actor: Actor) -> str:
     """New secret for the client; the old secret and every token issued under it stop working."""
     if client.revoked_at is not None:
-        abort(409, "The client is revoked; create a new one instead.")
+        raise Conflict("The client is revoked; create a new one instead.")
     before = client_snapshot(client)
     secret, client.secret_hash = _new_secret()
     client.secret_rotated_at = utcnow()
     _revoke_client_tokens(client)
     db.session.flush()
-    record(Action.CLIENT_ROTATE, "client", client.client_id, before=before, after=client_snapshot(client))
-    db.session.commit()
+    record(Action.CLIENT_ROTATE, "client", client.client_id, actor=actor, before=before,
+           after=client_snapshot(client))
     return secret
 
 
-def revoke_client(client: Client) -> Client:
+def revoke_client(client: Client, *, actor: Actor) -> Client:
     if client.revoked_at is not None:
         return client
     before = client_snapshot(client)
     client.revoked_at = utcnow()
     _revoke_client_tokens(client)
     db.session.flush()
-    record(Action.CLIENT_REVOKE, "client", client.client_id, before=before, after=client_snapshot(client))
-    db.session.commit()
+    record(Action.CLIENT_REVOKE, "client", client.client_id, actor=actor, before=before,
+           after=client_snapshot(client))
     return client
 
 
-def revoke_token(token: Token) -> None:
+def revoke_token(token: Token, *, actor: Actor) -> None:
     if token.revoked_at is not None:
         return
     token.revoked_at = utcnow()
     db.session.flush()
     # The token itself is never recorded, only which of the client's tokens it was.
-    record(Action.TOKEN_REVOKE, "token", token.id,
+    record(Action.TOKEN_REVOKE, "token", token.id, actor=actor,
            after={"client_id": token.client.client_id, "revoked_at": token.revoked_at})
-    db.session.commit()

@@ -1,13 +1,17 @@
 """`Idempotency-Key`: a retried publish gets the first answer and writes nothing twice.
 
-The stored answer is looked up only after the entry-writer lock is held and written in the same
-transaction as the change, so two copies of a request racing each other cannot both write: the
-second waits for the lock, then finds the first one's answer.
+`idempotent` wraps a write route: a key already answered replays that answer (422 if the key
+came with another body); otherwise the route runs and its answer is stored in the same
+transaction as the change. Two copies of a request racing each other cannot both write: the
+stored answers are unique per (client, key), so the second copy's store fails once the first
+has committed, its whole transaction (its change included) is rolled back, and it replays the
+first one's answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -15,74 +19,89 @@ from typing import Any
 
 from flask import Response, current_app, json as flask_json, request
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..context import current_actor
 from ..db import db, utcnow
-from ..errors import abort
+from ..exceptions import BadRequest, Invalid
 from .models import IdempotentResponse
 
 HEADER = "Idempotency-Key"
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-class Replayed(Exception):
-    """Raised under the lock when the key has an answer already; carries that answer."""
-
-    def __init__(self, status: int, body: Any):
-        super().__init__(status)
-        self.status, self.body = status, body
-
-    def response(self) -> Response:
-        response = Response(flask_json.dumps(self.body), status=self.status, mimetype="application/json")
-        response.headers["Idempotent-Replayed"] = "true"
-        return response
+def _replay(stored: IdempotentResponse) -> Response:
+    response = Response(flask_json.dumps(stored.body), status=stored.status_code, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 class IdempotentRequest:
-    def __init__(self, key: str, request_body: Any):
-        self.key = key
-        self.client_id = current_actor().client_id or ""
+    def __init__(self, key: str, client_id: str, request_body: Any):
+        self.key, self.client_id = key, client_id
         self.request_hash = hashlib.sha256(
             json.dumps(request_body, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
 
-    def check(self) -> None:
-        """Raise Replayed if this key was answered (422 if it was used for another request)."""
-        ttl = current_app.config["IDEMPOTENCY_TTL"]
+    def answered(self) -> Response | None:
+        """The stored answer to replay, if this key was answered within the TTL (an older one is
+        dropped); 422 if the key was used for another request."""
         stored = db.session.scalar(select(IdempotentResponse).where(
             IdempotentResponse.client_id == self.client_id, IdempotentResponse.key == self.key))
         if stored is None:
-            return
-        if stored.created_at <= utcnow() - dt.timedelta(seconds=ttl):
+            return None
+        if stored.created_at <= utcnow() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]):
             db.session.delete(stored)
             db.session.flush()
-            return
+            return None
         if stored.request_hash != self.request_hash:
-            db.session.rollback()
-            abort(422, f"This {HEADER} was already used for a different request.",
-                  errors={HEADER: ["Reused with a different body."]})
-        status, body = stored.status_code, stored.body
-        db.session.rollback()
-        raise Replayed(status, body)
+            raise Invalid(f"This {HEADER} was already used for a different request.",
+                          errors={HEADER: ["Reused with a different body."]})
+        return _replay(stored)
 
-    def store(self, status: int, body: Any) -> None:
+    def store(self, response: Response) -> None:
         db.session.add(IdempotentResponse(client_id=self.client_id, key=self.key,
-                                          request_hash=self.request_hash, status_code=status,
-                                          body=body))
+                                          request_hash=self.request_hash,
+                                          status_code=response.status_code, body=response.get_json()))
+        db.session.flush()
 
 
-def from_request(request_body: Any) -> IdempotentRequest | None:
+def from_request() -> IdempotentRequest | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
     if not _KEY_OK.match(key):
-        abort(400, f"{HEADER} must be 1 to 200 printable ASCII characters.",
-              errors={HEADER: ["Malformed."]})
-    return IdempotentRequest(key, request_body)
+        raise BadRequest(f"{HEADER} must be 1 to 200 printable ASCII characters.",
+                         errors={HEADER: ["Malformed."]})
+    return IdempotentRequest(key, current_actor().client_id or "", request.get_json())
+
+
+def idempotent(view):
+    """Honour `Idempotency-Key` on a write route. Goes under `require` (the client is known)
+    and above the response schema (the rendered answer is what is stored)."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        idem = from_request()
+        if idem is None:
+            return view(*args, **kwargs)
+        if (replay := idem.answered()) is not None:
+            return replay
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code >= 400:
+            return response
+        try:
+            idem.store(response)
+        except IntegrityError:
+            # A copy of this request committed first: undo this one and give its answer.
+            db.session.rollback()
+            if (replay := idem.answered()) is None:
+                raise
+            return replay
+        return response
+    return wrapper
 
 
 def purge_expired() -> int:
-    """Drop answers older than the retention; returns how many."""
+    """Drop answers older than the retention; returns how many (the caller commits)."""
     cutoff = utcnow() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"])
     result = db.session.execute(delete(IdempotentResponse).where(IdempotentResponse.created_at < cutoff))
-    db.session.commit()
     return result.rowcount or 0

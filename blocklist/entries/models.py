@@ -66,7 +66,8 @@ class Entry(Base):
 
     @property
     def tags(self) -> list[str]:
-        return [row.tag for row in self.tag_rows]
+        """The tag names in order (also right after tags were added in this transaction)."""
+        return sorted(row.tag for row in self.tag_rows)
 
     @classmethod
     def unexpired(cls, now: dt.datetime):

@@ -14,7 +14,8 @@ from ..auth.oauth2 import require
 from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
 from ..context import current_actor
 from ..matching import lookup
-from . import allowlist, disputes, idempotency, queries, services
+from . import allowlist, disputes, queries, services
+from .idempotency import idempotent
 from .models import Entry
 from .schemas import (AllowlistArgsSchema, AllowlistItemSchema, AllowlistSchema,
                       BatchLookupSchema, BatchVerdictSchema, BulkPublishSchema, BulkResultSchema,
@@ -62,42 +63,28 @@ class Entries(MethodView):
 
     @require(ENTRIES_WRITE)
     @shows_evidence
+    @idempotent
     @blp.arguments(PublishSchema)
     @blp.response(201, EntrySchema, description="A new entry, or one re-listed after it expired")
     @blp.alt_response(200, schema=EntrySchema, description="Corroborated: the entry was already listed")
     def post(self, item):
         """Publish one value (honours Idempotency-Key)"""
-        def render(outcomes):
-            entry = services.fresh(outcomes[0].entry_id)
-            return (201 if outcomes[0].listed_anew else 200), EntrySchema().dump(entry)
-
-        idem = idempotency.from_request(request.get_json())
-        try:
-            outcome = services.publish([item], single=True, idempotent=idem, render=render)[0]
-        except idempotency.Replayed as replay:
-            return replay.response()
+        outcome = services.publish([item], current_actor(), single=True)[0]
         return _with_etag(services.fresh(outcome.entry_id), 201 if outcome.listed_anew else 200)
 
 
 @blp.route("/bulk")
 class BulkPublish(MethodView):
     @require(ENTRIES_WRITE)
+    @idempotent
     @blp.arguments(BulkPublishSchema)
     @blp.response(200, BulkResultSchema)
     def post(self, data):
         """Publish up to 10,000 values, all or nothing (honours Idempotency-Key)"""
-        def summary(outcomes):
-            counts = Counter(o.result for o in outcomes)
-            return {"items": outcomes, **{k: counts.get(k, 0) for k in
-                                          ("created", "relisted", "corroborated", "refreshed")}}
-
-        idem = idempotency.from_request(request.get_json())
-        try:
-            outcomes = services.publish(data["items"], idempotent=idem,
-                                        render=lambda o: (200, BulkResultSchema().dump(summary(o))))
-        except idempotency.Replayed as replay:
-            return replay.response()
-        return summary(outcomes)
+        outcomes = services.publish(data["items"], current_actor())
+        counts = Counter(o.result for o in outcomes)
+        return {"items": outcomes, **{k: counts.get(k, 0) for k in
+                                      ("created", "relisted", "corroborated", "refreshed")}}
 
 
 @blp.route("/<int:entry_id>")
@@ -115,7 +102,7 @@ class EntryById(MethodView):
     @blp.response(200, EntrySchema)
     def patch(self, data, entry_id):
         """Change tags, category or expires_at (own entries, or regulator; If-Match optional)"""
-        return _with_etag(services.update(entry_id, data, request.headers.get("If-Match")))
+        return _with_etag(services.update(entry_id, data, request.headers.get("If-Match"), current_actor()))
 
 
 @blp.route("/<int:entry_id>/withdraw")
@@ -126,7 +113,7 @@ class Withdraw(MethodView):
     @blp.response(200, EntrySchema)
     def post(self, data, entry_id):
         """Withdraw the caller's org's report; with none left the entry expires"""
-        return _with_etag(services.withdraw(entry_id, (data or {}).get("reason")))
+        return _with_etag(services.withdraw(entry_id, (data or {}).get("reason"), current_actor()))
 
 
 @blp.route("/<int:entry_id>/expire")
@@ -137,7 +124,7 @@ class Expire(MethodView):
     @blp.response(200, EntrySchema)
     def post(self, data, entry_id):
         """Expire now with a reason (e.g. `recycled`)"""
-        return _with_etag(services.expire(entry_id, data["reason"]))
+        return _with_etag(services.expire(entry_id, data["reason"], current_actor()))
 
 
 @blp.route("/<int:entry_id>/revoke")
@@ -148,7 +135,7 @@ class Revoke(MethodView):
     @blp.response(200, EntrySchema)
     def post(self, data, entry_id):
         """A regulator revokes the entry"""
-        return _with_etag(services.revoke(entry_id, data["reason"]))
+        return _with_etag(services.revoke(entry_id, data["reason"], current_actor()))
 
 
 @blp.route("/<int:entry_id>/disputes")
@@ -158,7 +145,7 @@ class EntryDisputes(MethodView):
     @blp.response(201, DisputeSchema)
     def post(self, data, entry_id):
         """Dispute an entry (e.g. a recycled number's new owner)"""
-        return disputes.file(entry_id, data["reason"])
+        return disputes.file(entry_id, data["reason"], current_actor())
 
 
 # --- look-ups and tags -----------------------------------------------------------------------
@@ -211,7 +198,7 @@ class ResolveDispute(MethodView):
     @disputes_blp.response(200, DisputeSchema)
     def post(self, data, dispute_id):
         """Resolve: `upheld` keeps the entry, `overturned` revokes it"""
-        return disputes.resolve(dispute_id, data["resolution"], data["note"])
+        return disputes.resolve(dispute_id, data["resolution"], data["note"], current_actor())
 
 
 # --- allowlist -------------------------------------------------------------------------------
@@ -230,7 +217,7 @@ class Allowlist(MethodView):
     @allowlist_blp.response(201, AllowlistItemSchema)
     def post(self, data):
         """Allowlist a value (an active entry with that value is revoked)"""
-        return allowlist.add(data["kind"], data["value"], data["reason"])
+        return allowlist.add(data["kind"], data["value"], data["reason"], current_actor())
 
 
 @allowlist_blp.route("/<int:item_id>")
@@ -239,4 +226,4 @@ class AllowlistItemById(MethodView):
     @allowlist_blp.response(204)
     def delete(self, item_id):
         """Remove a value from the allowlist"""
-        allowlist.remove(item_id)
+        allowlist.remove(item_id, current_actor())

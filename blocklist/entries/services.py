@@ -12,20 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from flask import current_app
 from sqlalchemy import and_, insert, or_, select
 
 from ..audit.actions import Action
 from ..audit.services import record, record_many
-from ..context import Actor, current_actor
+from ..context import Actor
 from ..db import allocate_ids, bulk_insert, db, utcnow
-from ..errors import abort
+from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..feeds import changes
 from . import breadth
-from .allowlist import find_protecting
-from .idempotency import IdempotentRequest
+from .protection import find_protecting
 from .models import Entry, EntryTag, Report, TagClaim
 from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
@@ -59,7 +58,7 @@ def get_entry(entry_id: int) -> Entry:
     """The entry or a 404 problem."""
     entry = db.session.get(Entry, entry_id)
     if entry is None:
-        abort(404, f"No entry with id {entry_id}.")
+        raise NotFound(f"No entry with id {entry_id}.")
     return entry
 
 
@@ -140,7 +139,7 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
                                     item.get("evidence"), item.get("category"),
                                     tuple(item.get("tags") or ()), expires_at))
     if errors:
-        abort(422, "Some values cannot be listed; see errors." if not single else
+        raise Invalid("Some values cannot be listed; see errors." if not single else
               next(iter(next(iter(errors.values())).values()))[0],
               errors=_item_errors(errors, single))
     return prepared
@@ -167,7 +166,7 @@ def _refuse_allowlisted(items: list[PublishItem], actor: Actor, single: bool) ->
         if first is None:
             first, detail = hit, message
         errors[item.index] = {"value": [message]}
-    abort(409, detail, errors=_item_errors(errors, single), allowlist_reason=first.reason)
+    raise Conflict(detail, errors=_item_errors(errors, single), allowlist_reason=first.reason)
 
 
 def _refuse_revoked(items: list[PublishItem], existing: dict[tuple[str, str], Entry], actor: Actor,
@@ -188,8 +187,7 @@ def _refuse_revoked(items: list[PublishItem], existing: dict[tuple[str, str], En
                 f"Covers {hit.kind} {hit.value} (entry {hit.id}), which a regulator revoked; only a "
                 "regulator may list it again."]}
     if refused:
-        db.session.rollback()
-        abort(409, next(iter(refused.values()))["value"][0] if single else message + " See errors.",
+        raise Conflict(next(iter(refused.values()))["value"][0] if single else message + " See errors.",
               errors=_item_errors(refused, single))
 
 
@@ -232,24 +230,18 @@ def _merge_duplicates(items: list[PublishItem]) -> list[PublishItem]:
     return list(merged.values())
 
 
-def publish(items: list[dict], *, single: bool = False, idempotent: IdempotentRequest | None = None,
-            render: Callable[[list[Outcome]], tuple[int, Any]] | None = None) -> list[Outcome]:
+def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Outcome]:
     """Publish values for the current actor's org, all or nothing.
 
     A value nobody listed becomes a new active entry; a listed one gains (or refreshes) this
     org's report — corroboration — and is re-activated if it had expired. A revoked entry can be
     listed again only by a regulator. Allowlisted values are refused (409).
 
-    With `idempotent`, a request whose key was answered raises `Replayed` (checked under the
-    lock), and `render(outcomes)` -> (status, body) is stored as the answer before commit.
     """
-    actor = current_actor()
     prepared = _merge_duplicates(prepare(items, actor, single=single))
     now = utcnow()
 
     lock_for_write()
-    if idempotent is not None:
-        idempotent.check()
     # Under the lock: an allowlist entry or a revocation committed a moment ago is seen (both
     # take the lock too).
     _refuse_allowlisted(prepared, actor, single)
@@ -279,11 +271,8 @@ def publish(items: list[dict], *, single: bool = False, idempotent: IdempotentRe
         audit.append(change)
     db.session.flush()
     changes.append(feed)
-    record_many(audit)
+    record_many(audit, actor)
     outcomes.sort(key=lambda o: o.index)
-    if idempotent is not None and render is not None:
-        idempotent.store(*render(outcomes))
-    db.session.commit()
     return outcomes
 
 
@@ -408,7 +397,7 @@ def check_may_change(entry: Entry, actor: Actor, now: dt.datetime) -> Report | N
     report = own_report(entry, actor.org_id, now)
     if actor.is_regulator or report is not None:
         return report
-    abort(403, "Only an organisation with an active report on this entry, or a regulator, may change it.")
+    raise Forbidden("Only an organisation with an active report on this entry, or a regulator, may change it.")
 
 
 def recount(entry: Entry, now: dt.datetime) -> None:
@@ -431,7 +420,7 @@ def check_if_match(entry: Entry, if_match: str | None) -> None:
         return
     tags = [t.strip() for t in if_match.split(",")]
     if "*" not in tags and entry.etag not in tags and f"W/{entry.etag}" not in tags:
-        abort(412, "The entry has changed since you read it; GET it again and retry with its ETag.")
+        raise PreconditionFailed("The entry has changed since you read it; GET it again and retry with its ETag.")
 
 
 def deactivate(entry: Entry, status: str, reason: str, now: dt.datetime) -> None:
@@ -451,16 +440,16 @@ def _locked_entry(entry_id: int) -> Entry:
     return entry
 
 
-def _after_change(entry: Entry, before: dict[str, Any], action: str, reason: str | None,
+def _after_change(entry: Entry, actor: Actor, before: dict[str, Any], action: Action, reason: str | None,
                   feed_op: str | None, now: dt.datetime, after: dict[str, Any] | None = None) -> Entry:
     entry.version += 1
     entry.updated_at = now
     db.session.flush()
     if feed_op is not None:
         changes.append([(feed_op, entry.id, entry.kind, entry.value)])
-    record(action, "entry", entry.id, before=before, after=after or entry_snapshot(entry), reason=reason)
-    db.session.commit()
-    return fresh(entry.id)
+    record(action, "entry", entry.id, actor=actor, before=before, after=after or entry_snapshot(entry),
+           reason=reason)
+    return entry
 
 
 def _tag_changes(entry: Entry, data: dict[str, Any], actor: Actor) -> tuple[set[str], set[str]]:
@@ -477,24 +466,23 @@ def _tag_changes(entry: Entry, data: dict[str, Any], actor: Actor) -> tuple[set[
         others = sorted(t for t in removed | (current - set(data.get("tags", current)))
                         if t in entry.tags and t not in current)
         if others:
-            abort(403, "You can remove only tags your organisation added; "
+            raise Forbidden("You can remove only tags your organisation added; "
                        f"{', '.join(others)} {'was' if len(others) == 1 else 'were'} added by another.",
                   errors={"remove_tags": [f"Not added by your organisation: {', '.join(others)}."]})
     wanted = (set(data.get("tags", current)) | added) - removed
     return wanted - current, current - wanted
 
 
-def update(entry_id: int, data: dict[str, Any], if_match: str | None) -> Entry:
+def update(entry_id: int, data: dict[str, Any], if_match: str | None, actor: Actor) -> Entry:
     """PATCH: tags (replace, or add/remove), category, expires_at. A non-regulator changes its
     own tags and its own report's expiry; a regulator changes any tag and every open report's
     expiry (the entry's)."""
-    actor = current_actor()
     now = utcnow()
     entry = _locked_entry(entry_id)
     report = check_may_change(entry, actor, now)
     check_if_match(entry, if_match)
     if "expires_at" in data and data["expires_at"] is not None and data["expires_at"] <= now:
-        abort(422, "expires_at must be in the future; use /expire to expire now.",
+        raise Invalid("expires_at must be in the future; use /expire to expire now.",
               errors={"expires_at": ["Must be in the future."]})
     own_tags = lambda: sorted(db.session.scalars(select(TagClaim.tag).where(  # noqa: E731
         TagClaim.entry_id == entry.id, TagClaim.org_id == actor.org_id)))
@@ -512,10 +500,9 @@ def update(entry_id: int, data: dict[str, Any], if_match: str | None) -> Entry:
     db.session.flush()
     after = {**entry_snapshot(entry), "claimed_by_actor": own_tags()}
     if after == before:
-        db.session.rollback()
-        return fresh(entry.id)
+        return entry
     feed_op = changes.UPSERT if entry.in_feed else None
-    return _after_change(entry, before, Action.ENTRY_UPDATE, data.get("reason"), feed_op, now, after=after)
+    return _after_change(entry, actor, before, Action.ENTRY_UPDATE, data.get("reason"), feed_op, now, after=after)
 
 
 def _close_own(entry: Entry, report: Report, reason: str, now: dt.datetime) -> str | None:
@@ -531,32 +518,30 @@ def _close_own(entry: Entry, report: Report, reason: str, now: dt.datetime) -> s
     return changes.UPSERT if in_feed else None
 
 
-def withdraw(entry_id: int, reason: str | None) -> Entry:
-    """The caller's org withdraws its report; with no report left the entry expires."""
-    actor = current_actor()
+def withdraw(entry_id: int, reason: str | None, actor: Actor) -> Entry:
+    """The actor's org withdraws its report; with no report left the entry expires."""
     now = utcnow()
     entry = _locked_entry(entry_id)
     report = own_report(entry, actor.org_id, now)
     if report is None:
-        abort(409, "Your organisation has no active report on this entry to withdraw.")
+        raise Conflict("Your organisation has no active report on this entry to withdraw.")
     before = entry_snapshot(entry)
     feed_op = _close_own(entry, report, "withdrawn", now)
-    return _after_change(entry, before, Action.ENTRY_WITHDRAW, reason, feed_op, now)
+    return _after_change(entry, actor, before, Action.ENTRY_WITHDRAW, reason, feed_op, now)
 
 
-def expire(entry_id: int, reason: str) -> Entry:
+def expire(entry_id: int, reason: str, actor: Actor) -> Entry:
     """Expire now with a reason. A regulator expires the whole entry (every org's report); any
     other org expires its own report only, and the entry with it only if no other org's report
     is left (a carrier's `recycled` too: the dated number-lifecycle event is what closes other
     orgs' reports on a reassigned number)."""
-    actor = current_actor()
     now = utcnow()
     entry = _locked_entry(entry_id)
     if entry.effective_status(now) != "active":
-        abort(409, f"The entry is not active (it is {entry.effective_status(now)}).")
+        raise Conflict(f"The entry is not active (it is {entry.effective_status(now)}).")
     report = own_report(entry, actor.org_id, now)
     if not actor.is_regulator and report is None:
-        abort(403, "Your organisation has no active report on this entry: an organisation "
+        raise Forbidden("Your organisation has no active report on this entry: an organisation "
                    "expires only its own report (a regulator can expire the whole entry).")
     before = entry_snapshot(entry)
     if actor.is_regulator:
@@ -565,23 +550,23 @@ def expire(entry_id: int, reason: str) -> Entry:
         feed_op = changes.REMOVE
     else:
         feed_op = _close_own(entry, report, reason, now)
-    return _after_change(entry, before, Action.ENTRY_EXPIRE, reason, feed_op, now)
+    return _after_change(entry, actor, before, Action.ENTRY_EXPIRE, reason, feed_op, now)
 
 
-def revoke(entry_id: int, reason: str, *, status_reason: str | None = None) -> Entry:
+def revoke(entry_id: int, reason: str, actor: Actor, *, status_reason: str | None = None) -> Entry:
     """A regulator overturns the entry; only a regulator can list it again. `status_reason`
     (default: `reason`) is what the entry shows, `reason` what the audit trail keeps."""
     now = utcnow()
     entry = _locked_entry(entry_id)
     if entry.status == "revoked":
-        abort(409, "The entry is already revoked.")
+        raise Conflict("The entry is already revoked.")
     before = entry_snapshot(entry)
     feed_op = changes.REMOVE if entry.in_feed else None
     deactivate(entry, "revoked", status_reason or reason, now)
-    return _after_change(entry, before, Action.ENTRY_REVOKE, reason, feed_op, now)
+    return _after_change(entry, actor, before, Action.ENTRY_REVOKE, reason, feed_op, now)
 
 
-def _sweep(entries: list[Entry], now: dt.datetime) -> None:
+def _sweep(entries: list[Entry], actor: Actor, now: dt.datetime) -> None:
     """Close what time ended on these entries: the whole entry when its `expires_at` passed
     (`remove`), else the reports whose own `expires_at` passed (`upsert`: fewer reporters)."""
     feed, audit = [], []
@@ -603,10 +588,10 @@ def _sweep(entries: list[Entry], now: dt.datetime) -> None:
                       "before": before, "after": entry_snapshot(entry), "reason": "ttl"})
     db.session.flush()
     changes.append(feed)
-    record_many(audit)
+    record_many(audit, actor)
 
 
-def expire_due(now: dt.datetime | None = None, limit: int = 10000) -> int:
+def expire_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000) -> int:
     """Mark entries whose `expires_at` has passed as expired, each with a `remove` change, and
     close reports whose own `expires_at` passed on entries that stay active (an `upsert`), so
     consumers hear of time-based expiry without anyone writing. Returns how many entries
@@ -618,12 +603,10 @@ def expire_due(now: dt.datetime | None = None, limit: int = 10000) -> int:
                    .where(Report.withdrawn_at.is_(None), Report.expires_at <= now, Entry.status == "active")
                    .order_by(Report.entry_id).limit(limit))
     if db.session.scalar(due_stmt.limit(1)) is None and db.session.scalar(lapsed_stmt.limit(1)) is None:
-        db.session.rollback()
         return 0
     lock_for_write()
     ids = set(db.session.scalars(due_stmt)) | set(db.session.scalars(lapsed_stmt))
     due = list(db.session.scalars(select(Entry).where(Entry.id.in_(sorted(ids))).order_by(Entry.id)
                                   .execution_options(populate_existing=True)))
-    _sweep(due, now)
-    db.session.commit()
+    _sweep(due, actor, now)
     return len(due)

@@ -20,7 +20,7 @@ from ..db import db, utcnow
 from ..auth.models import Org
 from ..entries.models import Entry, EntryTag, Report
 from ..entries.schemas import EntrySchema
-from ..errors import abort
+from ..exceptions import BadRequest, Gone
 from .models import FeedChange, FeedHead
 
 CHUNK = 5000  # ids per IN (...) list
@@ -42,7 +42,7 @@ def head_and_horizon() -> tuple[int, int]:
 
 
 def _gone(since: int, horizon: int):
-    abort(410, f"Changes after this cursor were pruned (the retained log starts after position "
+    raise Gone(f"Changes after this cursor were pruned (the retained log starts after position "
                f"{horizon}); load a new snapshot and follow from its X-Blocklist-Cursor.",
           errors={"since": ["Cursor older than the retained change log."]})
 
@@ -82,7 +82,7 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
     head, horizon = head_and_horizon()
     start = horizon if since is None else since
     if start > head:
-        abort(400, "The cursor is ahead of the feed; use a cursor the feed returned.",
+        raise BadRequest("The cursor is ahead of the feed; use a cursor the feed returned.",
               errors={"since": ["Cursor ahead of the head."]})
     if start < horizon:
         _gone(start, horizon)
@@ -109,15 +109,14 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
 
 
 def prune(now: dt.datetime | None = None) -> int:
-    """Delete changes older than the retention and record the horizon; returns how many."""
+    """Delete changes older than the retention and record the horizon; returns how many (the
+    caller commits)."""
     days = current_app.config["FEED_RETENTION_DAYS"]
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
     through = db.session.scalar(select(func.max(FeedChange.position)).where(FeedChange.created_at < cutoff))
     if through is None:
-        db.session.rollback()
         return 0
     db.session.execute(update(FeedHead).where(FeedHead.id == 1, FeedHead.pruned_through < through)
                        .values(pruned_through=through))
     deleted = db.session.execute(delete(FeedChange).where(FeedChange.position <= through)).rowcount
-    db.session.commit()
     return deleted or 0

@@ -9,12 +9,14 @@ re-reads what is due under the entry-writer lock.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 
 from flask import Flask
 
+from ..context import SYSTEM
 from ..db import db
 from ..entries import services as entry_services
 from ..entries.idempotency import purge_expired
@@ -24,21 +26,26 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY = 300  # seconds between prunes in the background sweeper
 
 
-def expire_all_due() -> int:
-    """Run `expire_due` until nothing is due; returns how many expired."""
+def expire_all_due(now: dt.datetime | None = None) -> int:
+    """Run `expire_due` (as the system) until nothing is due at `now` (default: the time of
+    each batch), committing each batch; returns how many entries changed."""
     total = 0
     while True:
-        count = entry_services.expire_due()
+        count = entry_services.expire_due(SYSTEM, now)
+        db.session.commit()
         total += count
         if count == 0:
             return total
 
 
 def sweep(prune: bool = True) -> dict[str, int]:
+    """The job: expiry, then (with `prune`) the feed and idempotency retention, each committed."""
     counts = {"expired": expire_all_due()}
     if prune:
         counts["feed_pruned"] = services.prune()
+        db.session.commit()
         counts["idempotency_purged"] = purge_expired()
+        db.session.commit()
     return counts
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Select, select, union_all
 from sqlalchemy.orm import joinedload
 
 from ..db import db, utcnow
-from ..entries.allowlist import find_protecting
+from ..entries.protection import find_protecting
 from ..entries.models import Entry, effective_status
 from ..entries.services import CHUNK, kind_value_in
 from ..values.canonical import CanonicalValue, canonicalise, domain_and_parents

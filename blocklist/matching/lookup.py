@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 
-from ..errors import abort
+from ..exceptions import Invalid
 from .index import EntryIndex, Probe, guard, protected_keys
 
 
@@ -39,5 +39,5 @@ def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def lookup_one(value: str, kind: str | None) -> dict[str, Any]:
     verdict = lookup_many([{"value": value, "kind": kind}])[0]
     if kind and verdict.get("error"):
-        abort(422, verdict["error"], errors={"value": [verdict["error"]]})
+        raise Invalid(verdict["error"], errors={"value": [verdict["error"]]})
     return verdict

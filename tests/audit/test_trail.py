@@ -178,6 +178,7 @@ def test_only_known_actions_are_recorded(app):
     import pytest
 
     from blocklist.audit.services import record_many
+    from blocklist.context import OPERATOR
 
     with app.app_context(), pytest.raises(ValueError):
-        record_many([{"action": "entry.mystery", "target_type": "entry", "target_id": 1}])
+        record_many([{"action": "entry.mystery", "target_type": "entry", "target_id": 1}], OPERATOR)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import event
 
 from blocklist.audit.services import record_many
+from blocklist.context import OPERATOR
 from blocklist.audit.signing import checkpoint_message
 from blocklist.audit.verify import verify_chain
 from blocklist.db import db
@@ -193,7 +194,7 @@ def test_verify_streams_in_batches(app, client, runner, reader):
     n = 20_000
     with app.app_context():
         record_many([{"action": "entry.update", "target_type": "entry", "target_id": i,
-                      "after": {"i": i, "note": "数据 ✓"}} for i in range(n)])
+                      "after": {"i": i, "note": "数据 ✓"}} for i in range(n)], OPERATOR)
         db.session.commit()
         queries = []
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from blocklist.db import db
 from blocklist.entries.models import Entry
-from blocklist.entries.services import expire_due
+from blocklist.feeds.sweeper import expire_all_due as expire_due
 from blocklist.feeds.models import FeedChange
 from helpers import assert_problem
 

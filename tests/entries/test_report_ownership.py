@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from blocklist.db import db, utcnow
-from blocklist.entries.services import expire_due
+from blocklist.feeds.sweeper import expire_all_due as expire_due
 from blocklist.feeds.models import FeedChange
 from helpers import assert_problem
 

@@ -140,6 +140,7 @@ def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server
         db.session.execute(update(FeedChange).values(created_at=utcnow() - dt.timedelta(days=30)))
         db.session.commit()
         assert prune() == 3
+        db.session.commit()  # the sweeper job owns the commit
     gone = _run(_sync_command(feed_server, creds, db_path))
     assert gone.returncode == 0, gone.stderr
     assert "older than the server's change log; re-snapshotting" in gone.stderr

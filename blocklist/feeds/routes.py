@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from ..auth.oauth2 import require
 from ..auth.scopes import FEEDS_READ
 from ..db import db
-from . import cursors, services, snapshot
+from . import cursors, longpoll, services, snapshot
 from .schemas import ChangesArgsSchema, ChangesSchema, ChecksumArgsSchema, ChecksumSchema, SnapshotArgsSchema
 from .watch import watcher
 
@@ -30,17 +30,24 @@ class Changes(MethodView):
         """Changes after a cursor, in order; `wait` long-polls when there are none yet"""
         since = cursors.decode(args["since"]) if args["since"] is not None else None
         page = services.changes_after(since, args["kind"], args["limit"])
-        deadline = time.monotonic() + args["wait"]
-        while not page.changes and time.monotonic() < deadline:
-            db.session.remove()  # hold no database connection while waiting
-            if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
-                break
-            seen = page.head
-            page = services.changes_after(seen, args["kind"], args["limit"])
-            if page.head == seen:  # the watcher was ahead of a reset head: do not spin
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if not page.changes and args["wait"]:
+            with longpoll.slot():  # 429 at once when the client or this worker has no slot left
+                page = _wait_for_changes(page, args["kind"], args["limit"], time.monotonic() + args["wait"])
         return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position),
                 "has_more": page.has_more}
+
+
+def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, deadline: float):
+    """The first page with changes after `page`'s head, or the last empty one at `deadline`."""
+    while not page.changes and time.monotonic() < deadline:
+        db.session.remove()  # hold no database connection while waiting
+        if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
+            break
+        seen = page.head
+        page = services.changes_after(seen, kind, limit)
+        if page.head == seen:  # the watcher was ahead of a reset head: do not spin
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    return page
 
 
 def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:

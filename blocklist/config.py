@@ -116,6 +116,12 @@ def load_settings(instance_path: str) -> dict[str, Any]:
         "LONGPOLL_FREE_THREADS": _env_int("LONGPOLL_FREE_THREADS", 2),
         "LONGPOLL_PER_WORKER": _env_int("LONGPOLL_PER_WORKER", None),
         "LONGPOLL_PER_CLIENT": _env_int("LONGPOLL_PER_CLIENT", 2),
+        # Snapshots and checksums (blocklist/feeds/snapshot.py), seconds: longest wait for the
+        # client to take one streamed chunk; longest idle gap inside the snapshot's transaction
+        # and longest statement (PostgreSQL), after which the server ends the transaction.
+        "SNAPSHOT_SEND_TIMEOUT": _env_int("SNAPSHOT_SEND_TIMEOUT", 30),
+        "SNAPSHOT_IDLE_TIMEOUT": _env_int("SNAPSHOT_IDLE_TIMEOUT", 60),
+        "SNAPSHOT_STATEMENT_TIMEOUT": _env_int("SNAPSHOT_STATEMENT_TIMEOUT", 1800),
         "PAGE_LIMIT_DEFAULT": 100,
         "PAGE_LIMIT_MAX": 1000,
         # flask-smorest / OpenAPI

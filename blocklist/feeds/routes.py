@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -50,6 +51,34 @@ def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, 
     return page
 
 
+def _consistent_read() -> snapshot.ConsistentRead:
+    """A snapshot read on its own connection (the session's is given back first), with the
+    server-side timeouts from the settings."""
+    engine = db.engine
+    db.session.remove()
+    config = current_app.config
+    return snapshot.ConsistentRead(engine, idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"],
+                                   statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"])
+
+
+def _bound_send_time(response: Response, seconds: int) -> None:
+    """Under gunicorn, let each write of `response` to the client's socket block at most
+    `seconds` (0: no limit): a client that stops reading then fails the write, which ends the
+    response and closes its snapshot read, instead of holding a thread and a transaction for
+    ever. The socket's own timeout is restored when the response closes."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None or seconds <= 0:
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(seconds)
+
+    def restore() -> None:
+        with contextlib.suppress(OSError):  # already closed by a failed write
+            sock.settimeout(previous)
+
+    response.call_on_close(restore)
+
+
 def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:
     return f'"feed-{position}-{kind or "all"}-{fmt}{"-gzip" if gzip else ""}"'
 
@@ -67,9 +96,7 @@ class Snapshot(MethodView):
         """Stream the whole active set, consistent with the cursor in X-Blocklist-Cursor"""
         kind, fmt = args["kind"], args["format"]
         gzip = request.accept_encodings["gzip"] > 0
-        engine = db.engine
-        db.session.remove()
-        read = snapshot.ConsistentRead(engine)
+        read = _consistent_read()
         etag = _etag(read.position, kind, fmt, gzip)
         headers = {CURSOR_HEADER: cursors.encode(read.position), "ETag": etag, "Vary": "Accept-Encoding"}
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
@@ -81,6 +108,7 @@ class Snapshot(MethodView):
             headers["Content-Encoding"] = "gzip"
         response = Response(body, mimetype=MEDIA_TYPES[fmt], headers=headers)
         response.call_on_close(read.close)
+        _bound_send_time(response, current_app.config["SNAPSHOT_SEND_TIMEOUT"])
         return response
 
 
@@ -91,9 +119,7 @@ class Checksum(MethodView):
     @blp.response(200, ChecksumSchema)
     def get(self, args):
         """Count and SHA-256 of the active set at a cursor (sorted `kind\\tvalue\\n` lines)"""
-        engine = db.engine
-        db.session.remove()
-        read = snapshot.ConsistentRead(engine)
+        read = _consistent_read()
         try:
             count, sha256 = snapshot.checksum(read, args["kind"])
         finally:

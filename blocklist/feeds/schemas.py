@@ -17,8 +17,7 @@ class ChangesArgsSchema(Schema):
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=MAX_LIMIT))
     wait = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_WAIT), metadata={
-        "description": "Seconds to long-poll when there is nothing after the cursor. Waiting long-polls are "
-                       "bounded per client and per server process: beyond, 429 with Retry-After"})
+        "description": "Seconds to long-poll when there is nothing after the cursor"})
 
 
 class ChangeSchema(Schema):

@@ -62,10 +62,11 @@ class ConsistentRead:
     """One read-only transaction over the entries and the feed head; `position` is the head in
     the same snapshot as every row read through it. Close it when done (idempotent).
 
-    On PostgreSQL the server itself ends the transaction, and the session, when it stays idle
-    for `idle_timeout` seconds or one statement runs `statement_timeout` seconds (0: no limit):
-    a reader that stops reading cannot hold a snapshot open (and vacuum back) for ever. The
-    session shows as `application_name = 'blocklist-snapshot'` in `pg_stat_activity`."""
+    On PostgreSQL the server itself ends the session when the transaction sits idle for
+    `idle_timeout` seconds, and cancels a statement (failing the transaction) that runs
+    `statement_timeout` seconds (0: no limit): a reader that stops reading cannot hold a
+    snapshot open (and vacuum back) for ever. The session shows as
+    `application_name = 'blocklist-snapshot'` in `pg_stat_activity` while the read is open."""
 
     def __init__(self, engine: Engine, *, idle_timeout: int = 0, statement_timeout: int = 0):
         self.postgres = engine.dialect.name == "postgresql"

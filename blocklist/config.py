@@ -30,7 +30,7 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int | None) -> int | None:
     value = _env(name)
     if value is None or value == "":
         return default
@@ -114,6 +114,20 @@ def load_settings(instance_path: str) -> dict[str, Any]:
         # between expiry sweeps in each serving process (0: only `flask expire` / the timer).
         "FEED_RETENTION_DAYS": _env_int("FEED_RETENTION_DAYS", 7),
         "SWEEP_INTERVAL": _env_int("SWEEP_INTERVAL", 5),
+        # Long-polls (blocklist/feeds/longpoll.py): threads per gunicorn worker (the same variable
+        # deploy/gunicorn.conf.py reads), threads per worker never given to long-polls, and the
+        # waiting long-polls allowed per worker (unset: half the threads; clamped at start-up to
+        # THREADS - LONGPOLL_FREE_THREADS) and per API client in one worker.
+        "THREADS": _env_int("THREADS", 8),
+        "LONGPOLL_FREE_THREADS": _env_int("LONGPOLL_FREE_THREADS", 2),
+        "LONGPOLL_PER_WORKER": _env_int("LONGPOLL_PER_WORKER", None),
+        "LONGPOLL_PER_CLIENT": _env_int("LONGPOLL_PER_CLIENT", 2),
+        # Snapshots and checksums (blocklist/feeds/snapshot.py), seconds: longest wait for the
+        # client to take one streamed chunk; longest idle gap inside the snapshot's transaction
+        # and longest statement (PostgreSQL), after which the server ends the transaction.
+        "SNAPSHOT_SEND_TIMEOUT": _env_int("SNAPSHOT_SEND_TIMEOUT", 30),
+        "SNAPSHOT_IDLE_TIMEOUT": _env_int("SNAPSHOT_IDLE_TIMEOUT", 60),
+        "SNAPSHOT_STATEMENT_TIMEOUT": _env_int("SNAPSHOT_STATEMENT_TIMEOUT", 1800),
         "PAGE_LIMIT_DEFAULT": 100,
         "PAGE_LIMIT_MAX": 1000,
         # flask-smorest / OpenAPI

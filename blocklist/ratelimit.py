@@ -137,7 +137,8 @@ def _add_headers(response: Response) -> Response:
     response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
     response.headers["X-RateLimit-Remaining"] = str(remaining)
     response.headers["X-RateLimit-Reset"] = str(math.ceil(reset_at))
-    if response.status_code == 429:
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        # A 429 of the rate limit itself; another (the long-poll bounds) says its own wait.
         response.headers["Retry-After"] = str(seconds)
     return response
 

@@ -9,8 +9,9 @@ from . import models  # noqa: F401  (registers the tables)
 
 
 def init_app(app: Flask, api: Api) -> None:
-    from . import cli, routes, sweeper
+    from . import cli, longpoll, routes, sweeper
 
+    longpoll.init_app(app)
     api.register_blueprint(routes.blp)
     app.cli.add_command(cli.expire_command)
     sweeper.init_app(app)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth.oauth2 import require
 from ..auth.scopes import FEEDS_READ
 from ..db import db
-from . import cursors, services, snapshot
+from . import cursors, longpoll, services, snapshot
 from .schemas import ChangesArgsSchema, ChangesSchema, ChecksumArgsSchema, ChecksumSchema, SnapshotArgsSchema
 from .watch import watcher
 
@@ -30,17 +31,52 @@ class Changes(MethodView):
         """Changes after a cursor, in order; `wait` long-polls when there are none yet"""
         since = cursors.decode(args["since"]) if args["since"] is not None else None
         page = services.changes_after(since, args["kind"], args["limit"])
-        deadline = time.monotonic() + args["wait"]
-        while not page.changes and time.monotonic() < deadline:
-            db.session.remove()  # hold no database connection while waiting
-            if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
-                break
-            seen = page.head
-            page = services.changes_after(seen, args["kind"], args["limit"])
-            if page.head == seen:  # the watcher was ahead of a reset head: do not spin
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if not page.changes and args["wait"]:
+            with longpoll.slot():  # 429 at once when the client or this worker has no slot left
+                page = _wait_for_changes(page, args["kind"], args["limit"], time.monotonic() + args["wait"])
         return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position),
                 "has_more": page.has_more}
+
+
+def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, deadline: float):
+    """The first page with changes after `page`'s head, or the last empty one at `deadline`."""
+    while not page.changes and time.monotonic() < deadline:
+        db.session.remove()  # hold no database connection while waiting
+        if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
+            break
+        seen = page.head
+        page = services.changes_after(seen, kind, limit)
+        if page.head == seen:  # the watcher was ahead of a reset head: do not spin
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    return page
+
+
+def _consistent_read() -> snapshot.ConsistentRead:
+    """A snapshot read on its own connection (the session's is given back first), with the
+    server-side timeouts from the settings."""
+    engine = db.engine
+    db.session.remove()
+    config = current_app.config
+    return snapshot.ConsistentRead(engine, idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"],
+                                   statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"])
+
+
+def _bound_send_time(response: Response, seconds: int) -> None:
+    """Under gunicorn, let each write of `response` to the client's socket block at most
+    `seconds` (0: no limit): a client that stops reading then fails the write, which ends the
+    response and closes its snapshot read, instead of holding a thread and a transaction for
+    ever. The socket's own timeout is restored when the response closes."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None or seconds <= 0:
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(seconds)
+
+    def restore() -> None:
+        with contextlib.suppress(OSError):  # already closed by a failed write
+            sock.settimeout(previous)
+
+    response.call_on_close(restore)
 
 
 def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:
@@ -60,9 +96,7 @@ class Snapshot(MethodView):
         """Stream the whole active set, consistent with the cursor in X-Blocklist-Cursor"""
         kind, fmt = args["kind"], args["format"]
         gzip = request.accept_encodings["gzip"] > 0
-        engine = db.engine
-        db.session.remove()
-        read = snapshot.ConsistentRead(engine)
+        read = _consistent_read()
         etag = _etag(read.position, kind, fmt, gzip)
         headers = {CURSOR_HEADER: cursors.encode(read.position), "ETag": etag, "Vary": "Accept-Encoding"}
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
@@ -74,6 +108,7 @@ class Snapshot(MethodView):
             headers["Content-Encoding"] = "gzip"
         response = Response(body, mimetype=MEDIA_TYPES[fmt], headers=headers)
         response.call_on_close(read.close)
+        _bound_send_time(response, current_app.config["SNAPSHOT_SEND_TIMEOUT"])
         return response
 
 
@@ -84,9 +119,7 @@ class Checksum(MethodView):
     @blp.response(200, ChecksumSchema)
     def get(self, args):
         """Count and SHA-256 of the active set at a cursor (sorted `kind\\tvalue\\n` lines)"""
-        engine = db.engine
-        db.session.remove()
-        read = snapshot.ConsistentRead(engine)
+        read = _consistent_read()
         try:
             count, sha256 = snapshot.checksum(read, args["kind"])
         finally:

@@ -14,12 +14,16 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import zlib
 from typing import Iterator
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
+log = logging.getLogger(__name__)
 FORMATS = ("jsonl", "csv")
+APPLICATION_NAME = "blocklist-snapshot"
 CSV_COLUMNS = ("id", "kind", "value", "status", "category", "tags", "reporters", "expires_at", "updated_at")
 BUFFER_BYTES = 256 * 1024
 # Timestamps as PostgreSQL's ISO text (DateStyle is set to ISO in the read) plus the UTC
@@ -56,9 +60,15 @@ ORDER BY line {collate}"""
 
 class ConsistentRead:
     """One read-only transaction over the entries and the feed head; `position` is the head in
-    the same snapshot as every row read through it. Close it when done (idempotent)."""
+    the same snapshot as every row read through it. Close it when done (idempotent).
 
-    def __init__(self, engine: Engine):
+    On PostgreSQL the server itself ends the session when the transaction sits idle for
+    `idle_timeout` seconds, and cancels a statement (failing the transaction) that runs
+    `statement_timeout` seconds (0: no limit): a reader that stops reading cannot hold a
+    snapshot open (and vacuum back) for ever. The session shows as
+    `application_name = 'blocklist-snapshot'` in `pg_stat_activity` while the read is open."""
+
+    def __init__(self, engine: Engine, *, idle_timeout: int = 0, statement_timeout: int = 0):
         self.postgres = engine.dialect.name == "postgresql"
         self.closed = False
         self.conn: Connection = engine.connect()
@@ -66,7 +76,13 @@ class ConsistentRead:
             if self.postgres:
                 self.conn.execution_options(isolation_level="REPEATABLE READ")
                 self.conn.begin()
-                self.conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO'")
+                # Transaction-local settings: they end with the transaction, before the pool reuses it.
+                self.conn.execute(text(
+                    "SELECT set_config('DateStyle', 'ISO', true), set_config('application_name', :name, true),"
+                    " set_config('idle_in_transaction_session_timeout', :idle, true),"
+                    " set_config('statement_timeout', :statement, true)"),
+                    {"name": APPLICATION_NAME, "idle": f"{max(0, idle_timeout) * 1000}",
+                     "statement": f"{max(0, statement_timeout) * 1000}"})
             else:
                 self.conn.exec_driver_sql("BEGIN")  # pysqlite would not begin before a SELECT
             self.position: int = self.conn.execute(text("SELECT position FROM feed_head WHERE id = 1")).scalar() or 0
@@ -75,10 +91,17 @@ class ConsistentRead:
             raise
 
     def close(self) -> None:
+        """End the transaction and give the connection back to the pool; a connection whose
+        session the server ended (a timeout above) is discarded instead, so none leaks."""
         if not self.closed:
             self.closed = True
-            self.conn.rollback()
-            self.conn.close()
+            try:
+                self.conn.rollback()
+            except DBAPIError:
+                log.info("snapshot read ended by the server (timeout); its connection is discarded")
+                self.conn.invalidate()
+            finally:
+                self.conn.close()
 
 
 def _kind_filter(kind: str | None) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -34,6 +35,15 @@ def _problem(response: requests.Response) -> str:
         return f"{response.status_code} {response.reason}"
 
 
+def _retry_after(response: requests.Response, most: float) -> float:
+    """Seconds to wait before retrying a 429: its `Retry-After` (seconds), 1 if absent or not a
+    number, never more than `most`."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.1), most)
+    except ValueError:
+        return 1.0
+
+
 class FeedClient:
     def __init__(self, url: str, client_id: str, client_secret: str, timeout: float = 60):
         self.url = url.rstrip("/")
@@ -42,6 +52,7 @@ class FeedClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.token: str | None = None
+        self.busy_retries = 0  # 429s waited out so far
 
     def _fetch_token(self) -> None:
         try:
@@ -53,10 +64,16 @@ class FeedClient:
             raise FeedError(f"cannot get a token: {_problem(response)}")
         self.token = response.json()["access_token"]
 
+    # 429 (rate limit, or the server's long-poll limits): wait as told, this many times at most.
+    MAX_BUSY_RETRIES = 30
+    MAX_RETRY_AFTER = 60.0
+
     def _get(self, path: str, params: dict[str, Any], *, stream: bool = False,
              timeout: float | None = None) -> requests.Response:
-        """GET with the bearer token, fetching a new one once on 401; raises on other errors."""
-        for attempt in (1, 2):
+        """GET with the bearer token, fetching a new one once on 401 and waiting out 429s
+        (`Retry-After`); raises on other errors."""
+        renewed, busy = False, 0
+        while True:
             if self.token is None:
                 self._fetch_token()
             try:
@@ -65,15 +82,19 @@ class FeedClient:
                                             timeout=timeout or self.timeout)
             except requests.RequestException as error:
                 raise FeedError(f"{path}: {error}") from error
-            if response.status_code == 401 and attempt == 1:
-                self.token = None
+            if response.status_code == 401 and not renewed:
+                self.token, renewed = None, True
+                continue
+            if response.status_code == 429 and busy < self.MAX_BUSY_RETRIES:
+                busy += 1
+                self.busy_retries += 1
+                time.sleep(_retry_after(response, self.MAX_RETRY_AFTER))
                 continue
             if response.status_code == 410:
                 raise CursorGone(_problem(response))
             if response.status_code != 200:
                 raise FeedError(f"{path}: {_problem(response)}")
             return response
-        raise AssertionError("unreachable")
 
     def snapshot(self, kind: str | None) -> Snapshot:
         params = {"format": "jsonl", **({"kind": kind} if kind else {})}

@@ -146,3 +146,32 @@ def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server
     assert "older than the server's change log; re-snapshotting" in gone.stderr
     assert _mirror(db_path) == _server_set(app)
     assert len(_mirror(db_path)) == 3
+
+
+def test_the_client_waits_out_a_429_from_the_long_poll_limit(app, database_url, auth):
+    """The server answers a poll beyond its per-client long-poll limit with 429 + Retry-After;
+    the sync client waits as told and retries instead of stopping."""
+    import threading
+
+    import requests
+
+    from blocklist.sync.api import FeedClient
+
+    server = LiveServer(database_url, workers=1, worker_class="gthread", extra_env={
+        "GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4", "BLOCKLIST_ACCESS_LOG": "/dev/null",
+        "BLOCKLIST_LONGPOLL_PER_CLIENT": "1"}).start()
+    try:
+        creds = auth.org("consumer")
+        feed = FeedClient(server.url, creds.client_id, creds.client_secret, timeout=20)
+        head = feed.checksum(None)["cursor"]
+        holder = threading.Thread(target=lambda: requests.get(
+            server.url + "/v1/feed/changes", params={"since": head, "wait": 4},
+            headers={"Authorization": f"Bearer {feed.token}"}, timeout=30))
+        holder.start()
+        time.sleep(1)  # the holder is waiting in the worker's one slot for this client
+        page = feed.changes(head, None, wait=1)
+        holder.join()
+        assert page["changes"] == [] and page["next_cursor"] == head
+        assert 1 <= feed.busy_retries <= 5, feed.busy_retries
+    finally:
+        server.stop()

@@ -1,0 +1,125 @@
+"""Long-polls are bounded per client and per worker, so they never take the threads short
+requests need (issue #12, item 6). Driven over the network against gunicorn with the production
+settings file (deploy/gunicorn.conf.py), 1 gthread worker of 4 threads: half of them (2) may
+hold waiting long-polls, 2 per client."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+import pytest
+import requests
+
+from blocklist import create_app
+from blocklist.feeds import longpoll
+from conftest import TEST_CONFIG, LiveServer
+
+LONG_WAIT = 30  # the polls return when a change is published, long before this
+BOUND = 20  # seconds any single step below may take before the test gives up
+
+
+@pytest.fixture
+def server(app, database_url):
+    # The settings file exports the thread count gunicorn really uses (--threads 4) to the app,
+    # which sizes its per-worker bound from it.
+    server = LiveServer(database_url, workers=1, worker_class="gthread", extra_env={
+        "GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4", "BLOCKLIST_ACCESS_LOG": "/dev/null"}).start()
+    yield server
+    server.stop()
+
+
+def _head(server, headers) -> str:
+    response = requests.get(server.url + "/v1/feed/changes", headers=headers, timeout=BOUND)
+    assert response.status_code == 200, response.text
+    return response.json()["next_cursor"]
+
+
+def _poll(server, headers, cursor, seconds=LONG_WAIT) -> requests.Response:
+    return requests.get(server.url + "/v1/feed/changes", params={"since": cursor, "wait": seconds},
+                        headers=headers, timeout=seconds + BOUND)
+
+
+def _assert_429(response: requests.Response) -> str:
+    """A 429 problem+json with Retry-After; returns its detail."""
+    assert response.status_code == 429, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    # The long-poll bounds' own short wait, not the rate-limit window's reset (up to a minute).
+    assert response.headers["Retry-After"] == str(longpoll.RETRY_AFTER_SECONDS)
+    body = response.json()
+    assert body["status"] == 429 and body["title"]
+    return body["detail"]
+
+
+def test_one_client_beyond_its_bound_gets_429_at_once_while_its_others_wait(server, auth, publish):
+    headers = server.bearer(auth.org("carrier"))
+    cursor = _head(server, headers)
+    with ThreadPoolExecutor(3) as pool:
+        polls = [pool.submit(_poll, server, headers, cursor) for _ in range(3)]
+        done, waiting = wait(polls, timeout=BOUND, return_when=FIRST_COMPLETED)
+        assert len(done) == 1, "the third long-poll of one client must be refused at once"
+        assert "This client already has 2 long-polls waiting" in _assert_429(done.pop().result())
+        assert len(waiting) == 2
+        publish("code", "10687415")  # wakes the two that wait
+        for future in waiting:
+            response = future.result(timeout=BOUND)
+            assert response.status_code == 200
+            assert [c["entry"]["value"] for c in response.json()["changes"]] == ["10687415"]
+    # The slots were given back: the client may wait again.
+    again = _poll(server, headers, _head(server, headers), seconds=1)
+    assert again.status_code == 200 and again.json()["changes"] == []
+
+
+def test_with_the_worker_bound_full_look_ups_and_health_checks_still_answer(server, auth, publish):
+    pollers = [server.bearer(auth.org("carrier")) for _ in range(4)]  # 4 clients: no per-client bound
+    reader = server.bearer(auth.org("internet"))
+    cursor = _head(server, pollers[0])
+    with ThreadPoolExecutor(4) as pool:
+        # As many long-polls as the worker has threads: without a bound they would take them all.
+        polls = [pool.submit(_poll, server, headers, cursor) for headers in pollers]
+        refused: list[requests.Response] = []
+        pending = set(polls)
+        while len(refused) < 2:
+            done, pending = wait(pending, timeout=BOUND, return_when=FIRST_COMPLETED)
+            assert done, "two long-polls beyond the worker's bound must be refused at once"
+            refused += [future.result() for future in done]
+        assert len(refused) == 2 and len(pending) == 2
+        for response in refused:
+            assert "already holds 2 waiting long-polls" in _assert_429(response)
+
+        lookup = requests.get(server.url + "/v1/lookup", params={"value": "10687415", "kind": "code"},
+                              headers=reader, timeout=BOUND)
+        health = requests.get(server.url + "/healthz", timeout=BOUND)
+        assert lookup.status_code == 200 and lookup.json()["listed"] is False
+        assert health.status_code == 200
+        # Answered while the two long-polls still hold their threads.
+        assert not any(future.done() for future in pending)
+
+        publish("code", "10687415")
+        for future in pending:
+            response = future.result(timeout=BOUND)
+            assert response.status_code == 200 and len(response.json()["changes"]) == 1
+
+
+def _app_with(tmp_path, **config):
+    return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/unused.sqlite", **config})
+
+
+@pytest.mark.parametrize(("config", "per_worker"), [
+    ({"THREADS": 8}, 4),  # default: half the threads
+    ({"THREADS": 4, "LONGPOLL_PER_WORKER": 10}, 2),  # clamped: 2 threads stay free
+    ({"THREADS": 16, "LONGPOLL_PER_WORKER": 16, "LONGPOLL_FREE_THREADS": 0}, 15),  # at least 1 stays free
+    ({"THREADS": 1}, 0),  # a sync worker: no long-poll may wait
+])
+def test_per_worker_bound_leaves_free_threads_whatever_the_settings(tmp_path, config, per_worker):
+    assert _app_with(tmp_path, **config).config["LONGPOLL_PER_WORKER"] == per_worker
+
+
+def test_bound_is_read_from_the_environment_and_a_clamp_is_logged(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("BLOCKLIST_THREADS", "6")
+    monkeypatch.setenv("BLOCKLIST_LONGPOLL_PER_WORKER", "6")
+    monkeypatch.setenv("BLOCKLIST_LONGPOLL_PER_CLIENT", "1")
+    with caplog.at_level(logging.WARNING, logger="blocklist.feeds.longpoll"):
+        app = _app_with(tmp_path)
+    assert (app.config["LONGPOLL_PER_WORKER"], app.config["LONGPOLL_PER_CLIENT"]) == (4, 1)
+    assert "BLOCKLIST_LONGPOLL_PER_WORKER=6 clamped to 4" in caplog.text

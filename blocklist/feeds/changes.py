@@ -1,11 +1,17 @@
-"""Appending to the change log. Entry services call `write_lock` first in every transaction that
+"""The change log and its head: the one module that writes them, and the one place that says
+how the head is read (`HEAD`, `HEAD_SQL`, `head_position`) and which changes lie in a window
+(`in_window`) — for the entry services, the feed pages, the snapshot, the long-poll watcher and
+the matching engine alike. Entry services call `write_lock` first in every transaction that
 changes entries, and `append` for each change to the active set, in that same transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Iterable
 
-from sqlalchemy import func, select, update
+from flask import current_app
+
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from ..db import bulk_insert, db, utcnow
 from .models import FeedChange, FeedHead
@@ -14,6 +20,11 @@ UPSERT = "upsert"
 NOTIFY_CHANNEL = "blocklist_feed"
 REMOVE = "remove"
 
+# The last position handed out: as a statement, and as plain SQL for raw driver connections
+# (the watcher's LISTEN connection, the snapshot's own).
+HEAD = select(FeedHead.position).where(FeedHead.id == 1)
+HEAD_SQL = "SELECT position FROM feed_head WHERE id = 1"
+
 
 def write_lock() -> None:
     """Serialise entry writers: take the feed head's row lock (PostgreSQL) or the database write
@@ -21,9 +32,15 @@ def write_lock() -> None:
     db.session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position))
 
 
-def head_position() -> int:
-    """The last position handed out (committed, when read outside a writing transaction)."""
-    return db.session.scalar(select(FeedHead.position).where(FeedHead.id == 1)) or 0
+def head_position(connection=None) -> int:
+    """The last position handed out (committed, when read outside a writing transaction), on
+    `connection` (a SQLAlchemy connection) or the session."""
+    return (connection or db.session).scalar(HEAD) or 0
+
+
+def in_window(after: int, through: int) -> ColumnElement[bool]:
+    """SQL: a change at a position after `after` and at most `through`."""
+    return (FeedChange.position > after) & (FeedChange.position <= through)
 
 
 def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
@@ -35,7 +52,7 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
     session = db.session
     session.execute(update(FeedHead).where(FeedHead.id == 1)
                     .values(position=FeedHead.position + len(rows)))
-    last = session.scalar(select(FeedHead.position).where(FeedHead.id == 1))
+    last = session.scalar(HEAD)
     first = last - len(rows) + 1
     now = utcnow()
     bulk_insert(FeedChange.__table__, [
@@ -47,3 +64,23 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
         # Delivered at commit (and dropped on rollback): wakes every process's long-poll watcher.
         session.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(last))))
     return last
+
+
+def head_and_horizon() -> tuple[int, int]:
+    """(last committed position, highest pruned position)."""
+    row = db.session.execute(select(FeedHead.position, FeedHead.pruned_through).where(FeedHead.id == 1)).one()
+    return row.position or 0, row.pruned_through or 0
+
+
+def prune(now: dt.datetime | None = None) -> int:
+    """Delete changes older than the retention and record the horizon; returns how many (the
+    caller commits)."""
+    days = current_app.config["FEED_RETENTION_DAYS"]
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    through = db.session.scalar(select(func.max(FeedChange.position)).where(FeedChange.created_at < cutoff))
+    if through is None:
+        return 0
+    db.session.execute(update(FeedHead).where(FeedHead.id == 1, FeedHead.pruned_through < through)
+                       .values(pruned_through=through))
+    deleted = db.session.execute(delete(FeedChange).where(FeedChange.position <= through)).rowcount
+    return deleted or 0

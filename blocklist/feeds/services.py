@@ -1,4 +1,4 @@
-"""Reading the change log (pages of changes after a cursor) and pruning it.
+"""Reading the change log: pages of changes after a cursor, each upsert with its entry as it now is.
 
 Consistency: a page reads the head position H first, then the changes in (since, H]. Every
 change at or below a committed head is committed with it (writers update the head and append
@@ -8,20 +8,19 @@ next cursor may safely advance to H even when a kind filter matched nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select
 
-from ..db import db, utcnow
+from ..db import db
 from ..auth.models import Org
 from ..entries.models import Entry, EntryTag, Report
 from ..entries.schemas import EntrySchema
 from ..exceptions import BadRequest, Gone
-from .models import FeedChange, FeedHead
+from . import changes
+from .models import FeedChange
 
 CHUNK = 5000  # ids per IN (...) list
 
@@ -33,12 +32,6 @@ class ChangesPage:
     changes: list[dict[str, Any]] = field(default_factory=list)
     next_position: int = 0
     has_more: bool = False
-
-
-def head_and_horizon() -> tuple[int, int]:
-    """(last committed position, highest pruned position)."""
-    row = db.session.execute(select(FeedHead.position, FeedHead.pruned_through).where(FeedHead.id == 1)).one()
-    return row.position or 0, row.pruned_through or 0
 
 
 def _gone(since: int, horizon: int):
@@ -79,7 +72,7 @@ def _entries_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
 def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPage:
     """The changes after position `since` (None: the start of the retained log), in position
     order, at most `limit`; 400 past the head, 410 before the retention horizon."""
-    head, horizon = head_and_horizon()
+    head, horizon = changes.head_and_horizon()
     start = horizon if since is None else since
     if start > head:
         raise BadRequest("The cursor is ahead of the feed; use a cursor the feed returned.",
@@ -87,13 +80,13 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
     if start < horizon:
         _gone(start, horizon)
     stmt = (select(FeedChange.position, FeedChange.entry_id, FeedChange.op, FeedChange.kind, FeedChange.value)
-            .where(FeedChange.position > start, FeedChange.position <= head)
+            .where(changes.in_window(start, head))
             .order_by(FeedChange.position).limit(limit + 1))
     if kind is not None:
         stmt = stmt.where(FeedChange.kind == kind)
     rows = db.session.execute(stmt).all()
     # Read the horizon again: pruning that ran meanwhile may have removed rows we needed.
-    horizon = head_and_horizon()[1]
+    horizon = changes.head_and_horizon()[1]
     if start < horizon:
         _gone(start, horizon)
     page = ChangesPage(since=start, head=head, has_more=len(rows) > limit)
@@ -106,17 +99,3 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
             entry = {"id": row.entry_id, "kind": row.kind, "value": row.value}
         page.changes.append({"op": row.op, "position": row.position, "entry": entry})
     return page
-
-
-def prune(now: dt.datetime | None = None) -> int:
-    """Delete changes older than the retention and record the horizon; returns how many (the
-    caller commits)."""
-    days = current_app.config["FEED_RETENTION_DAYS"]
-    cutoff = (now or utcnow()) - dt.timedelta(days=days)
-    through = db.session.scalar(select(func.max(FeedChange.position)).where(FeedChange.created_at < cutoff))
-    if through is None:
-        return 0
-    db.session.execute(update(FeedHead).where(FeedHead.id == 1, FeedHead.pruned_through < through)
-                       .values(pruned_through=through))
-    deleted = db.session.execute(delete(FeedChange).where(FeedChange.position <= through)).rowcount
-    return deleted or 0

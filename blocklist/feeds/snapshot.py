@@ -21,6 +21,8 @@ from typing import Iterator
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from . import changes
+
 log = logging.getLogger(__name__)
 FORMATS = ("jsonl", "csv")
 APPLICATION_NAME = "blocklist-snapshot"
@@ -85,7 +87,7 @@ class ConsistentRead:
                      "statement": f"{max(0, statement_timeout) * 1000}"})
             else:
                 self.conn.exec_driver_sql("BEGIN")  # pysqlite would not begin before a SELECT
-            self.position: int = self.conn.execute(text("SELECT position FROM feed_head WHERE id = 1")).scalar() or 0
+            self.position: int = changes.head_position(self.conn)
         except BaseException:
             self.conn.close()
             raise

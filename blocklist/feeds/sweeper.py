@@ -20,7 +20,7 @@ from ..context import SYSTEM
 from ..db import db
 from ..entries import services as entry_services
 from ..entries.idempotency import purge_expired
-from . import services
+from . import changes
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 300  # seconds between prunes in the background sweeper
@@ -42,7 +42,7 @@ def sweep(prune: bool = True) -> dict[str, int]:
     """The job: expiry, then (with `prune`) the feed and idempotency retention, each committed."""
     counts = {"expired": expire_all_due()}
     if prune:
-        counts["feed_pruned"] = services.prune()
+        counts["feed_pruned"] = changes.prune()
         db.session.commit()
         counts["idempotency_purged"] = purge_expired()
         db.session.commit()

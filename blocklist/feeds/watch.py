@@ -13,10 +13,9 @@ import logging
 import threading
 import time
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from .changes import NOTIFY_CHANNEL
-from .models import FeedHead
+from .changes import HEAD_SQL, NOTIFY_CHANNEL, head_position
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
@@ -53,7 +52,7 @@ class HeadWatcher:
                 self.condition.notify_all()
 
     def _read_head(self, conn) -> int:
-        return conn.execute(select(FeedHead.position).where(FeedHead.id == 1)).scalar() or 0
+        return head_position(conn)
 
     def _run(self) -> None:
         while True:
@@ -79,13 +78,13 @@ class HeadWatcher:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             # Read the head only after LISTEN, so no commit falls between the two.
-            row = conn.execute("SELECT position FROM feed_head WHERE id = 1").fetchone()
+            row = conn.execute(HEAD_SQL).fetchone()
             self._advance(row[0] if row else 0)
             while True:
                 for notice in conn.notifies(timeout=5.0):
                     self._advance(int(notice.payload))
                 # Every 5 s: notice a dead connection, and re-read the head in case it was reset.
-                row = conn.execute("SELECT position FROM feed_head WHERE id = 1").fetchone()
+                row = conn.execute(HEAD_SQL).fetchone()
                 self._advance(row[0] if row else 0)
 
 

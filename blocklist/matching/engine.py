@@ -41,12 +41,12 @@ import ahocorasick
 from sqlalchemy import select
 
 from ..entries.models import Entry
-from ..feeds.models import FeedChange, FeedHead
+from ..feeds import changes
+from ..feeds.models import FeedChange
 
 KINDS = ("keyword",)
 REBUILD_AFTER = 2000  # delta keywords + dropped keywords before the main automaton is rebuilt
 CATCH_UP_LIMIT = 200_000  # more changes than this behind: rebuild from the entries instead
-_HEAD = select(FeedHead.position).where(FeedHead.id == 1)
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class MatchingEngine:
         changes since the engine's position. One small query when nothing changed."""
         # Core, not ORM, execution: the same SQL at a third of the cost per call.
         connection = session.connection()
-        head = connection.scalar(_HEAD) or 0
+        head = changes.head_position(connection)
         if self.position == head:
             return
         with self._lock:
@@ -184,8 +184,7 @@ class MatchingEngine:
             rows = connection.execute(
                 select(Entry.id, Entry.kind, Entry.value, Entry.status, Entry.expires_at)
                 .join(FeedChange, FeedChange.entry_id == Entry.id)
-                .where(FeedChange.position > self.position, FeedChange.position <= head,
-                       FeedChange.kind.in_(KINDS))
+                .where(changes.in_window(self.position, head), FeedChange.kind.in_(KINDS))
                 .order_by(FeedChange.position)
             ).all()
             self._apply(rows, head)

@@ -13,7 +13,7 @@ from blocklist.db import db, utcnow
 from blocklist.feeds.sweeper import expire_all_due as expire_due
 from blocklist.feeds import cursors
 from blocklist.feeds.models import FeedChange
-from blocklist.feeds.services import prune
+from blocklist.feeds.changes import prune
 from helpers import assert_problem
 
 

@@ -120,7 +120,7 @@ def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server
     from sqlalchemy import update
 
     from blocklist.feeds.models import FeedChange
-    from blocklist.feeds.services import prune
+    from blocklist.feeds.changes import prune
 
     publish("code", "10687415")
     creds = auth.org("consumer")

@@ -1,0 +1,97 @@
+"""The shape the code keeps (README, Architecture): no import circle between modules, the
+values core at the bottom, and one unit of work per request — nothing but the unit of work,
+CLI commands and jobs commits."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "blocklist"
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(name: str, path: pathlib.Path, modules: dict[str, pathlib.Path]) -> set[str]:
+    """Modules of the package that `name` imports anywhere in its text (functions included);
+    `from . import x` is an import of the module x, not of the package."""
+    parts = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            targets = [t for t in (f"{base}.{alias.name}" for alias in node.names) if t in modules] or [base]
+        else:
+            continue
+        found.update(t for t in targets if t in modules and t != name)
+    return found
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                on_stack.discard(other)
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_import_circle_between_modules():
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert _cycles(graph) == []
+
+
+def test_lower_layers_never_import_routes_clis_or_jobs():
+    modules = _modules()
+    top = {name for name in modules if name.rsplit(".", 1)[-1] in ("routes", "cli", "sweeper")}
+    for name, path in modules.items():
+        if name in top or name.count(".") < 2:  # the top layer, and packages wiring themselves up
+            continue
+        assert not (_imports(name, path, modules) & top), f"{name} imports a route, CLI or job"
+
+
+def test_only_the_unit_of_work_clis_and_jobs_commit():
+    allowed = {"db.py", "cli.py", "sweeper.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in allowed:
+            continue
+        assert not re.search(r"session\.commit\(\)", path.read_text()), f"{path.relative_to(ROOT)} commits"

@@ -47,18 +47,65 @@ from blocklist.auth import services as auth_services  # noqa: E402
 from blocklist.context import OPERATOR  # noqa: E402
 from blocklist.db import db  # noqa: E402
 from blocklist.entries.models import Entry  # noqa: E402
-from blocklist.matching import engine as engine_module, services  # noqa: E402
+from blocklist.matching import engine as engine_module  # noqa: E402
+from blocklist.matching import services
 from blocklist.values.folding import fold  # noqa: E402
 from blocklist.values.urls import url_expression  # noqa: E402
 
-ZH_A = ["安全", "冻结", "刷单", "返利", "中奖", "客服", "退款", "贷款", "征信", "公检法", "医保", "快递",
-        "理赔", "兼职", "投资", "博彩", "积分", "兑换", "验证码", "账户", "涉嫌", "洗钱", "解冻", "保证金"]
-ZH_B = ["账户", "通知", "专员", "平台", "链接", "资金", "操作", "认证", "审核", "补贴", "名额", "奖励",
-        "清查", "核实", "激活", "升级", "入口", "热线", "流水", "额度"]
+ZH_A = [
+    "安全",
+    "冻结",
+    "刷单",
+    "返利",
+    "中奖",
+    "客服",
+    "退款",
+    "贷款",
+    "征信",
+    "公检法",
+    "医保",
+    "快递",
+    "理赔",
+    "兼职",
+    "投资",
+    "博彩",
+    "积分",
+    "兑换",
+    "验证码",
+    "账户",
+    "涉嫌",
+    "洗钱",
+    "解冻",
+    "保证金",
+]
+ZH_B = [
+    "账户",
+    "通知",
+    "专员",
+    "平台",
+    "链接",
+    "资金",
+    "操作",
+    "认证",
+    "审核",
+    "补贴",
+    "名额",
+    "奖励",
+    "清查",
+    "核实",
+    "激活",
+    "升级",
+    "入口",
+    "热线",
+    "流水",
+    "额度",
+]
 EN_A = ["claim", "win", "verify", "urgent", "free", "refund", "unlock", "bonus", "crypto", "loan"]
 EN_B = ["prize", "account", "reward", "gift", "payment", "wallet", "code", "card", "credit", "cash"]
-FILLER = ("您好我们是客户服务中心今天为您带来最新的活动信息请您留意短信内容如有疑问请回复咨询感谢您的支持"
-          "祝您生活愉快工作顺利本条消息由系统自动发送请勿直接回复")
+FILLER = (
+    "您好我们是客户服务中心今天为您带来最新的活动信息请您留意短信内容如有疑问请回复咨询感谢您的支持"
+    "祝您生活愉快工作顺利本条消息由系统自动发送请勿直接回复"
+)
 
 
 def rss_bytes() -> int:
@@ -79,19 +126,31 @@ def keywords(n: int, rng: random.Random) -> list[str]:
 
 def rows(args) -> dict[str, list[dict]]:
     rng = random.Random(42)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     later = now + dt.timedelta(days=365)
 
     def row(kind, value, **extra):
-        return {"kind": kind, "value": value, "raw_value": value, "status": "active", "reporters": 1,
-                "version": 1, "expires_at": later, "created_at": now, "updated_at": now, **extra}
+        return {
+            "kind": kind,
+            "value": value,
+            "raw_value": value,
+            "status": "active",
+            "reporters": 1,
+            "version": 1,
+            "expires_at": later,
+            "created_at": now,
+            "updated_at": now,
+            **extra,
+        }
 
     half = args.urls // 2
     url_values = [f"http://pay{i}.scam{i % 997}.com/login{i}/" for i in range(half)]
     return {
         "keyword": [row("keyword", k) for k in keywords(args.keywords, rng)],
         "url": [row("url", u, match_key=url_expression(u)) for u in url_values],
-        "domain": [row("domain", f"phish{i}.{rng.choice(['cn', 'top', 'xyz', 'com'])}") for i in range(args.urls - half)],
+        "domain": [
+            row("domain", f"phish{i}.{rng.choice(['cn', 'top', 'xyz', 'com'])}") for i in range(args.urls - half)
+        ],
         "number": [row("number", f"+86138{i:08d}") for i in range(args.numbers)],
     }
 
@@ -107,12 +166,14 @@ def setup_database(app, args) -> dict[str, list[dict]]:
         flask_migrate.upgrade(directory=os.path.join(ROOT, "migrations"))
         data = rows(args)
         started = time.perf_counter()
-        for kind, batch in data.items():
+        for _kind, batch in data.items():
             for i in range(0, len(batch), 20_000):
-                db.session.execute(insert(Entry), batch[i:i + 20_000])
+                db.session.execute(insert(Entry), batch[i : i + 20_000])
             db.session.commit()
-        print(f"inserted {sum(map(len, data.values())):,} entries in {time.perf_counter() - started:.1f}s",
-              file=sys.stderr)
+        print(
+            f"inserted {sum(map(len, data.values())):,} entries in {time.perf_counter() - started:.1f}s",
+            file=sys.stderr,
+        )
         return data
 
 
@@ -120,12 +181,11 @@ def messages(data, n: int, rng: random.Random) -> list[str]:
     """~200-character messages, each with one link; a third hold a listed keyword, a third a
     listed URL or domain, the rest are clean."""
     kws = [r["value"] for r in data["keyword"]]
-    links = ([r["value"].split("://")[1] + "x" for r in data["url"]]
-             + [r["value"] + "/a" for r in data["domain"]])
+    links = [r["value"].split("://")[1] + "x" for r in data["url"]] + [r["value"] + "/a" for r in data["domain"]]
     out = []
     for i in range(n):
         start = rng.randrange(len(FILLER))
-        body = (FILLER * 3)[start:start + 150]
+        body = (FILLER * 3)[start : start + 150]
         kw = rng.choice(kws) if i % 3 == 0 else "正常内容"
         link = rng.choice(links) if i % 3 == 1 else f"www.example{i}.com/path/{i}"
         msg = f"{body[:70]}{kw}{body[70:]} 详情 {link} 回T退订"
@@ -139,6 +199,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # --- live server load ----------------------------------------------------------------------------
+
 
 def _load_worker(port, path, bodies, headers, seconds, threads, queue):
     import threading
@@ -178,8 +239,10 @@ def _load_worker(port, path, bodies, headers, seconds, threads, queue):
 
 def load(port, path, bodies, headers, seconds, processes, threads) -> tuple[float, int]:
     queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_load_worker, args=(port, path, bodies, headers, seconds, threads, queue))
-             for _ in range(processes)]
+    procs = [
+        multiprocessing.Process(target=_load_worker, args=(port, path, bodies, headers, seconds, threads, queue))
+        for _ in range(processes)
+    ]
     started = time.perf_counter()
     for p in procs:
         p.start()
@@ -199,13 +262,33 @@ def live(args, app, msgs) -> dict[str, float]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "BLOCKLIST_DATABASE_URL": args.database_url, "BLOCKLIST_SECRET_KEY": "bench",
-           "BLOCKLIST_RATE_LIMIT_ENABLED": "false"}  # measuring throughput, not the limiter
+    env = {
+        **os.environ,
+        "BLOCKLIST_DATABASE_URL": args.database_url,
+        "BLOCKLIST_SECRET_KEY": "bench",
+        "BLOCKLIST_RATE_LIMIT_ENABLED": "false",
+    }  # measuring throughput, not the limiter
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    server = subprocess.Popen([gunicorn, "-c", os.path.join(ROOT, "deploy", "gunicorn.conf.py"),
-                               "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-                               "--threads", str(args.threads), "--access-logfile", "/dev/null",
-                               "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
+    server = subprocess.Popen(
+        [
+            gunicorn,
+            "-c",
+            os.path.join(ROOT, "deploy", "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--access-logfile",
+            "/dev/null",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -220,13 +303,14 @@ def live(args, app, msgs) -> dict[str, float]:
                 time.sleep(0.2)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         form = f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
-        conn.request("POST", "/oauth/token", body=form,
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        conn.request("POST", "/oauth/token", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
         token = json.loads(conn.getresponse().read())["access_token"]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         # the messages of step 3; a third of the senders are listed numbers
-        bodies = [json.dumps({"sender": f"1380000{i:04d}" if i % 3 == 2 else f"1390000{i:04d}", "text": m})
-                  for i, m in enumerate(msgs[:500])]
+        bodies = [
+            json.dumps({"sender": f"1380000{i:04d}" if i % 3 == 2 else f"1390000{i:04d}", "text": m})
+            for i, m in enumerate(msgs[:500])
+        ]
         # warm-up: every worker builds its engine on its first check
         load(port, "/v1/check", bodies, headers, args.warmup, args.processes, args.concurrency)
         health, health_errors = load(port, "/healthz", None, {}, args.seconds, args.processes, args.concurrency)
@@ -251,12 +335,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--no-live", action="store_true")
-    parser.add_argument("--reuse", action="store_true",
-                        help="the database already holds this run's rows (same sizes): skip wiping and inserting")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="the database already holds this run's rows (same sizes): skip wiping and inserting",
+    )
     args = parser.parse_args()
 
     if args.database_url.startswith("sqlite:///") and not args.reuse:
-        path = args.database_url[len("sqlite:///"):]
+        path = args.database_url[len("sqlite:///") :]
         if os.path.exists(path):
             os.remove(path)
     app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench"})
@@ -266,7 +353,7 @@ def main() -> None:
     words = [(i, r["value"]) for i, r in enumerate(data["keyword"])]
     started = time.perf_counter()
     engine_module._automaton(words)
-    results.append(("Aho-Corasick build, %s keywords" % f"{len(words):,}", f"{time.perf_counter() - started:.3f} s"))
+    results.append((f"Aho-Corasick build, {len(words):,} keywords", f"{time.perf_counter() - started:.3f} s"))
 
     gc.collect()
     rss_before = rss_bytes()
@@ -292,8 +379,13 @@ def main() -> None:
         services.Link.found_in(msg)
         timings.append((time.perf_counter() - started) * 1e6)
         matched += bool(found)
-    results.append((f"keywords + link finding, {len(msgs):,} msgs of ~{int(statistics.mean(map(len, msgs)))} chars "
-                    f"({matched:,} with a keyword)", f"p50 {percentile(timings, 50):.0f} µs, p99 {percentile(timings, 99):.0f} µs"))
+    results.append(
+        (
+            f"keywords + link finding, {len(msgs):,} msgs of ~{int(statistics.mean(map(len, msgs)))} chars "
+            f"({matched:,} with a keyword)",
+            f"p50 {percentile(timings, 50):.0f} µs, p99 {percentile(timings, 99):.0f} µs",
+        )
+    )
 
     full = []
     with app.test_request_context():
@@ -303,14 +395,22 @@ def main() -> None:
             services.check(sender, msg)
             full.append((time.perf_counter() - started) * 1e6)
             db.session.rollback()
-    results.append(("services.check incl. head, sender/URL/domain probe and allowlist queries",
-                    f"p50 {percentile(full, 50):.0f} µs, p99 {percentile(full, 99):.0f} µs"))
+    results.append(
+        (
+            "services.check incl. head, sender/URL/domain probe and allowlist queries",
+            f"p50 {percentile(full, 50):.0f} µs, p99 {percentile(full, 99):.0f} µs",
+        )
+    )
 
     if not args.no_live:
         rates = live(args, app, msgs)
-        results.append((f"live gunicorn ({args.workers} gthread workers x {args.threads} threads; client "
-                        f"{args.processes} procs x {args.concurrency} conns)",
-                        f"/healthz {rates['healthz']:.0f} req/s, /v1/check {rates['check']:.0f} req/s"))
+        results.append(
+            (
+                f"live gunicorn ({args.workers} gthread workers x {args.threads} threads; client "
+                f"{args.processes} procs x {args.concurrency} conns)",
+                f"/healthz {rates['healthz']:.0f} req/s, /v1/check {rates['check']:.0f} req/s",
+            )
+        )
         results.append(("/v1/check : /healthz", f"{rates['check'] / rates['healthz']:.2f} (errors: {rates['errors']})"))
 
     width = max(len(k) for k, _ in results)

@@ -1,6 +1,7 @@
 """Feed benchmark (run by hand, not in CI) against a scratch PostgreSQL database it wipes:
 
-    .venv/bin/python bench/bench_feeds.py --database-url postgresql://postgres@127.0.0.1:5432/blocklist_feeds_bench --n 100000
+    .venv/bin/python bench/bench_feeds.py \
+        --database-url postgresql://postgres@127.0.0.1:5432/blocklist_feeds_bench --n 100000
 
 Loads N active entries with SQL producing the rows the API would (entries, reports, tags, one
 `upsert` change each), serves the app with gunicorn (gthread), then measures:
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +29,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 LOAD_SQL = """
-INSERT INTO entries (id, kind, value, raw_value, status, category, reporters, version, expires_at, created_at, updated_at)
+INSERT INTO entries (id, kind, value, raw_value, status, category, reporters, version, expires_at,
+                     created_at, updated_at)
 SELECT i, CASE WHEN i % 10 = 0 THEN 'code' ELSE 'number' END,
        CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '+86138' || lpad(i::text, 8, '0') END,
        CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '138' || lpad(i::text, 8, '0') END,
@@ -46,22 +47,25 @@ UPDATE feed_head SET position = %(n)s WHERE id = 1;
 SELECT setval(pg_get_serial_sequence('entries', 'id'), %(n)s);
 ANALYZE;
 """
-COPY_SQL = ("COPY (SELECT id, kind, value, status, category, reporters, expires_at, updated_at "
-            "FROM entries WHERE status = 'active') TO STDOUT")
+COPY_SQL = (
+    "COPY (SELECT id, kind, value, status, category, reporters, expires_at, updated_at "
+    "FROM entries WHERE status = 'active') TO STDOUT"
+)
 
 
 def setup(url: str, n: int) -> dict:
     """Wipe the database at `url` (a plain postgresql:// URL), migrate, make clients, load N rows."""
+    import flask_migrate
     from sqlalchemy import text
 
-    import flask_migrate
     from blocklist import create_app
     from blocklist.auth import services as auth_services
     from blocklist.context import OPERATOR
     from blocklist.db import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_HASH_METHOD": "pbkdf2:sha256:1000",
-                      "SECRET_KEY": "bench"})
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_HASH_METHOD": "pbkdf2:sha256:1000", "SECRET_KEY": "bench"}
+    )
     with app.app_context():
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -73,13 +77,16 @@ def setup(url: str, n: int) -> dict:
         consumer_client, consumer_secret = auth_services.create_client(consumer, actor=OPERATOR)
         db.session.commit()
         ids = (carrier.id, carrier_client.client_id)
-        creds = {"carrier": (carrier_client.client_id, carrier_secret),
-                 "consumer": (consumer_client.client_id, consumer_secret)}
+        creds = {
+            "carrier": (carrier_client.client_id, carrier_secret),
+            "consumer": (consumer_client.client_id, consumer_secret),
+        }
         db.session.remove()
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        conn.execute(LOAD_SQL.replace("%(n)s", str(n)).replace("%(org)s", str(ids[0]))
-                     .replace("%(client)s", f"'{ids[1]}'"))
+        conn.execute(
+            LOAD_SQL.replace("%(n)s", str(n)).replace("%(org)s", str(ids[0])).replace("%(client)s", f"'{ids[1]}'")
+        )
     print(f"loaded {n} entries in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return creds
 
@@ -138,8 +145,9 @@ def feed_rate(base: str, headers: dict, cap: int) -> tuple[float, int]:
 def propagation(base: str, reader: dict, writer: dict, samples: int) -> list[float]:
     # A cursor at the head: the checksum of the smallest kind names one (reading the log from
     # its start would take half an hour at 10M entries).
-    since = requests.get(base + "/v1/feed/checksum", params={"kind": "range"},
-                         headers=reader, timeout=120).json()["cursor"]
+    since = requests.get(base + "/v1/feed/checksum", params={"kind": "range"}, headers=reader, timeout=120).json()[
+        "cursor"
+    ]
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     done = threading.Event()
@@ -148,8 +156,9 @@ def propagation(base: str, reader: dict, writer: dict, samples: int) -> list[flo
         nonlocal since
         session = requests.Session()
         while not done.is_set():
-            body = session.get(base + "/v1/feed/changes", params={"since": since, "wait": 5},
-                               headers=reader, timeout=30).json()
+            body = session.get(
+                base + "/v1/feed/changes", params={"since": since, "wait": 5}, headers=reader, timeout=30
+            ).json()
             now = time.perf_counter()
             for change in body["changes"]:
                 seen.setdefault(change["entry"]["value"], now)
@@ -182,16 +191,19 @@ def main() -> None:
     from conftest import LiveServer
 
     creds = setup(args.database_url, args.n)
-    server = LiveServer(args.database_url, workers=2, worker_class="gthread",
-                        extra_env={"GUNICORN_CMD_ARGS": "--threads 8"}).start()
+    server = LiveServer(
+        args.database_url, workers=2, worker_class="gthread", extra_env={"GUNICORN_CMD_ARGS": "--threads 8"}
+    ).start()
     try:
         base = server.url
         reader, writer = token(base, creds["consumer"]), token(base, creds["carrier"])
         copy_s, copy_bytes = min(time_copy(args.database_url) for _ in range(args.runs))
         rows = [("COPY ... TO STDOUT (psql baseline)", copy_s, copy_bytes, args.n)]
-        for label, params, gz in (("snapshot jsonl", {"format": "jsonl"}, False),
-                                  ("snapshot csv", {"format": "csv"}, False),
-                                  ("snapshot jsonl + gzip", {"format": "jsonl"}, True)):
+        for label, params, gz in (
+            ("snapshot jsonl", {"format": "jsonl"}, False),
+            ("snapshot csv", {"format": "csv"}, False),
+            ("snapshot jsonl + gzip", {"format": "jsonl"}, True),
+        ):
             best = min((time_snapshot(base, reader, params, gz) for _ in range(args.runs)), key=lambda r: r[0])
             rows.append((label, best[0], best[1], args.n))
         rss = worker_peak_rss_kb(server.process.pid)
@@ -209,8 +221,10 @@ def main() -> None:
     if latencies:
         p50 = statistics.median(latencies)
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        print(f"propagation publish -> long-poller sees it: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"({len(latencies)}/{args.samples} seen)")
+        print(
+            f"propagation publish -> long-poller sees it: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({len(latencies)}/{args.samples} seen)"
+        )
 
 
 if __name__ == "__main__":

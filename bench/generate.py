@@ -19,34 +19,185 @@ import itertools
 import random
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 BATCH = 10_000
 
 # Shares of each kind, roughly as in a national list: mostly numbers.
-MIX = (("number", 0.70), ("code", 0.08), ("range", 0.02), ("keyword", 0.08), ("url", 0.07),
-       ("domain", 0.05))
+MIX = (("number", 0.70), ("code", 0.08), ("range", 0.02), ("keyword", 0.08), ("url", 0.07), ("domain", 0.05))
 
-MOBILE_PREFIXES = ["130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151",
-                   "152", "155", "156", "157", "158", "159", "166", "170", "171", "176", "177",
-                   "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191",
-                   "198", "199"]
-AREA_CODES = ["010", "020", "021", "022", "023", "024", "025", "027", "028", "029", "0371",
-              "0451", "0531", "0571", "0591", "0731", "0755", "0769", "0898"]
-ZH_WORDS = ["安全账户", "刷单", "返利", "贷款", "秒批", "无抵押", "退款", "理赔", "中奖", "领取",
-            "验证码", "冻结", "解冻", "公检法", "通缉", "洗钱", "客服", "快递丢失", "积分兑换",
-            "医保", "社保", "征信", "修复", "注销", "校园贷", "投资", "高回报", "内幕", "带单",
-            "充值", "游戏装备", "低价", "代购", "机票改签", "航班取消", "保证金", "手续费", "点击链接"]
-EN_WORDS = ["verify", "account", "suspended", "refund", "prize", "winner", "claim", "urgent",
-            "loan", "approved", "crypto", "bonus", "gift", "card", "password", "reset", "parcel",
-            "delivery", "fee", "unlock", "bank", "security", "alert", "invest", "profit"]
+MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "170",
+    "171",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
+]
+AREA_CODES = [
+    "010",
+    "020",
+    "021",
+    "022",
+    "023",
+    "024",
+    "025",
+    "027",
+    "028",
+    "029",
+    "0371",
+    "0451",
+    "0531",
+    "0571",
+    "0591",
+    "0731",
+    "0755",
+    "0769",
+    "0898",
+]
+ZH_WORDS = [
+    "安全账户",
+    "刷单",
+    "返利",
+    "贷款",
+    "秒批",
+    "无抵押",
+    "退款",
+    "理赔",
+    "中奖",
+    "领取",
+    "验证码",
+    "冻结",
+    "解冻",
+    "公检法",
+    "通缉",
+    "洗钱",
+    "客服",
+    "快递丢失",
+    "积分兑换",
+    "医保",
+    "社保",
+    "征信",
+    "修复",
+    "注销",
+    "校园贷",
+    "投资",
+    "高回报",
+    "内幕",
+    "带单",
+    "充值",
+    "游戏装备",
+    "低价",
+    "代购",
+    "机票改签",
+    "航班取消",
+    "保证金",
+    "手续费",
+    "点击链接",
+]
+EN_WORDS = [
+    "verify",
+    "account",
+    "suspended",
+    "refund",
+    "prize",
+    "winner",
+    "claim",
+    "urgent",
+    "loan",
+    "approved",
+    "crypto",
+    "bonus",
+    "gift",
+    "card",
+    "password",
+    "reset",
+    "parcel",
+    "delivery",
+    "fee",
+    "unlock",
+    "bank",
+    "security",
+    "alert",
+    "invest",
+    "profit",
+]
 TLDS = ["com", "cn", "net", "top", "xyz", "vip", "shop", "com.cn", "cc", "info", "online", "site"]
-SYLLABLES = ["pay", "bank", "icbc", "secure", "login", "verify", "gov", "tax", "refund", "wx",
-             "ali", "jd", "tb", "kefu", "help", "cs", "vip", "bonus", "mall", "cloud", "app",
-             "sso", "auth", "id", "cn", "hk", "ok", "go", "mi", "hw"]
-TAGS = ["fraud:ticket-scam", "fraud:loan", "fraud:impersonation", "fraud:phishing",
-        "fraud:task-scam", "fraud:investment", "channel:sms", "channel:voice", "channel:web",
-        "source:12321", "source:user-report", "source:carrier"]
+SYLLABLES = [
+    "pay",
+    "bank",
+    "icbc",
+    "secure",
+    "login",
+    "verify",
+    "gov",
+    "tax",
+    "refund",
+    "wx",
+    "ali",
+    "jd",
+    "tb",
+    "kefu",
+    "help",
+    "cs",
+    "vip",
+    "bonus",
+    "mall",
+    "cloud",
+    "app",
+    "sso",
+    "auth",
+    "id",
+    "cn",
+    "hk",
+    "ok",
+    "go",
+    "mi",
+    "hw",
+]
+TAGS = [
+    "fraud:ticket-scam",
+    "fraud:loan",
+    "fraud:impersonation",
+    "fraud:phishing",
+    "fraud:task-scam",
+    "fraud:investment",
+    "channel:sms",
+    "channel:voice",
+    "channel:web",
+    "source:12321",
+    "source:user-report",
+    "source:carrier",
+]
 
 
 def _pick_kind(rng: random.Random) -> str:
@@ -64,11 +215,11 @@ def _value(kind: str, rng: random.Random, serial: int) -> str:
         if rng.random() < 0.85:
             return f"{rng.choice(MOBILE_PREFIXES)}{serial % 10**8:08d}"
         area = rng.choice(AREA_CODES)
-        return f"{area}-{serial % 10**(11 - len(area)):0{11 - len(area)}d}"
+        return f"{area}-{serial % 10 ** (11 - len(area)):0{11 - len(area)}d}"
     if kind == "code":
         head = rng.choice(["1068", "1069", "95", "96", "400", "800"])
         width = {"1068": 8, "1069": 8, "95": 8, "96": 8, "400": 10, "800": 10}[head]
-        return head + f"{serial % 10**(width - len(head)):0{width - len(head)}d}"
+        return head + f"{serial % 10 ** (width - len(head)):0{width - len(head)}d}"
     if kind == "range":
         prefix = rng.choice(["9527", "1069", "1068", "170", "171", "165"]) + f"{serial % 10**4:04d}"
         return prefix + "x" * rng.choice([2, 3, 4])
@@ -88,10 +239,13 @@ def generate(size: int, seed: int = 2026) -> Iterator[dict]:
     rng = random.Random(seed)
     for serial in range(size):
         kind = _pick_kind(rng)
-        yield {"kind": kind, "value": _value(kind, rng, serial),
-               "tags": rng.sample(TAGS, rng.choice([0, 1, 2])),
-               "category": rng.choice(["fraud", "fraud", "spam", "phishing"]),
-               "reason": "bench"}
+        yield {
+            "kind": kind,
+            "value": _value(kind, rng, serial),
+            "tags": rng.sample(TAGS, rng.choice([0, 1, 2])),
+            "category": rng.choice(["fraud", "fraud", "spam", "phishing"]),
+            "reason": "bench",
+        }
 
 
 def batches(size: int, seed: int = 2026) -> Iterator[list[dict]]:
@@ -114,12 +268,13 @@ def _analyze(db) -> None:
 
 def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, progress=None) -> None:
     """Publish every `loaders`-th batch, starting at batch `share`, in this process."""
+    from sqlalchemy import select
+
     from blocklist import create_app
     from blocklist.auth.models import Org
     from blocklist.context import Actor
     from blocklist.db import db
     from blocklist.entries import services
-    from sqlalchemy import select
 
     app = create_app()
     with app.app_context():
@@ -150,12 +305,13 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loade
     order of change-log positions and audit records interleaves."""
     import multiprocessing
 
+    from sqlalchemy import select
+
     from blocklist import create_app
     from blocklist.auth import services as auth_services
     from blocklist.auth.models import Org
     from blocklist.context import OPERATOR
     from blocklist.db import db
-    from sqlalchemy import select
 
     with create_app().app_context():
         if db.session.scalar(select(Org).where(Org.name == org_name)) is None:
@@ -168,9 +324,12 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loade
         _load_share(size, org_name, seed, 0, 1, progress)
     else:
         context = multiprocessing.get_context("spawn")
-        workers = [context.Process(target=_load_share, args=(size, org_name, seed, share, loaders,
-                                                             progress if share == 0 else None))
-                   for share in range(loaders)]
+        workers = [
+            context.Process(
+                target=_load_share, args=(size, org_name, seed, share, loaders, progress if share == 0 else None)
+            )
+            for share in range(loaders)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -180,19 +339,23 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loade
     return time.perf_counter() - started
 
 
-def load_api(size: int, url: str, client_id: str, client_secret: str, seed: int = 2026,
-             progress=None) -> float:
+def load_api(size: int, url: str, client_id: str, client_secret: str, seed: int = 2026, progress=None) -> float:
     """Publish through POST /v1/entries/bulk; returns seconds taken."""
     import requests
 
     session = requests.Session()
-    token = session.post(url + "/oauth/token", data={"grant_type": "client_credentials"},
-                         auth=(client_id, client_secret), timeout=30).json()["access_token"]
+    token = session.post(
+        url + "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, client_secret), timeout=30
+    ).json()["access_token"]
     session.headers["Authorization"] = "Bearer " + token
     started, done = time.perf_counter(), 0
     for number, chunk in enumerate(batches(size, seed)):
-        response = session.post(url + "/v1/entries/bulk", json={"items": chunk}, timeout=600,
-                                headers={"Idempotency-Key": f"bench-{seed}-{size}-{number}"})
+        response = session.post(
+            url + "/v1/entries/bulk",
+            json={"items": chunk},
+            timeout=600,
+            headers={"Idempotency-Key": f"bench-{seed}-{size}-{number}"},
+        )
         response.raise_for_status()
         done += len(chunk)
         if progress:

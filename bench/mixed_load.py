@@ -73,8 +73,13 @@ def main() -> int:
                 n += 1
                 items = [{"kind": "code", "value": f"1069{seed}{n:05d}{i:02d}"[:16]} for i in range(50)]
                 call("publish (bulk 50)", "POST", "/v1/entries/bulk", session, json={"items": items})
-                call("publish (one)", "POST", "/v1/entries", session,
-                     json={"kind": "number", "value": f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"})
+                call(
+                    "publish (one)",
+                    "POST",
+                    "/v1/entries",
+                    session,
+                    json={"kind": "number", "value": f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"},
+                )
                 time.sleep(0.2)
 
         def looker(seed: int):
@@ -85,8 +90,13 @@ def main() -> int:
         def checker(seed: int):
             rng, session = random.Random(seed), requests.Session()
             while not stop.is_set():
-                call("check", "POST", "/v1/check", session,
-                     json={"sender": rng.choice(known), "text": SMS.format(n=rng.randrange(1000))})
+                call(
+                    "check",
+                    "POST",
+                    "/v1/check",
+                    session,
+                    json={"sender": rng.choice(known), "text": SMS.format(n=rng.randrange(1000))},
+                )
 
         def follower(seed: int):
             session, cursor = requests.Session(), None
@@ -113,15 +123,19 @@ def main() -> int:
 
     total = sum(c["requests"] for c in counts.values())
     errors = sum(c["errors"] for c in counts.values())
-    print(f"\nmixed load, {args.minutes:g} min after warm-up, {args.size:,} entries, "
-          f"{args.workers} gthread workers, 10 client threads on the same host\n")
+    print(
+        f"\nmixed load, {args.minutes:g} min after warm-up, {args.size:,} entries, "
+        f"{args.workers} gthread workers, 10 client threads on the same host\n"
+    )
     print("| client | requests | errors |\n|---|---|---|")
     for kind, c in sorted(counts.items()):
         detail = ", ".join(f"{k}: {v}" for k, v in c.items() if k not in ("requests", "errors"))
         print(f"| {kind} | {c['requests']:,} | {c['errors']}{' (' + detail + ')' if detail else ''} |")
     print(f"| **all** | {total:,} | {errors} |")
-    print(f"\nworker RSS after warm-up: {', '.join(f'{r:.0f}' for r in rss_start)} MiB; "
-          f"at the end: {', '.join(f'{r:.0f}' for r in rss_end)} MiB")
+    print(
+        f"\nworker RSS after warm-up: {', '.join(f'{r:.0f}' for r in rss_start)} MiB; "
+        f"at the end: {', '.join(f'{r:.0f}' for r in rss_end)} MiB"
+    )
     return 1 if errors else 0
 
 

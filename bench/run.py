@@ -35,14 +35,15 @@ import bench_feeds  # noqa: E402
 import generate  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-SMS = ("【工商银行】尊敬的客户您好，您的账户存在异常登录风险，为保障资金安全请于24小时内点击 "
-       "http://icbc-secure{n}.top/verify?id=8841 完成身份核验，逾期将冻结账户。如非本人操作请忽略。"
-       "退订回T。客服热线请勿回复本短信，详询官方渠道。感谢您的配合与支持！祝您生活愉快。")
+SMS = (
+    "【工商银行】尊敬的客户您好，您的账户存在异常登录风险，为保障资金安全请于24小时内点击 "
+    "http://icbc-secure{n}.top/verify?id=8841 完成身份核验，逾期将冻结账户。如非本人操作请忽略。"
+    "退订回T。客服热线请勿回复本短信，详询官方渠道。感谢您的配合与支持！祝您生活愉快。"
+)
 
 
 def sh(*args: str, env: dict | None = None, check: bool = True) -> str:
-    return subprocess.run(args, check=check, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}).stdout
+    return subprocess.run(args, check=check, capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout
 
 
 def psql(url: str, sql: str) -> str:
@@ -52,12 +53,24 @@ def psql(url: str, sql: str) -> str:
 class Server:
     def __init__(self, database_url: str, port: int = 8391, workers: int = 2, threads: int = 8):
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "BLOCKLIST_DATABASE_URL": database_url, "BLOCKLIST_BIND": f"127.0.0.1:{port}",
-               "BLOCKLIST_WORKERS": str(workers), "BLOCKLIST_THREADS": str(threads),
-               "BLOCKLIST_ACCESS_LOG": "/dev/null", "BLOCKLIST_SECRET_KEY": "bench",
-               "BLOCKLIST_RATE_LIMIT_ENABLED": "false", "BLOCKLIST_WORKER_TIMEOUT": "600"}
-        self.process = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-                                        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "BLOCKLIST_DATABASE_URL": database_url,
+            "BLOCKLIST_BIND": f"127.0.0.1:{port}",
+            "BLOCKLIST_WORKERS": str(workers),
+            "BLOCKLIST_THREADS": str(threads),
+            "BLOCKLIST_ACCESS_LOG": "/dev/null",
+            "BLOCKLIST_SECRET_KEY": "bench",
+            "BLOCKLIST_RATE_LIMIT_ENABLED": "false",
+            "BLOCKLIST_WORKER_TIMEOUT": "600",
+        }
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(300):
             try:
                 if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
@@ -79,8 +92,15 @@ class Server:
         self.process.wait(30)
 
 
-def wrk(url: str, token: str, *, script: str | None = None, env: dict | None = None,
-        seconds: int = 10, connections: int = 16) -> dict:
+def wrk(
+    url: str,
+    token: str,
+    *,
+    script: str | None = None,
+    env: dict | None = None,
+    seconds: int = 10,
+    connections: int = 16,
+) -> dict:
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}"]
     if script:
         args += ["-s", str(BENCH / "wrk" / script)]
@@ -94,8 +114,13 @@ def wrk(url: str, token: str, *, script: str | None = None, env: dict | None = N
         value, unit = float(match.group(1)), match.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"),
-            "errors": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else ""}
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
 
 
 def warm_up(url: str, path: str, token: str, body: dict) -> None:
@@ -107,8 +132,9 @@ def warm_up(url: str, path: str, token: str, body: dict) -> None:
     fast = 0
     for _ in range(2000):
         started = time.perf_counter()
-        response = requests.post(url + path, json=body, timeout=300,
-                                 headers={"Authorization": f"Bearer {token}", "Connection": "close"})
+        response = requests.post(
+            url + path, json=body, timeout=300, headers={"Authorization": f"Bearer {token}", "Connection": "close"}
+        )
         response.raise_for_status()
         fast = fast + 1 if time.perf_counter() - started < 0.2 else 0
         if fast >= 20:
@@ -116,8 +142,11 @@ def warm_up(url: str, path: str, token: str, body: dict) -> None:
 
 
 def sample_values(database_url: str, kinds: tuple[str, ...], count: int) -> list[dict]:
-    rows = psql(database_url, f"SELECT kind, raw_value FROM entries WHERE kind IN "
-                              f"({','.join(repr(k) for k in kinds)}) ORDER BY random() LIMIT {count}")
+    rows = psql(
+        database_url,
+        f"SELECT kind, raw_value FROM entries WHERE kind IN "
+        f"({','.join(repr(k) for k in kinds)}) ORDER BY random() LIMIT {count}",
+    )
     return [{"kind": k, "value": v} for k, v in (line.split("|", 1) for line in rows.splitlines())]
 
 
@@ -142,8 +171,15 @@ def measure_bulk(server: Server, token: str, size: int, batches: int = 3) -> dic
 
 
 def measure_audit_verify(database_url: str) -> dict:
-    out = sh(str(VENV_BIN / "flask"), "--app", "wsgi", "audit", "verify", env={"BLOCKLIST_DATABASE_URL": database_url},
-             check=False)
+    out = sh(
+        str(VENV_BIN / "flask"),
+        "--app",
+        "wsgi",
+        "audit",
+        "verify",
+        env={"BLOCKLIST_DATABASE_URL": database_url},
+        check=False,
+    )
     return json.loads(out)
 
 
@@ -151,10 +187,16 @@ def token_for(server: Server, database_url: str) -> str:
     """A token of a fresh regulator org (every scope), made with the operator CLI."""
     env = {"BLOCKLIST_DATABASE_URL": database_url, "BLOCKLIST_SECRET_KEY": "bench"}
     flask = str(VENV_BIN / "flask")
-    org = json.loads(sh(flask, "--app", "wsgi", "org", "create", "--name", f"bench-{time.time_ns()}", "--kind", "regulator", env=env))
+    org = json.loads(
+        sh(flask, "--app", "wsgi", "org", "create", "--name", f"bench-{time.time_ns()}", "--kind", "regulator", env=env)
+    )
     client = json.loads(sh(flask, "--app", "wsgi", "client", "create", "--org", str(org["id"]), env=env))
-    response = requests.post(f"{server.url}/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(client["client_id"], client["client_secret"]), timeout=30)
+    response = requests.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=30,
+    )
     return response.json()["access_token"]
 
 
@@ -164,8 +206,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the scratch database")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per figure")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--loaders", type=int, default=1,
-                        help="processes loading at once (2 on this machine: about twice as fast)")
+    parser.add_argument(
+        "--loaders", type=int, default=1, help="processes loading at once (2 on this machine: about twice as fast)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:  # before minutes of loading, not after
         parser.error("wrk is not installed: apt-get install wrk (Debian/Ubuntu)")
@@ -183,89 +226,175 @@ def main() -> int:
         print(f"loading {args.size:,} entries ...", file=sys.stderr)
         os.environ.update(env)
         load_seconds = generate.load_direct(args.size, "bench-carrier", loaders=args.loaders)
-        table.append((f"load (in-process publish service, {args.loaders} loader{'s' * (args.loaders > 1)})", f"{args.size / load_seconds:,.0f} entries/s",
-                      "", f"{load_seconds:.0f} s for {args.size:,}"))
+        table.append(
+            (
+                f"load (in-process publish service, {args.loaders} loader{'s' * (args.loaders > 1)})",
+                f"{args.size / load_seconds:,.0f} entries/s",
+                "",
+                f"{load_seconds:.0f} s for {args.size:,}",
+            )
+        )
     psql(database_url, "VACUUM ANALYZE")
 
     server = Server(database_url, workers=args.workers)
     try:
         token = token_for(server, database_url)
         base = wrk(server.url + "/healthz", token, seconds=args.seconds)
-        table.append(("/healthz (baseline)", f"{base['rps']:,.0f} req/s", "1.00",
-                      f"p50 {base['p50_ms']:.2f} ms, p99 {base['p99_ms']:.2f} ms"))
+        table.append(
+            (
+                "/healthz (baseline)",
+                f"{base['rps']:,.0f} req/s",
+                "1.00",
+                f"p50 {base['p50_ms']:.2f} ms, p99 {base['p99_ms']:.2f} ms",
+            )
+        )
 
         tmp = Path(tempfile.mkdtemp())
         singles = sample_values(database_url, ("number", "code"), 2000)
-        (tmp / "values.txt").write_text("\n".join(re.sub(r"[^0-9+]", "", v["value"]).replace("+", "%2B")
-                                                  for v in singles) + "\n")
-        single = wrk(server.url + "/v1/lookup", token, script="get_values.lua", seconds=args.seconds,
-                     env={"BENCH_VALUES": str(tmp / "values.txt"), "BENCH_PATH": "/v1/lookup"})
-        table.append(("single look-up (GET /v1/lookup)", f"{single['rps']:,.0f} req/s",
-                      f"{single['rps'] / base['rps']:.2f} (target ≥ 0.5)",
-                      f"p50 {single['p50_ms']:.2f} ms, p99 {single['p99_ms']:.2f} ms, errors {single['errors']}"))
+        (tmp / "values.txt").write_text(
+            "\n".join(re.sub(r"[^0-9+]", "", v["value"]).replace("+", "%2B") for v in singles) + "\n"
+        )
+        single = wrk(
+            server.url + "/v1/lookup",
+            token,
+            script="get_values.lua",
+            seconds=args.seconds,
+            env={"BENCH_VALUES": str(tmp / "values.txt"), "BENCH_PATH": "/v1/lookup"},
+        )
+        table.append(
+            (
+                "single look-up (GET /v1/lookup)",
+                f"{single['rps']:,.0f} req/s",
+                f"{single['rps'] / base['rps']:.2f} (target ≥ 0.5)",
+                f"p50 {single['p50_ms']:.2f} ms, p99 {single['p99_ms']:.2f} ms, errors {single['errors']}",
+            )
+        )
 
         mixed = sample_values(database_url, ("number", "code", "url", "domain", "keyword"), 700)
         misses = [{"value": f"139{i:08d}"} for i in range(300)]
         (tmp / "batch.json").write_text(json.dumps({"values": [{"value": v["value"]} for v in mixed] + misses}))
-        batch = wrk(server.url, token, script="post_body.lua", seconds=args.seconds, connections=4,
-                    env={"BENCH_BODY": str(tmp / "batch.json"), "BENCH_PATH": "/v1/lookup"})
+        batch = wrk(
+            server.url,
+            token,
+            script="post_body.lua",
+            seconds=args.seconds,
+            connections=4,
+            env={"BENCH_BODY": str(tmp / "batch.json"), "BENCH_PATH": "/v1/lookup"},
+        )
         values_per_s = batch["rps"] * 1000
-        table.append(("batch look-up (1,000 mixed values)", f"{values_per_s:,.0f} values/s",
-                      f"{values_per_s / base['rps']:.1f} (target ≥ 20)",
-                      f"p50 {batch['p50_ms']:.0f} ms, p99 {batch['p99_ms']:.0f} ms per request, errors {batch['errors']}"))
+        table.append(
+            (
+                "batch look-up (1,000 mixed values)",
+                f"{values_per_s:,.0f} values/s",
+                f"{values_per_s / base['rps']:.1f} (target ≥ 20)",
+                f"p50 {batch['p50_ms']:.0f} ms, p99 {batch['p99_ms']:.0f} ms per request, errors {batch['errors']}",
+            )
+        )
 
         check_body = {"sender": "10690000001", "text": SMS.format(n=7)[:200]}
         (tmp / "check.json").write_text(json.dumps(check_body))
         warm_up(server.url, "/v1/check", token, check_body)
-        check = wrk(server.url, token, script="post_body.lua", seconds=args.seconds,
-                    env={"BENCH_BODY": str(tmp / "check.json"), "BENCH_PATH": "/v1/check"})
-        table.append(("message check (200-char SMS with a URL)", f"{check['rps']:,.0f} req/s",
-                      f"{check['rps'] / base['rps']:.2f} (target ≥ 0.5)",
-                      f"p50 {check['p50_ms']:.2f} ms, p99 {check['p99_ms']:.2f} ms, errors {check['errors']}"))
+        check = wrk(
+            server.url,
+            token,
+            script="post_body.lua",
+            seconds=args.seconds,
+            env={"BENCH_BODY": str(tmp / "check.json"), "BENCH_PATH": "/v1/check"},
+        )
+        table.append(
+            (
+                "message check (200-char SMS with a URL)",
+                f"{check['rps']:,.0f} req/s",
+                f"{check['rps'] / base['rps']:.2f} (target ≥ 0.5)",
+                f"p50 {check['p50_ms']:.2f} ms, p99 {check['p99_ms']:.2f} ms, errors {check['errors']}",
+            )
+        )
 
         bulk = measure_bulk(server, token, args.size)
-        table.append(("bulk publish (10,000-item requests, API)", f"{bulk['items'] / bulk['seconds']:,.0f} entries/s",
-                      "(target ≥ 20,000/s)", f"{bulk['seconds']:.1f} s for {bulk['items']:,}"))
+        table.append(
+            (
+                "bulk publish (10,000-item requests, API)",
+                f"{bulk['items'] / bulk['seconds']:,.0f} entries/s",
+                "(target ≥ 20,000/s)",
+                f"{bulk['seconds']:.1f} s for {bulk['items']:,}",
+            )
+        )
 
         headers = {"Authorization": f"Bearer {token}"}
         snap = measure_snapshot(server, headers, database_url)
-        table.append(("snapshot (csv, whole active set)", f"{snap['rows'] / snap['seconds']:,.0f} rows/s",
-                      f"{snap['seconds'] / snap['copy_seconds']:.2f}× COPY (target ≤ 3)",
-                      f"{snap['rows']:,} rows in {snap['seconds']:.1f} s; COPY {snap['copy_seconds']:.2f} s"))
+        table.append(
+            (
+                "snapshot (csv, whole active set)",
+                f"{snap['rows'] / snap['seconds']:,.0f} rows/s",
+                f"{snap['seconds'] / snap['copy_seconds']:.2f}× COPY (target ≤ 3)",
+                f"{snap['rows']:,} rows in {snap['seconds']:.1f} s; COPY {snap['copy_seconds']:.2f} s",
+            )
+        )
 
         feed_seconds, feed_changes = bench_feeds.feed_rate(server.url, headers, cap=200_000)
-        table.append(("delta feed read (limit 10,000)", f"{feed_changes / feed_seconds:,.0f} changes/s", "",
-                      f"{feed_changes:,} changes in {feed_seconds:.1f} s"))
+        table.append(
+            (
+                "delta feed read (limit 10,000)",
+                f"{feed_changes / feed_seconds:,.0f} changes/s",
+                "",
+                f"{feed_changes:,} changes in {feed_seconds:.1f} s",
+            )
+        )
 
         delays = bench_feeds.propagation(server.url, headers, headers, samples=60)
-        table.append(("propagation publish → long-poll", f"p50 {statistics.median(delays):.0f} ms",
-                      "(target p99 < 1 s)", f"p99 {delays[int(len(delays) * 0.99) - 1]:.0f} ms, "
-                                            f"{60 - len(delays)} not seen"))
+        table.append(
+            (
+                "propagation publish → long-poll",
+                f"p50 {statistics.median(delays):.0f} ms",
+                "(target p99 < 1 s)",
+                f"p99 {delays[int(len(delays) * 0.99) - 1]:.0f} ms, {60 - len(delays)} not seen",
+            )
+        )
 
         rss = server.worker_rss_mib()
-        table.append(("worker RSS after the run", f"{max(rss):,.0f} MiB (max)", "(target < 1 GiB at 10M)",
-                      ", ".join(f"{r:,.0f}" for r in rss) + " MiB"))
+        table.append(
+            (
+                "worker RSS after the run",
+                f"{max(rss):,.0f} MiB (max)",
+                "(target < 1 GiB at 10M)",
+                ", ".join(f"{r:,.0f}" for r in rss) + " MiB",
+            )
+        )
     finally:
         server.stop()
 
     audit = measure_audit_verify(database_url)
-    table.append(("audit verify (CLI)", f"{audit.get('records_per_second', 0):,.0f} records/s", "",
-                  f"{audit.get('records', 0):,} records, ok={audit.get('ok')}"))
+    table.append(
+        (
+            "audit verify (CLI)",
+            f"{audit.get('records_per_second', 0):,.0f} records/s",
+            "",
+            f"{audit.get('records', 0):,} records, ok={audit.get('ok')}",
+        )
+    )
     if not args.keep:
         psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"\nsize {args.size:,} entries · {os.cpu_count()} cores ({cpu}) · PostgreSQL "
-          f"{psql(admin, 'SHOW server_version').strip()} · gunicorn {args.workers} gthread workers · "
-          f"wrk 2 threads, same host\n")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"\nsize {args.size:,} entries · {os.cpu_count()} cores ({cpu}) · PostgreSQL "
+        f"{psql(admin, 'SHOW server_version').strip()} · gunicorn {args.workers} gthread workers · "
+        f"wrk 2 threads, same host\n"
+    )
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     header = ("figure", "absolute", "ratio to baseline", "detail")
-    widths = [max(w, len(h)) for w, h in zip(widths, header)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=False)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in table:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + " |")
     return 0
 
 

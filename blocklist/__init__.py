@@ -61,19 +61,24 @@ class BlocklistApi(Api):
 
 def _document_security(api: Api) -> None:
     # ProblemSchema is registered by flask-smorest as the error schema (BlocklistApi.ERROR_SCHEMA).
-    api.spec.components.security_scheme("oauth2", {
-        "type": "oauth2",
-        "flows": {"clientCredentials": {
-            "tokenUrl": "/oauth/token",
-            "scopes": {
-                "entries:read": "Read entries, look up values, check messages",
-                "entries:write": "Publish and change the org's own reports",
-                "feeds:read": "Snapshots and the change feed",
-                "audit:read": "Read and verify the audit trail",
-                "admin": "Regulators: orgs, clients, allowlist, revocation, disputes",
+    api.spec.components.security_scheme(
+        "oauth2",
+        {
+            "type": "oauth2",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/oauth/token",
+                    "scopes": {
+                        "entries:read": "Read entries, look up values, check messages",
+                        "entries:write": "Publish and change the org's own reports",
+                        "feeds:read": "Snapshots and the change feed",
+                        "audit:read": "Read and verify the audit trail",
+                        "admin": "Regulators: orgs, clients, allowlist, revocation, disputes",
+                    },
+                }
             },
-        }},
-    })
+        },
+    )
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -93,8 +98,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)
         # Several gunicorn workers share the file: wait for the write lock instead of failing.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-                                                   "connect_args": {"timeout": 30}}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"timeout": 30},
+        }
 
     db.init_app(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
@@ -106,6 +113,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
 
     from . import audit, auth, entries, feeds, matching
+
     auth.init_app(app, api)
     audit.init_app(app, api)
     entries.init_app(app, api)

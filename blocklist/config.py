@@ -16,14 +16,24 @@ ENV_PREFIX = "BLOCKLIST_"
 DAY = 24 * 3600
 # Numbers are reassigned to new subscribers, URLs are short-lived; ranges, codes and keywords
 # stay bad for longer. Override with BLOCKLIST_TTL_<KIND>.
-DEFAULT_TTL = {"number": 180 * DAY, "code": 365 * DAY, "range": 365 * DAY,
-               "keyword": 365 * DAY, "url": 30 * DAY, "domain": 90 * DAY}
+DEFAULT_TTL = {
+    "number": 180 * DAY,
+    "code": 365 * DAY,
+    "range": 365 * DAY,
+    "keyword": 365 * DAY,
+    "url": 30 * DAY,
+    "domain": 90 * DAY,
+}
 # Requests per API client, by org kind (any limits-library string, e.g. "100/second;6000/minute").
 # Carriers poll the feed every few seconds and send batch look-ups; marking apps query heavily;
 # regulators are few people; consumers export in bulk (few, large requests).
 # Override with BLOCKLIST_RATE_LIMIT_<KIND>.
-DEFAULT_RATE_LIMITS = {"carrier": "6000/minute", "internet": "6000/minute",
-                       "consumer": "600/minute", "regulator": "1200/minute"}
+DEFAULT_RATE_LIMITS = {
+    "carrier": "6000/minute",
+    "internet": "6000/minute",
+    "consumer": "600/minute",
+    "regulator": "1200/minute",
+}
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -59,7 +69,7 @@ def normalise_database_url(url: str) -> str:
     """
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
-            rest = url[len(plain):]
+            rest = url[len(plain) :]
             if importlib.util.find_spec("psycopg") is not None:
                 return "postgresql+psycopg://" + rest
             return "postgresql://" + rest
@@ -99,8 +109,9 @@ def load_settings(instance_path: str) -> dict[str, Any]:
         # Rate limiting (blocklist/ratelimit.py); Redis makes the counts shared by all workers.
         "REDIS_URL": _env("REDIS_URL") or None,
         "RATE_LIMIT_ENABLED": _env_bool("RATE_LIMIT_ENABLED", True),
-        "RATE_LIMITS": {kind: _env(f"RATE_LIMIT_{kind.upper()}") or default
-                        for kind, default in DEFAULT_RATE_LIMITS.items()},
+        "RATE_LIMITS": {
+            kind: _env(f"RATE_LIMIT_{kind.upper()}") or default for kind, default in DEFAULT_RATE_LIMITS.items()
+        },
         "RATE_LIMIT_TOKEN": _env("RATE_LIMIT_TOKEN") or "60/minute",
         # Failed client authentications per caller address on /oauth/* (each costs a hash).
         "RATE_LIMIT_TOKEN_FAILURES": _env("RATE_LIMIT_TOKEN_FAILURES") or "10/minute",

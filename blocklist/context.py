@@ -60,8 +60,7 @@ def client_address() -> str | None:
     further left are the caller's own claims and are never trusted."""
     hops = current_app.config.get("RATE_LIMIT_PROXY_HOPS", 0)
     if hops > 0:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
-                     if part.strip()]
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.remote_addr

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 from flask import Flask, Response, current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, insert, text
+from sqlalchemy import CursorResult, DateTime, Executable, MetaData, Table, TypeDecorator, insert, text
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names so Alembic autogenerate and downgrades agree on every database.
@@ -34,6 +35,7 @@ def unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:
     never commit) does its work, and its answer decides: a success (< 400) commits, anything
     else rolls back. A failing commit raises through the app's error handlers (503 when the
     database is gone) like any error in the view."""
+
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         response = current_app.make_response(view(*args, **kwargs))
@@ -42,6 +44,7 @@ def unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:
         else:
             db.session.rollback()
         return response
+
     return wrapper
 
 
@@ -52,9 +55,19 @@ def init_unit_of_work(app: Flask) -> None:
             app.view_functions[endpoint] = unit_of_work(view)
 
 
+def table_of(model: type[Base]) -> Table:
+    """The model's Table (typed: ``Model.__table__`` is only a FromClause to the type checker)."""
+    return cast(Table, model.__table__)
+
+
+def execute_count(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session; returns how many rows it touched."""
+    return cast(CursorResult, db.session.execute(statement)).rowcount or 0
+
+
 def utcnow() -> dt.datetime:
     """Return the current time as an aware UTC datetime."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -72,19 +85,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
 
 
 def _copy_value(value):
     """COPY bypasses column types: give timestamps as naive UTC (like UTCDateTime does) and
     JSON as text."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
@@ -104,6 +117,7 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
         return
     columns = list(rows[0])
     raw = session.connection().connection.driver_connection
+    assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
@@ -116,6 +130,9 @@ def allocate_ids(table: Table, count: int) -> list[int] | None:
     session = db.session
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return list(session.scalars(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-        {"table": table.name, "n": count}))
+    return list(
+        session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": count},
+        )
+    )

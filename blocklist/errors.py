@@ -26,8 +26,9 @@ MAX_REPORTED_ERRORS = 100
 log = logging.getLogger(__name__)
 
 
-def abort(status: int, detail: str, *, errors: dict | None = None,
-          headers: dict[str, str] | None = None, **extra: Any) -> NoReturn:
+def abort(
+    status: int, detail: str, *, errors: dict | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> NoReturn:
     """Stop the request with a problem response.
 
     `errors` is the per-field object for validation problems; `extra` members are added to the
@@ -79,9 +80,15 @@ def cap_errors(errors: Any, limit: int = MAX_REPORTED_ERRORS) -> tuple[Any, int]
     return kept, cut
 
 
-def problem_response(status: int, title: str, detail: str | None = None, *,
-                     errors: Any = None, headers: dict | None = None,
-                     extra: dict | None = None) -> Response:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: Any = None,
+    headers: dict | None = None,
+    extra: dict | None = None,
+) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -112,36 +119,38 @@ def handle_http_exception(error: HTTPException) -> Response:
     if cut:
         extra["errors_omitted"] = extra.get("errors_omitted", 0) + cut
     if extra.get("errors_omitted"):
-        detail = (f"{detail} Only the first {MAX_REPORTED_ERRORS} field errors are listed; "
-                  f"{extra['errors_omitted']} more are counted in errors_omitted.")
+        detail = (
+            f"{detail} Only the first {MAX_REPORTED_ERRORS} field errors are listed; "
+            f"{extra['errors_omitted']} more are counted in errors_omitted."
+        )
     headers = dict(data.get("headers") or {})
-    if error.code == 405 and getattr(error, "valid_methods", None):
-        headers["Allow"] = ", ".join(error.valid_methods)
-    return problem_response(error.code or 500, error.name, detail, errors=errors,
-                            headers=headers, extra=extra)
+    valid_methods = getattr(error, "valid_methods", None)
+    if error.code == 405 and valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
+    return problem_response(error.code or 500, error.name, detail, errors=errors, headers=headers, extra=extra)
 
 
 def handle_domain_error(error: DomainError) -> Response:
     """A service's domain error, rendered exactly as `abort` would render it."""
     exception = default_exceptions[error.status]()
-    exception.data = {"message": error.detail, "errors": error.errors, "headers": error.headers,
-                      "extra": error.extra}
+    # What flask-smorest's abort stores on the exception, read by handle_http_exception.
+    data = {"message": error.detail, "errors": error.errors, "headers": error.headers, "extra": error.extra}
+    exception.data = data  # type: ignore[attr-defined]
     return handle_http_exception(exception)
 
 
 def handle_database_unavailable(error: DBAPIError) -> Response:
     log.warning("database unavailable: %s", error)
     exc = ServiceUnavailable()
-    return problem_response(503, exc.name, "The database is unavailable; try again shortly.",
-                            headers={"Retry-After": "5"})
+    return problem_response(
+        503, exc.name, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
+    )
 
 
 def handle_unexpected(error: Exception) -> Response:
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
-    if isinstance(error, OperationalError) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
-    ):
+    if isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated):
         return handle_database_unavailable(error)
     log.exception("unhandled error")
     exc = InternalServerError()

@@ -11,19 +11,22 @@ from typing import Any
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, detail: str, *, errors: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any):
+    def __init__(
+        self, detail: str, *, errors: dict[str, Any] | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ):
         super().__init__(detail)
         self.detail, self.errors, self.headers, self.extra = detail, errors, headers, extra
 
 
 class BadRequest(DomainError):
     """Malformed beyond what a schema checks (a cursor, a header)."""
+
     status = 400
 
 
 class Forbidden(DomainError):
     """The actor may not do this to this object."""
+
     status = 403
 
 
@@ -33,6 +36,7 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The object's state forbids it now (already revoked, allowlisted, answered)."""
+
     status = 409
 
 
@@ -42,14 +46,17 @@ class Gone(DomainError):
 
 class PreconditionFailed(DomainError):
     """`If-Match` names a version that is no longer current."""
+
     status = 412
 
 
 class Invalid(DomainError):
     """A value that cannot be what it claims (422, with per-field `errors`)."""
+
     status = 422
 
 
 class Unavailable(DomainError):
     """Not now; try again (503, with `Retry-After`)."""
+
     status = 503

@@ -87,8 +87,11 @@ def may_hold_unstorable(document: str | bytes) -> bool:
 
 def refuse_too_deep(document: str | bytes) -> None:
     if too_deep(document):
-        abort(400, f"The JSON body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
-              errors={"body": [f"Nested more than {MAX_JSON_DEPTH} levels deep."]})
+        abort(
+            400,
+            f"The JSON body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
+            errors={"body": [f"Nested more than {MAX_JSON_DEPTH} levels deep."]},
+        )
 
 
 def _first_unstorable(value: Any, path: str) -> str | None:
@@ -111,8 +114,11 @@ def refuse_unstorable(value: Any) -> Any:
     """Return `value`, or stop the request with a 422 naming the first bad field."""
     where = _first_unstorable(value, "")
     if where is not None:
-        abort(422, "Strings may not contain NUL characters or unpaired surrogates.",
-              errors={where or "body": [UNSTORABLE_MESSAGE]})
+        abort(
+            422,
+            "Strings may not contain NUL characters or unpaired surrogates.",
+            errors={where or "body": [UNSTORABLE_MESSAGE]},
+        )
     return value
 
 
@@ -130,8 +136,9 @@ def refuse_unstorable_parameters() -> None:
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sources.append(request.form.items(multi=True))
     if request.authorization is not None and request.authorization.type == "basic":
-        sources.append([("username", request.authorization.username or ""),
-                        ("password", request.authorization.password or "")])
+        sources.append(
+            [("username", request.authorization.username or ""), ("password", request.authorization.password or "")]
+        )
     # Client credentials at the OAuth endpoints are the OAuth server's to refuse, as RFC 6749
     # says (401 invalid_client, the same answer as for any unknown id: auth/oauth2.py).
     credentials = _OAUTH_CREDENTIALS if request.path.startswith("/oauth/") else ()
@@ -140,15 +147,18 @@ def refuse_unstorable_parameters() -> None:
             if name in credentials:
                 continue
             if not (is_storable(name) and (not isinstance(value, str) or is_storable(value))):
-                abort(422, "Parameters may not contain NUL characters or unpaired surrogates.",
-                      errors={_shown(name): [UNSTORABLE_MESSAGE]})
+                abort(
+                    422,
+                    "Parameters may not contain NUL characters or unpaired surrogates.",
+                    errors={_shown(name): [UNSTORABLE_MESSAGE]},
+                )
 
 
 def _first_unstorable_datetime(value: Any, path: tuple) -> tuple | None:
     """The path of the first aware datetime in loaded arguments that overflows in UTC."""
     if isinstance(value, dt.datetime):
         try:
-            value.astimezone(dt.timezone.utc)
+            value.astimezone(dt.UTC)
         except OverflowError:
             return path
     elif isinstance(value, dict):
@@ -182,6 +192,7 @@ class StorableJSONProvider(DefaultJSONProvider):
 
 
 # --- early refusal of bodies whose errors would be huge --------------------------------------
+
 
 class _Findings:
     """Problems found before validation: the first MAX_REPORTED_ERRORS, and how many in all."""
@@ -249,8 +260,8 @@ def refuse_overwhelming(schema: Schema, data: Any) -> None:
     _survey(schema, data, [], found)
     if found.decisive or found.count > MAX_REPORTED_ERRORS:
         omitted = found.count - MAX_REPORTED_ERRORS
-        abort(422, "The request did not validate; see errors for each field.", errors=found.errors,
-              **({"errors_omitted": omitted} if omitted > 0 else {}))
+        extra: dict[str, Any] = {"errors_omitted": omitted} if omitted > 0 else {}
+        abort(422, "The request did not validate; see errors for each field.", errors=found.errors, **extra)
 
 
 class StorableFlaskParser(FlaskParser):

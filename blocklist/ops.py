@@ -6,18 +6,19 @@ import os
 import time
 
 from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
-                               generate_latest, multiprocess)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from sqlalchemy import text
 
 from .db import db
 from .errors import problem_response
 
-REQUESTS = Counter("blocklist_http_requests_total", "HTTP requests served",
-                   ["method", "endpoint", "status"])
-LATENCY = Histogram("blocklist_http_request_duration_seconds", "HTTP request latency",
-                    ["method", "endpoint"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+REQUESTS = Counter("blocklist_http_requests_total", "HTTP requests served", ["method", "endpoint", "status"])
+LATENCY = Histogram(
+    "blocklist_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 bp = Blueprint("ops", __name__)
 
@@ -35,8 +36,9 @@ def readyz():
         db.session.execute(text("SELECT 1"))
     except Exception as error:  # any driver error means not ready
         db.session.rollback()
-        return problem_response(503, "Service Unavailable", f"Database unreachable: {type(error).__name__}",
-                                headers={"Retry-After": "5"})
+        return problem_response(
+            503, "Service Unavailable", f"Database unreachable: {type(error).__name__}", headers={"Retry-After": "5"}
+        )
     return {"status": "ready", "database": "ok"}
 
 

@@ -15,8 +15,9 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from marshmallow import Schema, fields, validate
 from sqlalchemy import BigInteger, Select, tuple_
@@ -98,10 +99,13 @@ def decode_cursor(cursor: str, keys: Sequence[InstrumentedAttribute]) -> list[An
         values = json.loads(text)
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError("wrong width")
-        return [_decode_value(v, k) for v, k in zip(values, keys)]
+        return [_decode_value(v, k) for v, k in zip(values, keys, strict=True)]
     except (ValueError, binascii.Error, UnicodeError, TypeError):
-        abort(400, "The cursor is malformed; use next_cursor from a previous page.",
-              errors={"cursor": ["Malformed cursor."]})
+        abort(
+            400,
+            "The cursor is malformed; use next_cursor from a previous page.",
+            errors={"cursor": ["Malformed cursor."]},
+        )
 
 
 @dataclass
@@ -113,8 +117,15 @@ class Page:
         return {"items": self.items, "next_cursor": self.next_cursor}
 
 
-def paginate(stmt: Select, keys: Sequence[InstrumentedAttribute], *, cursor: str | None,
-             limit: int, descending: bool = False, rows: bool = False) -> Page:
+def paginate(
+    stmt: Select,
+    keys: Sequence[InstrumentedAttribute],
+    *,
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
+    rows: bool = False,
+) -> Page:
     """Run `stmt` one page at a time, ordered by `keys` (which together must be unique).
 
     Returns the items of the page — the selected entities, or with `rows` the result rows (the

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from limits import parse_many
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from .context import Actor, NoActor, client_address, current_actor, presented_client
@@ -67,7 +69,7 @@ def _oauth_key() -> str:
     try:
         form = request.form
     except HTTPException:  # e.g. a body over the size limit: the view answers 413 itself
-        form = {}
+        form = ImmutableMultiDict()
     presented = presented_client(request.headers, form)
     # Cut to a length beyond any real id (64), so a megabyte of "id" is not a megabyte of key.
     client_id = presented.client_id[:OAUTH_KEY_ID_MAX] if presented else ""
@@ -103,9 +105,11 @@ def _breach_detail() -> str:
 
 
 def _failures_breach_detail() -> str:
-    return (f"Too many failed client authentications from this address "
-            f"({current_app.config['RATE_LIMIT_TOKEN_FAILURES']}); retry after the number of "
-            f"seconds in Retry-After.")
+    return (
+        f"Too many failed client authentications from this address "
+        f"({current_app.config['RATE_LIMIT_TOKEN_FAILURES']}); retry after the number of "
+        f"seconds in Retry-After."
+    )
 
 
 def check() -> None:
@@ -144,9 +148,11 @@ def _add_headers(response: Response) -> Response:
 
 
 def _validate(config) -> None:
-    for name, value in [*((f"RATE_LIMIT_{k.upper()}", v) for k, v in config["RATE_LIMITS"].items()),
-                        ("RATE_LIMIT_TOKEN", config["RATE_LIMIT_TOKEN"]),
-                        ("RATE_LIMIT_TOKEN_FAILURES", config["RATE_LIMIT_TOKEN_FAILURES"])]:
+    for name, value in [
+        *((f"RATE_LIMIT_{k.upper()}", v) for k, v in config["RATE_LIMITS"].items()),
+        ("RATE_LIMIT_TOKEN", config["RATE_LIMIT_TOKEN"]),
+        ("RATE_LIMIT_TOKEN_FAILURES", config["RATE_LIMIT_TOKEN_FAILURES"]),
+    ]:
         try:
             parse_many(value)
         except ValueError as exc:
@@ -174,22 +180,28 @@ def init_app(app: Flask) -> None:
     )
     limiter.request_filter(lambda: request.endpoint in NEVER_LIMITED)
 
-    api_limit = limiter.shared_limit(_api_limit, scope="api", key_func=_client_key,
-                                     error_message=_breach_detail)
+    api_limit = limiter.shared_limit(_api_limit, scope="api", key_func=_client_key, error_message=_breach_detail)
 
     @api_limit
     def api_check() -> None:
         """Counts one request of the current client against its org kind's limit."""
 
-    oauth_bp = app.blueprints.get("oauth")
+    oauth_bp = cast(Blueprint | None, app.blueprints.get("oauth"))
     if oauth_bp is not None:
-        limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_TOKEN"], scope="oauth",
-                             key_func=_oauth_key, error_message=_breach_detail)(oauth_bp)
+        limiter.shared_limit(
+            lambda: current_app.config["RATE_LIMIT_TOKEN"],
+            scope="oauth",
+            key_func=_oauth_key,
+            error_message=_breach_detail,
+        )(oauth_bp)
         # Tested before the request, counted after it only when authentication failed.
-        limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_TOKEN_FAILURES"],
-                             scope="oauth-failures", key_func=_failures_key,
-                             deduct_when=_authentication_failed,
-                             error_message=_failures_breach_detail)(oauth_bp)
+        limiter.shared_limit(
+            lambda: current_app.config["RATE_LIMIT_TOKEN_FAILURES"],
+            scope="oauth-failures",
+            key_func=_failures_key,
+            deduct_when=_authentication_failed,
+            error_message=_failures_breach_detail,
+        )(oauth_bp)
 
     app.extensions[EXTENSION] = {"limiter": limiter, "api_check": api_check}
     if limiter.enabled:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import flask_migrate
 import pytest
+import werkzeug.security
 from sqlalchemy import delete, insert, text
 
 from blocklist import create_app
@@ -127,8 +128,7 @@ class AuthHelper:
         form = {"grant_type": "client_credentials"}
         if scope is not None:
             form["scope"] = scope
-        response = self.client.post("/oauth/token", data=form,
-                                    auth=(creds.client_id, creds.client_secret))
+        response = self.client.post("/oauth/token", data=form, auth=(creds.client_id, creds.client_secret))
         assert response.status_code == 200, response.get_data(as_text=True)
         return response.json["access_token"]
 
@@ -153,8 +153,9 @@ def free_port() -> int:
 class LiveServer:
     """A real gunicorn serving the app on the test database, for end-to-end and concurrency tests."""
 
-    def __init__(self, database_url: str, workers: int = 2, worker_class: str = "sync",
-                 extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, database_url: str, workers: int = 2, worker_class: str = "sync", extra_env: dict[str, str] | None = None
+    ):
         self.database_url = database_url
         self.workers = workers
         self.worker_class = worker_class
@@ -163,21 +164,40 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         import subprocess
         import sys
         import time
         import urllib.request
 
-        env = {**os.environ, "BLOCKLIST_DATABASE_URL": self.database_url,
-               "BLOCKLIST_SECRET_KEY": TEST_CONFIG["SECRET_KEY"],
-               "BLOCKLIST_SECRET_HASH_METHOD": TEST_CONFIG["SECRET_HASH_METHOD"], **self.extra_env}
+        env = {
+            **os.environ,
+            "BLOCKLIST_DATABASE_URL": self.database_url,
+            "BLOCKLIST_SECRET_KEY": TEST_CONFIG["SECRET_KEY"],
+            "BLOCKLIST_SECRET_HASH_METHOD": TEST_CONFIG["SECRET_HASH_METHOD"],
+            **self.extra_env,
+        }
         gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.process = subprocess.Popen(
-            [gunicorn, "--no-control-socket", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-             "--worker-class", self.worker_class, "--timeout", "60", "--log-level", "warning", "wsgi:app"],
-            cwd=root, env=env)
+            [
+                gunicorn,
+                "--no-control-socket",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                self.worker_class,
+                "--timeout",
+                "60",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=root,
+            env=env,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -193,8 +213,12 @@ class LiveServer:
         """Authorization header with a token for `creds`, fetched over the network."""
         import requests
 
-        response = requests.post(self.url + "/oauth/token", data={"grant_type": "client_credentials"},
-                                 auth=(creds.client_id, creds.client_secret), timeout=10)
+        response = requests.post(
+            self.url + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(creds.client_id, creds.client_secret),
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
         return {"Authorization": "Bearer " + response.json()["access_token"]}
 
@@ -255,7 +279,28 @@ def publish(client, callers):
     """publish(kind, value, as_="carrier", **fields) -> response"""
 
     def _publish(kind: str, value: str, as_: str = "carrier", **fields):
-        return client.post("/v1/entries", json={"kind": kind, "value": value, **fields},
-                           headers=callers[as_])
+        return client.post("/v1/entries", json={"kind": kind, "value": value, **fields}, headers=callers[as_])
 
     return _publish
+
+
+@pytest.fixture
+def hash_checks(monkeypatch) -> list[str]:
+    """Every password-hash verification of a client secret, in order (the costly step)."""
+    calls = []
+    check = werkzeug.security.check_password_hash
+
+    def counting(pwhash, password):
+        calls.append(pwhash.split("$", 1)[0])
+        return check(pwhash, password)
+
+    monkeypatch.setattr(werkzeug.security, "check_password_hash", counting)
+    return calls
+
+
+@pytest.fixture
+def signing_key(app, tmp_path, monkeypatch):
+    """Point the app at a fresh key file under tmp_path (generated on first use)."""
+    path = tmp_path / "keys" / "audit-signing-key.pem"
+    monkeypatch.setitem(app.config, "AUDIT_SIGNING_KEY_FILE", str(path))
+    return path

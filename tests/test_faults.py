@@ -11,6 +11,7 @@ import threading
 import time
 
 import requests
+from conftest import LiveServer, requires_postgres
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
@@ -18,8 +19,6 @@ from blocklist.audit.verify import verify_chain
 from blocklist.db import db
 from blocklist.entries.models import Entry
 from blocklist.feeds.models import FeedChange
-from conftest import LiveServer, requires_postgres
-
 
 
 def _workers(server) -> list[int]:
@@ -44,8 +43,9 @@ def test_worker_killed_mid_bulk_leaves_all_or_nothing(app, auth, database_url):
 
         def send():
             try:
-                outcome["response"] = requests.post(server.url + "/v1/entries/bulk", json=items,
-                                                    headers=headers, timeout=120)
+                outcome["response"] = requests.post(
+                    server.url + "/v1/entries/bulk", json=items, headers=headers, timeout=120
+                )
             except requests.RequestException as error:
                 outcome["error"] = error
 
@@ -55,10 +55,13 @@ def test_worker_killed_mid_bulk_leaves_all_or_nothing(app, auth, database_url):
         deadline = time.monotonic() + 60
         with app.app_context():
             while time.monotonic() < deadline:
-                busy = db.session.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') "
-                    "AND backend_xid IS NOT NULL"))
+                busy = db.session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') "
+                        "AND backend_xid IS NOT NULL"
+                    )
+                )
                 db.session.rollback()
                 if busy:
                     break
@@ -100,8 +103,7 @@ def test_database_outage_gives_503_and_the_service_recovers(app, auth, database_
     try:
         assert requests.get(server.url + "/v1/entries", headers=headers, timeout=10).status_code == 200
         _admin_sql(database_url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        _admin_sql(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 f"WHERE datname = '{name}'")
+        _admin_sql(database_url, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         ready = requests.get(server.url + "/readyz", timeout=30)
         assert ready.status_code == 503
         assert ready.headers["Content-Type"] == "application/problem+json"

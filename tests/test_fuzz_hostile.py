@@ -20,10 +20,11 @@ import re
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import TEST_CONFIG
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from blocklist import create_app
-from conftest import TEST_CONFIG
 
 SPEC = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"}).test_client().get("/openapi.json").json
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -37,20 +38,55 @@ def cursor_of(value) -> str:
     return b64(json.dumps(value).encode())
 
 
-CURSOR_VALUES = [["abc"], [2**70], [None], [True], [[1]], {}, "x", [1.5], [-1], [2**63], ["a\x00"],
-                 ["\ud800"], ["t" * 5000], [{"t": "x"}], [{"t": "2020-01-01T00:00:00"}], [1, 2], [],
-                 json.loads("[" * 100 + "1" + "]" * 100)]
+CURSOR_VALUES = [
+    ["abc"],
+    [2**70],
+    [None],
+    [True],
+    [[1]],
+    {},
+    "x",
+    [1.5],
+    [-1],
+    [2**63],
+    ["a\x00"],
+    ["\ud800"],
+    ["t" * 5000],
+    [{"t": "x"}],
+    [{"t": "2020-01-01T00:00:00"}],
+    [1, 2],
+    [],
+    json.loads("[" * 100 + "1" + "]" * 100),
+]
 # Raw (already percent-encoded) text for a query value or a path segment.
 HOSTILE_TEXT = {
-    "nul": "%00", "nul-inside": "ab%00cd", "tag-with-nul": "fraud:a%00b",
-    "utf8-surrogate": "%ED%A0%80", "not-utf8": "%FF%FE", "overlong-nul": "%C0%80",
-    "100kb": "a" * 100_000, "huge-int": "9" * 40, "2**63": str(2**63), "negative": "-1",
-    "negative-huge": "-" + "9" * 30, "float": "1e400", "nan": "NaN", "empty": "", "space": "%20",
-    "bidi-zero-width": quote("\u202e\u200b"), "control": "%01%1F%7F",
-    "date-underflow": quote("0001-01-01T00:00:00+14:00"), "date-overflow": quote("9999-12-31T23:59:59-14:00"),
-    "not-base64": "!!!not-base64!!!", "percent": "%25%25", "slash": "..%2F..%2F", "json": quote('{"a":[1]}'),
-    "feed-cursor-huge": b64(b"v1:" + b"9" * 19), "feed-cursor-negative": b64(b"v1:-1"),
-    "feed-cursor-nul": b64(b"v1:\x00"), "b64-not-utf8": b64(b"\xff\xfe\xfd"),
+    "nul": "%00",
+    "nul-inside": "ab%00cd",
+    "tag-with-nul": "fraud:a%00b",
+    "utf8-surrogate": "%ED%A0%80",
+    "not-utf8": "%FF%FE",
+    "overlong-nul": "%C0%80",
+    "100kb": "a" * 100_000,
+    "huge-int": "9" * 40,
+    "2**63": str(2**63),
+    "negative": "-1",
+    "negative-huge": "-" + "9" * 30,
+    "float": "1e400",
+    "nan": "NaN",
+    "empty": "",
+    "space": "%20",
+    "bidi-zero-width": quote("\u202e\u200b"),
+    "control": "%01%1F%7F",
+    "date-underflow": quote("0001-01-01T00:00:00+14:00"),
+    "date-overflow": quote("9999-12-31T23:59:59-14:00"),
+    "not-base64": "!!!not-base64!!!",
+    "percent": "%25%25",
+    "slash": "..%2F..%2F",
+    "json": quote('{"a":[1]}'),
+    "feed-cursor-huge": b64(b"v1:" + b"9" * 19),
+    "feed-cursor-negative": b64(b"v1:-1"),
+    "feed-cursor-nul": b64(b"v1:\x00"),
+    "b64-not-utf8": b64(b"\xff\xfe\xfd"),
     **{f"cursor-{json.dumps(v)[:24]}": cursor_of(v) for v in CURSOR_VALUES},
 }
 # No parameter may hold these on any database (PostgreSQL text cannot), so they must be refused
@@ -58,11 +94,23 @@ HOSTILE_TEXT = {
 NEVER_STORABLE = {"nul", "nul-inside", "tag-with-nul"}
 # JSON values for a body property.
 HOSTILE_VALUES = {
-    "nul": "a\x00b", "surrogate": "\ud800x", "100kb": "x" * 100_000, "huge-int": 2**70, "negative": -1,
-    "infinity": float("inf"), "nan": float("nan"), "null": None, "true": True, "empty-object": {},
-    "deep": json.loads("[" * 40 + "]" * 40), "long-list": [{}] * 20_000, "long-list-of-strings": ["a"] * 20_000,
-    "unknown-keys": {f"k{i}": 0 for i in range(2000)}, "date-underflow": "0001-01-01T00:00:00+14:00",
-    "date-overflow": "9999-12-31T23:59:59-14:00", "bidi": "\u202e\u200b\uff10",
+    "nul": "a\x00b",
+    "surrogate": "\ud800x",
+    "100kb": "x" * 100_000,
+    "huge-int": 2**70,
+    "negative": -1,
+    "infinity": float("inf"),
+    "nan": float("nan"),
+    "null": None,
+    "true": True,
+    "empty-object": {},
+    "deep": json.loads("[" * 40 + "]" * 40),
+    "long-list": [{}] * 20_000,
+    "long-list-of-strings": ["a"] * 20_000,
+    "unknown-keys": {f"k{i}": 0 for i in range(2000)},
+    "date-underflow": "0001-01-01T00:00:00+14:00",
+    "date-overflow": "9999-12-31T23:59:59-14:00",
+    "bidi": "\u202e\u200b\uff10",
 }
 # Whole request bodies (bytes, sent as application/json).
 HOSTILE_BODIES = {
@@ -72,8 +120,13 @@ HOSTILE_BODIES = {
     "deep-inside-string-then-real": b'{"a": "[[[[", "b":' + b"[" * 500 + b"]" * 500 + b"}",
     "unknown-keys": json.dumps({f"k{i:05d}": 0 for i in range(20_000)}).encode(),
     "long-list": json.dumps([{}] * 20_000).encode(),
-    "nul-key": b'{"\\u0000": 1}', "surrogate-value": b'{"a": "\\udfff"}',
-    "not-utf8": b"\xff\xfe\xfd", "string": b'"x"', "null": b"null", "nan": b"NaN", "empty": b"",
+    "nul-key": b'{"\\u0000": 1}',
+    "surrogate-value": b'{"a": "\\udfff"}',
+    "not-utf8": b"\xff\xfe\xfd",
+    "string": b'"x"',
+    "null": b"null",
+    "nan": b"NaN",
+    "empty": b"",
 }
 
 
@@ -90,11 +143,21 @@ def _resolve(schema: dict) -> dict:
     return schema
 
 
-PARAMETERS = [pytest.param(method, path, p["name"], p["in"], id=f"{method.upper()} {path} {p['in']}:{p['name']}")
-              for method, path, params, _ in _operations() for p in params]
-BODIES = [pytest.param(method, path, _resolve(op["requestBody"]["content"]["application/json"]["schema"]),
-                       id=f"{method.upper()} {path}")
-          for method, path, _, op in _operations() if "application/json" in op.get("requestBody", {}).get("content", {})]
+PARAMETERS = [
+    pytest.param(method, path, p["name"], p["in"], id=f"{method.upper()} {path} {p['in']}:{p['name']}")
+    for method, path, params, _ in _operations()
+    for p in params
+]
+BODIES = [
+    pytest.param(
+        method,
+        path,
+        _resolve(op["requestBody"]["content"]["application/json"]["schema"]),
+        id=f"{method.upper()} {path}",
+    )
+    for method, path, _, op in _operations()
+    if "application/json" in op.get("requestBody", {}).get("content", {})
+]
 
 
 def test_the_walk_covers_the_api():
@@ -137,8 +200,7 @@ def test_hostile_value_in_every_parameter(client, caller, method, path, name, wh
     headers, ids = caller
     failures = []
     for label, text in HOSTILE_TEXT.items():
-        url = (_url(path, ids, {name: text}, {}) if where == "path"
-               else _url(path, ids, {}, {name: text}))
+        url = _url(path, ids, {name: text}, {}) if where == "path" else _url(path, ids, {}, {name: text})
         response = client.open(url, method=method.upper(), headers=headers)
         failures.append(_verdict(response, f"{label} in {name}"))
         if label in NEVER_STORABLE and response.status_code < 400:
@@ -156,27 +218,38 @@ def test_hostile_json_bodies(client, caller, method, path, schema):
             sent[f"{label} in {prop}"] = json.dumps({prop: value}).encode()
             if _resolve(schema["properties"][prop]).get("type") == "array":  # hostile items too
                 sent[f"[{label}] in {prop}"] = json.dumps({prop: [value]}).encode()
-    failures = [_verdict(client.open(url, method=method.upper(), data=raw,
-                                     headers={**headers, "Content-Type": "application/json"}), label)
-                for label, raw in sent.items()]
+    failures = [
+        _verdict(
+            client.open(url, method=method.upper(), data=raw, headers={**headers, "Content-Type": "application/json"}),
+            label,
+        )
+        for label, raw in sent.items()
+    ]
     assert not [f for f in failures if f], failures
 
 
-CURSOR_PARAMETERS = [p for p in PARAMETERS
-                     if p.values[2] == "cursor" or (p.values[2] == "since" and "/feed/" in p.values[1])]
+CURSOR_PARAMETERS = [
+    p for p in PARAMETERS if p.values[2] == "cursor" or (p.values[2] == "since" and "/feed/" in p.values[1])
+]
 FUZZ_EXAMPLES = os.environ.get("BLOCKLIST_FUZZ_EXAMPLES")
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 @pytest.mark.parametrize("method,path,name,where", CURSOR_PARAMETERS)
 def test_arbitrary_cursors_are_refused_or_honoured(client, caller, method, path, name, where):
     headers, ids = caller
 
-    @settings(max_examples=int(FUZZ_EXAMPLES or 30), derandomize=not FUZZ_EXAMPLES, deadline=None,
-              suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=int(FUZZ_EXAMPLES or 30),
+        derandomize=not FUZZ_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     @given(value=JSON_VALUES | st.lists(JSON_VALUES, min_size=1, max_size=2) | st.binary(max_size=40))
     def check(value):
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()

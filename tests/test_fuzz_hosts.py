@@ -8,15 +8,14 @@ link). Nothing is timed."""
 from __future__ import annotations
 
 import threading
-
 from contextlib import contextmanager
 
 import pytest
+from helpers import assert_problem
 from sqlalchemy import event
 
 from blocklist.db import db
 from blocklist.matching.engine import get_engine
-from helpers import assert_problem
 
 # Per URL: its canonical (kind, value) pair, 30 Safe Browsing expressions, 5 domain names.
 PROBES_PER_URL = 36
@@ -24,12 +23,12 @@ PROBES_PER_URL = 36
 DEEP = "a." * 120 + "com"
 
 HOSTILE = {
-    "long host": "http://" + ".".join(["a" * 63] * 30) + ".com/",           # 1,930 chars, labels fine
-    "many labels": "http://" + "a." * 1000 + "com/",                        # 1,000 labels
+    "long host": "http://" + ".".join(["a" * 63] * 30) + ".com/",  # 1,930 chars, labels fine
+    "many labels": "http://" + "a." * 1000 + "com/",  # 1,000 labels
     "many labels, no scheme": "a." * 1020 + "com",
     "long label": "http://" + "a" * 1500 + ".com/x",
     "long label, no scheme": "a" * 64 + ".com",
-    "escaped long host": "http://" + "%61%2e" * 300 + "com/",               # a.a.a... once unescaped
+    "escaped long host": "http://" + "%61%2e" * 300 + "com/",  # a.a.a... once unescaped
     "IDNA junk: long Chinese label": "http://" + "中" * 1500 + ".com/",
     "IDNA junk: escaped UTF-8 host": "http://" + "%E4%B8%AD" * 220 + ".com/",
     "IDNA junk: emoji labels": "http://" + "😀." * 600 + "com/",
@@ -84,14 +83,26 @@ def _requests(value):
     return [
         ("publish url", "post", "/v1/entries", {"json": {"kind": "url", "value": value}}, (200, 201)),
         ("publish domain", "post", "/v1/entries", {"json": {"kind": "domain", "value": value}}, (200, 201)),
-        ("bulk", "post", "/v1/entries/bulk",
-         {"json": {"items": [{"kind": "url", "value": value}, {"kind": "domain", "value": "fine.example.com"}]}},
-         (200, 201)),
+        (
+            "bulk",
+            "post",
+            "/v1/entries/bulk",
+            {"json": {"items": [{"kind": "url", "value": value}, {"kind": "domain", "value": "fine.example.com"}]}},
+            (200, 201),
+        ),
         ("lookup url", "get", "/v1/lookup", {"query_string": {"value": value, "kind": "url"}}, (200,)),
         ("lookup guessed", "get", "/v1/lookup", {"query_string": {"value": value}}, (200,)),
-        ("batch lookup", "post", "/v1/lookup",
-         {"json": {"values": [{"value": value}, {"value": value, "kind": "url"},
-                              {"value": value, "kind": "domain"}]}}, (200,)),
+        (
+            "batch lookup",
+            "post",
+            "/v1/lookup",
+            {
+                "json": {
+                    "values": [{"value": value}, {"value": value, "kind": "url"}, {"value": value, "kind": "domain"}]
+                }
+            },
+            (200,),
+        ),
         ("check", "post", "/v1/check", {"json": {"sender": "1", "text": f"看 {value} 。"}}, (200,)),
     ]
 
@@ -111,20 +122,23 @@ def test_hostile_hosts_get_an_answer_and_bounded_work(client, callers, publish, 
         assert len(log) <= 40, (name, len(log))
 
 
-@pytest.mark.parametrize("name", ["long host", "many labels", "long label", "escaped long host",
-                                  "IDNA junk: escaped UTF-8 host"])
+@pytest.mark.parametrize(
+    "name", ["long host", "many labels", "long label", "escaped long host", "IDNA junk: escaped UTF-8 host"]
+)
 def test_a_host_too_long_for_dns_is_refused_with_a_clear_problem(client, callers, publish, name):
     value = HOSTILE[name]
     for kwargs in ({"json": {"kind": "url", "value": value}},):
         body = assert_problem(client.post("/v1/entries", headers=callers["carrier"], **kwargs), 422)
         assert "host name" in str(body), body
-    body = assert_problem(client.get("/v1/lookup", query_string={"value": value, "kind": "url"},
-                                     headers=callers["carrier"]), 422)
+    body = assert_problem(
+        client.get("/v1/lookup", query_string={"value": value, "kind": "url"}, headers=callers["carrier"]), 422
+    )
     assert "at most 253 characters" in body["detail"] or "at most 63 characters" in body["detail"]
-    body = assert_problem(client.post("/v1/entries/bulk", json={"items": [{"kind": "url", "value": value}]},
-                                      headers=callers["carrier"]), 422)
-    batch = client.post("/v1/lookup", json={"values": [{"value": value, "kind": "url"}]},
-                        headers=callers["carrier"])
+    body = assert_problem(
+        client.post("/v1/entries/bulk", json={"items": [{"kind": "url", "value": value}]}, headers=callers["carrier"]),
+        422,
+    )
+    batch = client.post("/v1/lookup", json={"values": [{"value": value, "kind": "url"}]}, headers=callers["carrier"])
     assert batch.status_code == 200
     assert batch.json["results"][0]["listed"] is False
     assert "host name" in batch.json["results"][0]["error"]
@@ -159,6 +173,7 @@ def test_check_still_matches_a_listed_domain_under_a_deep_host(client, callers, 
     response = client.post("/v1/check", json={"text": text}, headers=callers["consumer"])
     assert response.status_code == 200
     assert [(m["kind"], m["entry_id"]) for m in response.json["matches"]] == [("domain", entry_id)]
-    lookup = client.get("/v1/lookup", query_string={"value": "http://" + "x." * 100 + "evil.example.com/"},
-                        headers=callers["consumer"])
+    lookup = client.get(
+        "/v1/lookup", query_string={"value": "http://" + "x." * 100 + "evil.example.com/"}, headers=callers["consumer"]
+    )
     assert [m["id"] for m in lookup.json["matches"]] == [entry_id]

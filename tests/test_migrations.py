@@ -4,12 +4,11 @@ rows in place (on a scratch SQLite file, so the session database is untouched)."
 from __future__ import annotations
 
 import flask_migrate
+from conftest import TEST_CONFIG
 from sqlalchemy import text
 
 from blocklist import create_app
 from blocklist.db import db
-
-from conftest import TEST_CONFIG
 
 NOW, LATER = "2026-11-01 00:00:00", "2027-05-01 00:00:00"
 
@@ -20,15 +19,27 @@ def test_0005_gives_open_reports_their_entrys_expiry_and_every_reporter_a_claim_
         flask_migrate.upgrade(revision="0004")
         with db.engine.begin() as conn:
             for org_id in (1, 2, 3):
-                conn.execute(text("INSERT INTO orgs (id, name, kind, status, created_at, updated_at) "
-                                  f"VALUES ({org_id}, 'org{org_id}', 'carrier', 'active', '{NOW}', '{NOW}')"))
-            conn.execute(text("INSERT INTO entries (id, kind, value, raw_value, status, reporters, version, "
-                              "expires_at, created_at, updated_at) VALUES (1, 'code', '10690001', '10690001', "
-                              f"'active', 2, 1, '{LATER}', '{NOW}', '{NOW}')"))
+                conn.execute(
+                    text(
+                        "INSERT INTO orgs (id, name, kind, status, created_at, updated_at) "
+                        f"VALUES ({org_id}, 'org{org_id}', 'carrier', 'active', '{NOW}', '{NOW}')"
+                    )
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO entries (id, kind, value, raw_value, status, reporters, version, "
+                    "expires_at, created_at, updated_at) VALUES (1, 'code', '10690001', '10690001', "
+                    f"'active', 2, 1, '{LATER}', '{NOW}', '{NOW}')"
+                )
+            )
             for report_id, org_id, withdrawn in ((1, 1, None), (2, 2, None), (3, 3, NOW)):
-                conn.execute(text("INSERT INTO reports (id, entry_id, org_id, raw_value, created_at, updated_at, "
-                                  f"withdrawn_at) VALUES ({report_id}, 1, {org_id}, '10690001', '{NOW}', '{NOW}', "
-                                  + (f"'{withdrawn}')" if withdrawn else "NULL)")))
+                conn.execute(
+                    text(
+                        "INSERT INTO reports (id, entry_id, org_id, raw_value, created_at, updated_at, "
+                        f"withdrawn_at) VALUES ({report_id}, 1, {org_id}, '10690001', '{NOW}', '{NOW}', "
+                        + (f"'{withdrawn}')" if withdrawn else "NULL)")
+                    )
+                )
             conn.execute(text("INSERT INTO entry_tags (entry_id, tag) VALUES (1, 'fraud:loan')"))
         flask_migrate.upgrade()
         with db.engine.connect() as conn:

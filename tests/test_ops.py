@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from blocklist import create_app
 from conftest import TEST_CONFIG, is_postgres
 from helpers import assert_problem
+
+from blocklist import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,10 +39,14 @@ def test_readyz_fails_when_database_is_down(app, tmp_path):
     with app.app_context():
         postgres = is_postgres(app)
     # Nothing listens on port 1; a SQLite file in a missing directory cannot be opened.
-    url = ("postgresql://postgres@127.0.0.1:1/test" if postgres
-           else f"sqlite:///{tmp_path}/missing/dir/db.sqlite")
-    down = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url,
-                       "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}} if postgres else {}})
+    url = "postgresql://postgres@127.0.0.1:1/test" if postgres else f"sqlite:///{tmp_path}/missing/dir/db.sqlite"
+    down = create_app(
+        {
+            **TEST_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}} if postgres else {},
+        }
+    )
     response = down.test_client().get("/readyz")
     body = assert_problem(response, 503)
     assert "Database unreachable" in body["detail"]
@@ -53,10 +58,14 @@ def test_readyz_fails_when_database_is_down(app, tmp_path):
 def test_api_routes_answer_503_problem_when_database_is_down(app, tmp_path):
     with app.app_context():
         postgres = is_postgres(app)
-    url = ("postgresql://postgres@127.0.0.1:1/test" if postgres
-           else f"sqlite:///{tmp_path}/missing/dir/db.sqlite")
-    down = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url,
-                       "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}} if postgres else {}})
+    url = "postgresql://postgres@127.0.0.1:1/test" if postgres else f"sqlite:///{tmp_path}/missing/dir/db.sqlite"
+    down = create_app(
+        {
+            **TEST_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}} if postgres else {},
+        }
+    )
     response = down.test_client().get("/v1/entries", headers={"Authorization": "Bearer blx_x"})
     assert_problem(response, 503)
 
@@ -74,7 +83,9 @@ def test_openapi_json_and_docs_are_served_without_a_cdn(client):
     spec = client.get("/openapi.json")
     assert spec.status_code == 200
     assert "/v1/orgs" in spec.json["paths"]
-    assert spec.json["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/oauth/token"
+    assert (
+        spec.json["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/oauth/token"
+    )
     docs = client.get("/docs")
     assert docs.status_code == 200
     html = docs.get_data(as_text=True)
@@ -90,9 +101,15 @@ def test_committed_spec_matches_the_code(tmp_path):
     env = {**os.environ}
     env.pop("BLOCKLIST_DATABASE_URL", None)
     env["BLOCKLIST_DATABASE_URL"] = f"sqlite:///{tmp_path}/spec.sqlite"
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "openapi", "write", "--format=json", str(out)],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "openapi", "write", "--format=json", str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     generated = json.loads(out.read_text())
     committed = json.loads((ROOT / "openapi" / "openapi.json").read_text())
     assert generated == committed, (
-        "openapi/openapi.json is stale: run `flask --app wsgi openapi write --format=json openapi/openapi.json`")
+        "openapi/openapi.json is stale: run `flask --app wsgi openapi write --format=json openapi/openapi.json`"
+    )

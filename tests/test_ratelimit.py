@@ -9,11 +9,10 @@ import uuid
 
 import pytest
 import requests
-
-from blocklist import create_app
 from conftest import TEST_CONFIG, AuthHelper, LiveServer
 from helpers import assert_problem
-from auth.test_oauth import hash_checks  # noqa: F401 (fixture)
+
+from blocklist import create_app
 
 LIMITS = {"carrier": "3/minute", "internet": "5/minute", "consumer": "2/minute", "regulator": "4/minute"}
 TOKEN_LIMIT = "4/minute"
@@ -22,9 +21,17 @@ REDIS_URL = os.environ.get("BLOCKLIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/5
 
 
 def limited_app(database_url, **overrides):
-    return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMIT_ENABLED": True,
-                       "RATE_LIMITS": dict(LIMITS), "RATE_LIMIT_TOKEN": TOKEN_LIMIT,
-                       "RATE_LIMIT_TOKEN_FAILURES": FAILURE_LIMIT, **overrides})
+    return create_app(
+        {
+            **TEST_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATE_LIMIT_ENABLED": True,
+            "RATE_LIMITS": dict(LIMITS),
+            "RATE_LIMIT_TOKEN": TOKEN_LIMIT,
+            "RATE_LIMIT_TOKEN_FAILURES": FAILURE_LIMIT,
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture
@@ -116,7 +123,9 @@ def test_token_endpoint_is_limited_per_client_and_address(limited):
     carrier, other = auth.org("carrier"), auth.org("carrier")
     form = {"grant_type": "client_credentials"}
     for _ in range(4):
-        assert client.post("/oauth/token", data=form, auth=(carrier.client_id, carrier.client_secret)).status_code == 200
+        assert (
+            client.post("/oauth/token", data=form, auth=(carrier.client_id, carrier.client_secret)).status_code == 200
+        )
     over = client.post("/oauth/token", data=form, auth=(carrier.client_id, carrier.client_secret))
     body = assert_problem(over, 429)
     assert "4 per 1 minute" in body["detail"]
@@ -124,8 +133,12 @@ def test_token_endpoint_is_limited_per_client_and_address(limited):
     # The same client from another address (behind one trusted proxy hop) and another client
     # from this address still get tokens.
     assert client.post("/oauth/token", data=form, auth=(other.client_id, other.client_secret)).status_code == 200
-    assert client.post("/oauth/token", data={**form, "client_id": other.client_id,
-                                             "client_secret": other.client_secret}).status_code == 200
+    assert (
+        client.post(
+            "/oauth/token", data={**form, "client_id": other.client_id, "client_secret": other.client_secret}
+        ).status_code
+        == 200
+    )
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -174,8 +187,7 @@ def test_percent_encoded_spellings_of_a_client_id_share_its_budget(token_limited
 def test_junk_basic_header_with_form_credentials_shares_the_clients_budget(token_limited):
     client, auth = token_limited
     carrier = auth.org("carrier")
-    form = {"grant_type": "client_credentials", "client_id": carrier.client_id,
-            "client_secret": carrier.client_secret}
+    form = {"grant_type": "client_credentials", "client_id": carrier.client_id, "client_secret": carrier.client_secret}
     statuses = []
     for i in range(6):
         # A different colon-less Basic value each time: Authlib ignores it and reads the form.
@@ -184,8 +196,12 @@ def test_junk_basic_header_with_form_credentials_shares_the_clients_budget(token
     assert statuses == [200] * 4 + [429] * 2
     # It was the client's own budget: plain form and Basic requests are over it too.
     assert_problem(client.post("/oauth/token", data=form), 429)
-    assert_problem(client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                               auth=(carrier.client_id, carrier.client_secret)), 429)
+    assert_problem(
+        client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(carrier.client_id, carrier.client_secret)
+        ),
+        429,
+    )
 
 
 def test_failed_authentications_are_limited_per_address(token_limited, hash_checks):
@@ -201,25 +217,44 @@ def test_failed_authentications_are_limited_per_address(token_limited, hash_chec
     assert len(hash_checks) == allowed
     # Spent: every further attempt from that address, whatever id and method, is refused before
     # any hashing, even with a real client's credentials.
-    over = client.post("/oauth/token", data=form, headers={**_basic("blc_" + uuid.uuid4().hex[:24], "guess"), **attacker})
+    over = client.post(
+        "/oauth/token", data=form, headers={**_basic("blc_" + uuid.uuid4().hex[:24], "guess"), **attacker}
+    )
     body = assert_problem(over, 429)
     assert "failed client authentications" in body["detail"]
     assert int(over.headers["Retry-After"]) >= 1
-    assert_problem(client.post("/oauth/token", data={**form, "client_id": "blc_x", "client_secret": "y"},
-                               headers=attacker), 429)
-    assert_problem(client.post("/oauth/token", data=form, headers={**_basic(carrier.client_id, carrier.client_secret),
-                                                                   **attacker}), 429)
-    assert_problem(client.post("/oauth/introspect", data={"token": "blx_x"},
-                               headers={**_basic(carrier.client_id, carrier.client_secret), **attacker}), 429)
+    assert_problem(
+        client.post("/oauth/token", data={**form, "client_id": "blc_x", "client_secret": "y"}, headers=attacker), 429
+    )
+    assert_problem(
+        client.post(
+            "/oauth/token", data=form, headers={**_basic(carrier.client_id, carrier.client_secret), **attacker}
+        ),
+        429,
+    )
+    assert_problem(
+        client.post(
+            "/oauth/introspect",
+            data={"token": "blx_x"},
+            headers={**_basic(carrier.client_id, carrier.client_secret), **attacker},
+        ),
+        429,
+    )
     assert len(hash_checks) == allowed
     # Other addresses are unaffected, and successes do not spend the failure budget.
     elsewhere = {"X-Forwarded-For": "198.51.100.7"}
     for creds in (carrier, auth.org("carrier")):
         for _ in range(4):
-            assert client.post("/oauth/token", data=form,
-                               headers={**_basic(creds.client_id, creds.client_secret), **elsewhere}).status_code == 200
-    assert_problem(client.post("/oauth/token", data=form,
-                               headers={**_basic(auth.org("carrier").client_id, "wrong"), **elsewhere}), 401)
+            assert (
+                client.post(
+                    "/oauth/token", data=form, headers={**_basic(creds.client_id, creds.client_secret), **elsewhere}
+                ).status_code
+                == 200
+            )
+    assert_problem(
+        client.post("/oauth/token", data=form, headers={**_basic(auth.org("carrier").client_id, "wrong"), **elsewhere}),
+        401,
+    )
 
 
 def test_a_huge_client_id_does_not_make_a_huge_redis_key(app, database_url):
@@ -230,8 +265,9 @@ def test_a_huge_client_id_does_not_make_a_huge_redis_key(app, database_url):
     try:
         form = {"grant_type": "client_credentials"}
         assert_problem(client.post("/oauth/token", data=form, headers=_basic("b" * 100_000, "guess")), 401)
-        assert_problem(client.post("/oauth/token", data={**form, "client_id": "f" * 100_000,
-                                                         "client_secret": "guess"}), 401)
+        assert_problem(
+            client.post("/oauth/token", data={**form, "client_id": "f" * 100_000, "client_secret": "guess"}), 401
+        )
         keys = connection.keys(f"*{prefix}*")
         assert keys and max(len(key) for key in keys) < 300, sorted(len(key) for key in keys)
     finally:
@@ -242,8 +278,9 @@ def test_a_huge_client_id_does_not_make_a_huge_redis_key(app, database_url):
 
 def test_oversized_token_request_is_still_a_413_problem(limited):
     client, _ = limited
-    response = client.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                 "client_id": "x" * (2 * 1024 * 1024)})
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "x" * (2 * 1024 * 1024)}
+    )
     assert_problem(response, 413)
 
 
@@ -303,10 +340,16 @@ def _redis_or_skip():
 def test_redis_counts_are_shared_by_gunicorn_workers(app, auth, database_url):
     connection = _redis_or_skip()
     prefix = f"blocklist-test-{uuid.uuid4().hex}"
-    server = LiveServer(database_url, workers=2, extra_env={
-        "BLOCKLIST_REDIS_URL": REDIS_URL, "BLOCKLIST_RATE_LIMIT_ENABLED": "true",
-        "BLOCKLIST_RATE_LIMIT_CARRIER": "10/minute", "BLOCKLIST_RATE_LIMIT_KEY_PREFIX": prefix,
-    }).start()
+    server = LiveServer(
+        database_url,
+        workers=2,
+        extra_env={
+            "BLOCKLIST_REDIS_URL": REDIS_URL,
+            "BLOCKLIST_RATE_LIMIT_ENABLED": "true",
+            "BLOCKLIST_RATE_LIMIT_CARRIER": "10/minute",
+            "BLOCKLIST_RATE_LIMIT_KEY_PREFIX": prefix,
+        },
+    ).start()
     try:
         headers = auth.headers("carrier")
         other = auth.headers("carrier")
@@ -336,8 +379,12 @@ def test_redis_counts_are_shared_by_gunicorn_workers(app, auth, database_url):
 def test_every_limited_operation_documents_its_429(client):
     """Everything behind a token is limited (see `require`), so the spec says so for each."""
     spec = client.get("/openapi.json").json
-    operations = [(path, method, operation) for path, item in spec["paths"].items()
-                  for method, operation in item.items() if isinstance(operation, dict)]
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict)
+    ]
     secured = [(path, method, op) for path, method, op in operations if op.get("security")]
     assert len(secured) > 20
     missing = [(path, method) for path, method, op in secured if "429" not in op["responses"]]

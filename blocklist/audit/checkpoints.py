@@ -27,8 +27,7 @@ def create_checkpoint(*, batch: int = DEFAULT_BATCH) -> tuple[AuditCheckpoint | 
     seq, head_hash = _lock_head(0)
     try:
         last_hash = result.head
-        for verified in walk(session, after_seq=result.records, prev_hash=result.head,
-                             until_seq=seq, batch=batch):
+        for verified in walk(session, after_seq=result.records, prev_hash=result.head, until_seq=seq, batch=batch):
             last_hash = verified[-1][1]
         if last_hash != head_hash:
             raise ChainBroken(seq, "audit_head's hash differs from the last record's hash")
@@ -36,8 +35,12 @@ def create_checkpoint(*, batch: int = DEFAULT_BATCH) -> tuple[AuditCheckpoint | 
         return None, VerifyResult(False, result.records, result.head, broken.seq, broken.reason)
     created_at = utcnow()
     checkpoint = AuditCheckpoint(
-        seq=seq, head_hash=head_hash, created_at=created_at, key_id=kid,
-        signature=signing.sign(signing.checkpoint_message(seq, head_hash, created_at, kid)))
+        seq=seq,
+        head_hash=head_hash,
+        created_at=created_at,
+        key_id=kid,
+        signature=signing.sign(signing.checkpoint_message(seq, head_hash, created_at, kid)),
+    )
     session.add(checkpoint)
     session.flush()
     return checkpoint, VerifyResult(True, seq, head_hash)

@@ -17,8 +17,9 @@ class AuditRecord(Base):
     __tablename__ = "audit_records"
 
     # The chain position; assigned under the head lock so it is gap-free and in commit order.
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                     autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     actor_org_id: Mapped[int | None] = mapped_column(index=True)

@@ -30,8 +30,9 @@ def list_records(args: dict[str, Any]) -> Page:
         stmt = stmt.where(AuditRecord.created_at >= args["since"])
     if args["until"] is not None:
         stmt = stmt.where(AuditRecord.created_at < args["until"])
-    return paginate(stmt, [AuditRecord.seq], cursor=args["cursor"], limit=args["limit"],
-                    descending=args["order"] == "desc")
+    return paginate(
+        stmt, [AuditRecord.seq], cursor=args["cursor"], limit=args["limit"], descending=args["order"] == "desc"
+    )
 
 
 def get_record(seq: int) -> AuditRecord:
@@ -44,5 +45,6 @@ def get_record(seq: int) -> AuditRecord:
 
 def list_checkpoints(page: dict[str, Any]) -> Page:
     """Signed checkpoints, newest first."""
-    return paginate(select(AuditCheckpoint), [AuditCheckpoint.id], cursor=page["cursor"],
-                    limit=page["limit"], descending=True)
+    return paginate(
+        select(AuditCheckpoint), [AuditCheckpoint.id], cursor=page["cursor"], limit=page["limit"], descending=True
+    )

@@ -12,13 +12,23 @@ from ..db import db
 from ..errors import abort
 from ..pagination import PageArgsSchema
 from . import queries, signing
-from .schemas import (AuditQuerySchema, AuditRecordListSchema, AuditRecordSchema,
-                      CheckpointListSchema, PublicKeySchema, VerifyArgsSchema, VerifySchema)
+from .schemas import (
+    AuditQuerySchema,
+    AuditRecordListSchema,
+    AuditRecordSchema,
+    CheckpointListSchema,
+    PublicKeySchema,
+    VerifyArgsSchema,
+    VerifySchema,
+)
 from .verify import UnknownCheckpoint, verify_chain
 
-
-blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
-                description="The hash-chained audit trail, its verification and signed checkpoints")
+blp = Blueprint(
+    "audit",
+    __name__,
+    url_prefix="/v1/audit",
+    description="The hash-chained audit trail, its verification and signed checkpoints",
+)
 
 
 @blp.route("")
@@ -73,5 +83,4 @@ class AuditPublicKey(MethodView):
     @blp.response(200, PublicKeySchema)
     def get(self):
         """The Ed25519 public key that verifies checkpoint signatures (public, no token)"""
-        return {"key_id": signing.key_id(), "algorithm": signing.ALGORITHM,
-                "public_key": signing.public_key_pem()}
+        return {"key_id": signing.key_id(), "algorithm": signing.ALGORITHM, "public_key": signing.public_key_pem()}

@@ -10,16 +10,27 @@ from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 class AuditQuerySchema(PageArgsSchema):
     target_type = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
     target_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    actor_org = fields.Integer(load_default=None, validate=ID_RANGE,
-                               metadata={"description": "Actor org id"})
-    action = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
-                           metadata={"description": "Action prefix: `entry.` matches `entry.publish`"})
-    since = fields.AwareDateTime(load_default=None, default_timezone=dt.timezone.utc,
-                                 metadata={"description": "Records at or after (ISO 8601; UTC if no offset)"})
-    until = fields.AwareDateTime(load_default=None, default_timezone=dt.timezone.utc,
-                                 metadata={"description": "Records before (ISO 8601; UTC if no offset)"})
-    order = fields.String(load_default="desc", validate=validate.OneOf(["asc", "desc"]),
-                          metadata={"description": "By seq; newest first by default"})
+    actor_org = fields.Integer(load_default=None, validate=ID_RANGE, metadata={"description": "Actor org id"})
+    action = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Action prefix: `entry.` matches `entry.publish`"},
+    )
+    since = fields.AwareDateTime(
+        load_default=None,
+        default_timezone=dt.UTC,
+        metadata={"description": "Records at or after (ISO 8601; UTC if no offset)"},
+    )
+    until = fields.AwareDateTime(
+        load_default=None,
+        default_timezone=dt.UTC,
+        metadata={"description": "Records before (ISO 8601; UTC if no offset)"},
+    )
+    order = fields.String(
+        load_default="desc",
+        validate=validate.OneOf(["asc", "desc"]),
+        metadata={"description": "By seq; newest first by default"},
+    )
 
     @validates_schema
     def _window(self, data, **kwargs):
@@ -55,9 +66,14 @@ class VerifySchema(Schema):
 
 
 class VerifyArgsSchema(Schema):
-    from_checkpoint = fields.Integer(load_default=None, validate=ID_RANGE, metadata={
-        "description": "Check only the records after this signed checkpoint (its id), starting "
-                       "from the hash it signed: for verifiers that checked up to it before"})
+    from_checkpoint = fields.Integer(
+        load_default=None,
+        validate=ID_RANGE,
+        metadata={
+            "description": "Check only the records after this signed checkpoint (its id), starting "
+            "from the hash it signed: for verifiers that checked up to it before"
+        },
+    )
 
 
 class CheckpointSchema(Schema):

@@ -9,13 +9,24 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ..context import Actor, current_remote_addr, current_request_id
-from ..db import bulk_insert, db, utcnow
+from ..db import bulk_insert, db, table_of, utcnow
 from .actions import Action
 from .models import AuditHead, AuditRecord
 
 HASHED_FIELDS = (
-    "seq", "created_at", "action", "actor_org_id", "actor_org_name", "actor_client_id",
-    "request_id", "remote_addr", "target_type", "target_id", "before", "after", "reason",
+    "seq",
+    "created_at",
+    "action",
+    "actor_org_id",
+    "actor_org_name",
+    "actor_client_id",
+    "request_id",
+    "remote_addr",
+    "target_type",
+    "target_id",
+    "before",
+    "after",
+    "reason",
     "prev_hash",
 )
 
@@ -57,12 +68,11 @@ def _lock_head(count: int) -> tuple[int, str]:
     """
     session = db.session
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + count))
-    seq, head_hash = session.execute(select(AuditHead.seq, AuditHead.hash)
-                                     .where(AuditHead.id == 1)).one()
+    seq, head_hash = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
     return seq - count, head_hash
 
 
-def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[AuditRecord]:
+def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[dict[str, Any]]:
     """Append one record per change dict (keys: action, target_type, target_id, before, after,
     reason) in order, chained, attributed to `actor` and the current request (if any)."""
     if not changes:
@@ -92,13 +102,32 @@ def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[AuditRecord
         }
         fields["hash"] = prev_hash = record_hash(fields)
         rows.append(fields)
-    bulk_insert(AuditRecord.__table__, rows)
+    bulk_insert(table_of(AuditRecord), rows)
     db.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
     return rows
 
 
-def record(action: Action, target_type: str, target_id: Any, *, actor: Actor, before: Any = None,
-           after: Any = None, reason: str | None = None) -> dict[str, Any]:
+def record(
+    action: Action,
+    target_type: str,
+    target_id: Any,
+    *,
+    actor: Actor,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """Append one audit record, by `actor`, for a change made in the current transaction."""
-    return record_many([{"action": action, "target_type": target_type, "target_id": target_id,
-                         "before": before, "after": after, "reason": reason}], actor)[0]
+    return record_many(
+        [
+            {
+                "action": action,
+                "target_type": target_type,
+                "target_id": target_id,
+                "before": before,
+                "after": after,
+                "reason": reason,
+            }
+        ],
+        actor,
+    )[0]

@@ -33,7 +33,8 @@ def _generate(path: Path) -> None:
     """Write a new key to `path` atomically with mode 0600; a concurrent writer's key wins."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -80,8 +81,7 @@ def verification_keys() -> dict[str, Ed25519PublicKey]:
 
 def public_key_pem(key: Ed25519PublicKey | None = None) -> str:
     key = key or public_key()
-    return key.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def key_id(key: Ed25519PublicKey | None = None) -> str:
@@ -93,8 +93,7 @@ def key_id(key: Ed25519PublicKey | None = None) -> str:
 
 def checkpoint_message(seq: int, head_hash: str, created_at: dt.datetime, key_id: str) -> bytes:
     """The signed bytes: canonical JSON (sorted keys, no spaces, UTF-8) of the checkpoint."""
-    payload = {"seq": seq, "head_hash": head_hash, "created_at": created_at.isoformat(),
-               "key_id": key_id}
+    payload = {"seq": seq, "head_hash": head_hash, "created_at": created_at.isoformat(), "key_id": key_id}
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 

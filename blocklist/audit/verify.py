@@ -7,19 +7,23 @@ tuples, never ORM objects, and only the running hash is kept between batches.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
+from ..db import table_of
 from . import signing
 from .models import GENESIS_HASH, AuditCheckpoint, AuditHead, AuditRecord
 from .services import HASHED_FIELDS, canonical_hash
 
 DEFAULT_BATCH = 5000
-_TABLE = AuditRecord.__table__
+# A plain session (the CLI, jobs) or the request-scoped one.
+AnySession = Session | scoped_session[Any]
+_TABLE = table_of(AuditRecord)
 # Core columns (not ORM attributes): rows come back as plain tuples in HASHED_FIELDS order.
 _COLUMNS = [_TABLE.c[name] for name in HASHED_FIELDS] + [_TABLE.c.hash]
 _SEQ, _PREV_HASH, _HASH = HASHED_FIELDS.index("seq"), HASHED_FIELDS.index("prev_hash"), len(HASHED_FIELDS)
@@ -52,8 +56,9 @@ class ChainBroken(Exception):
         self.good = good
 
 
-def walk(session: Session, *, after_seq: int, prev_hash: str, until_seq: int,
-         batch: int = DEFAULT_BATCH) -> Iterator[list[tuple[int, str]]]:
+def walk(
+    session: AnySession, *, after_seq: int, prev_hash: str, until_seq: int, batch: int = DEFAULT_BATCH
+) -> Iterator[list[tuple[int, str]]]:
     """Check records after_seq+1 .. until_seq; yield each batch's verified (seq, hash) pairs.
 
     Raises `ChainBroken` at the first record missing, out of place, unlinked or altered, or when
@@ -68,35 +73,40 @@ def walk(session: Session, *, after_seq: int, prev_hash: str, until_seq: int,
         # holds exactly `batch` records unless some are missing, which is reported below.
         window_end = min(last + batch, until_seq)
         rows = connection.execute(
-            select(*_COLUMNS).where(_TABLE.c.seq > last, _TABLE.c.seq <= window_end)
-            .order_by(_TABLE.c.seq)).all()
+            select(*_COLUMNS).where(_TABLE.c.seq > last, _TABLE.c.seq <= window_end).order_by(_TABLE.c.seq)
+        ).all()
         if not rows:
             break
         verified = []
         for row in rows:
             seq = row[_SEQ]
             if seq != expected:
-                raise ChainBroken(expected, f"record {expected} is missing (the next record is {seq})",
-                                  (expected - 1, prev_hash))
+                raise ChainBroken(
+                    expected, f"record {expected} is missing (the next record is {seq})", (expected - 1, prev_hash)
+                )
             if row[_PREV_HASH] != prev_hash:
-                raise ChainBroken(seq, "prev_hash does not match the previous record's hash",
-                                  (expected - 1, prev_hash))
+                raise ChainBroken(seq, "prev_hash does not match the previous record's hash", (expected - 1, prev_hash))
             # Same as record_hash(row's fields), without a mapping lookup per field.
-            if canonical_hash(dict(zip(HASHED_FIELDS, row))) != row[_HASH]:
-                raise ChainBroken(seq, "the stored hash does not match the record's contents",
-                                  (expected - 1, prev_hash))
+            if canonical_hash(dict(zip(HASHED_FIELDS, row, strict=False))) != row[_HASH]:
+                raise ChainBroken(
+                    seq, "the stored hash does not match the record's contents", (expected - 1, prev_hash)
+                )
             prev_hash = row[_HASH]
             verified.append((seq, prev_hash))
             expected += 1
         last = rows[-1][_SEQ]
         yield verified
     if expected - 1 != until_seq:
-        raise ChainBroken(expected, f"the chain ends at seq {expected - 1} but audit_head is at "
-                                    f"seq {until_seq}: records were removed", (expected - 1, prev_hash))
+        raise ChainBroken(
+            expected,
+            f"the chain ends at seq {expected - 1} but audit_head is at seq {until_seq}: records were removed",
+            (expected - 1, prev_hash),
+        )
 
 
-def _checkpoints(session: Session, max_id: int | None, batch: int,
-                 min_seq: int | None = None) -> Iterator[AuditCheckpoint]:
+def _checkpoints(
+    session: AnySession, max_id: int | None, batch: int, min_seq: int | None = None
+) -> Iterator[AuditCheckpoint]:
     """Checkpoints with id <= max_id (and seq >= min_seq) in (seq, id) order, in keyset batches.
     Without min_seq every one is read, even one naming an impossible seq (reported)."""
     if max_id is None:
@@ -115,17 +125,19 @@ def _checkpoints(session: Session, max_id: int | None, batch: int,
         after = (rows[-1].seq, rows[-1].id)
 
 
-def checkpoint_problem(checkpoint: AuditCheckpoint, record_hash_at_seq: str,
-                       keys: dict[str, Ed25519PublicKey]) -> str | None:
+def checkpoint_problem(
+    checkpoint: AuditCheckpoint, record_hash_at_seq: str, keys: dict[str, Ed25519PublicKey]
+) -> str | None:
     """Why `checkpoint` does not hold (None when it does); `keys`: key_id -> public key."""
     if checkpoint.head_hash != record_hash_at_seq:
-        return (f"checkpoint {checkpoint.id} signed hash {checkpoint.head_hash[:12]}… for seq "
-                f"{checkpoint.seq}, but that record's hash is now {record_hash_at_seq[:12]}…")
+        return (
+            f"checkpoint {checkpoint.id} signed hash {checkpoint.head_hash[:12]}… for seq "
+            f"{checkpoint.seq}, but that record's hash is now {record_hash_at_seq[:12]}…"
+        )
     key = keys.get(checkpoint.key_id)
     if key is None:
         return f"checkpoint {checkpoint.id} is signed by unknown key {checkpoint.key_id!r}"
-    message = signing.checkpoint_message(checkpoint.seq, checkpoint.head_hash,
-                                         checkpoint.created_at, checkpoint.key_id)
+    message = signing.checkpoint_message(checkpoint.seq, checkpoint.head_hash, checkpoint.created_at, checkpoint.key_id)
     if not signing.signature_ok(key, message, checkpoint.signature):
         return f"checkpoint {checkpoint.id}'s signature does not verify"
     return None
@@ -135,9 +147,13 @@ class UnknownCheckpoint(LookupError):
     pass
 
 
-def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
-                 public_key: Ed25519PublicKey | None = None,
-                 from_checkpoint: int | None = None) -> VerifyResult:
+def verify_chain(
+    session: AnySession,
+    *,
+    batch: int = DEFAULT_BATCH,
+    public_key: Ed25519PublicKey | None = None,
+    from_checkpoint: int | None = None,
+) -> VerifyResult:
     """Verify the whole chain, ``audit_head`` and every checkpoint; never raises for tampering.
 
     Head, last record and last checkpoint are read in one statement (one consistent view), so
@@ -148,10 +164,13 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
     verifier that checked everything up to that checkpoint before. Raises UnknownCheckpoint.
     """
     head_row = session.execute(
-        select(AuditHead.seq, AuditHead.hash,
-               select(func.max(AuditRecord.seq)).scalar_subquery(),
-               select(func.max(AuditCheckpoint.id)).scalar_subquery())
-        .where(AuditHead.id == 1)).one_or_none()
+        select(
+            AuditHead.seq,
+            AuditHead.hash,
+            select(func.max(AuditRecord.seq)).scalar_subquery(),
+            select(func.max(AuditCheckpoint.id)).scalar_subquery(),
+        ).where(AuditHead.id == 1)
+    ).one_or_none()
     if head_row is None:
         return VerifyResult(False, 0, GENESIS_HASH, 1, "the audit_head row is missing")
     head_seq, head_hash, max_seq, max_checkpoint = head_row
@@ -168,9 +187,15 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
         if problem:
             return VerifyResult(False, 0, GENESIS_HASH, max(anchor.seq, 1), problem, anchor.seq)
         if anchor.seq > head_seq:
-            return VerifyResult(False, 0, GENESIS_HASH, head_seq + 1,
-                                f"checkpoint {anchor.id} vouches for seq {anchor.seq} but the chain "
-                                f"ends at seq {head_seq}: records were removed", anchor.seq)
+            return VerifyResult(
+                False,
+                0,
+                GENESIS_HASH,
+                head_seq + 1,
+                f"checkpoint {anchor.id} vouches for seq {anchor.seq} but the chain "
+                f"ends at seq {head_seq}: records were removed",
+                anchor.seq,
+            )
         start_seq, start_hash = anchor.seq, anchor.head_hash
     checkpoints = _checkpoints(session, max_checkpoint, batch, start_seq if from_checkpoint is not None else None)
     checkpoint = next(checkpoints, None)
@@ -181,8 +206,10 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
         nonlocal checkpoint, keys
         while checkpoint is not None and checkpoint.seq <= seq:
             if checkpoint.seq < seq:
-                raise ChainBroken(max(checkpoint.seq, 1), f"checkpoint {checkpoint.id} names seq "
-                                                          f"{checkpoint.seq}, which no record can have")
+                raise ChainBroken(
+                    max(checkpoint.seq, 1),
+                    f"checkpoint {checkpoint.id} names seq {checkpoint.seq}, which no record can have",
+                )
             keys = keys or signing.verification_keys()
             problem = checkpoint_problem(checkpoint, hash_at_seq, keys)
             if problem:
@@ -191,11 +218,10 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
 
     try:
         check(start_seq, start_hash)
-        for verified in walk(session, after_seq=start_seq, prev_hash=start_hash, until_seq=head_seq,
-                             batch=batch):
+        for verified in walk(session, after_seq=start_seq, prev_hash=start_hash, until_seq=head_seq, batch=batch):
             if checkpoint is not None and checkpoint.seq <= verified[-1][0]:
                 first = verified[0][0]
-                for seq, hash_ in verified[max(checkpoint.seq - first, 0):]:
+                for seq, hash_ in verified[max(checkpoint.seq - first, 0) :]:
                     check(seq, hash_)
                     if checkpoint is None or checkpoint.seq > verified[-1][0]:
                         break
@@ -204,12 +230,17 @@ def verify_chain(session: Session, *, batch: int = DEFAULT_BATCH,
         if prev != head_hash:
             raise ChainBroken(head_seq, "audit_head's hash differs from the last record's hash")
         if max_seq is not None and max_seq > head_seq:
-            raise ChainBroken(head_seq + 1, f"records up to seq {max_seq} lie beyond audit_head "
-                                            f"(seq {head_seq}): the head was rewritten")
+            raise ChainBroken(
+                head_seq + 1,
+                f"records up to seq {max_seq} lie beyond audit_head (seq {head_seq}): the head was rewritten",
+            )
         if checkpoint is not None:
-            raise ChainBroken(head_seq + 1, f"checkpoint {checkpoint.id} vouches for seq "
-                                            f"{checkpoint.seq} but the chain ends at seq "
-                                            f"{head_seq}: records were removed")
+            raise ChainBroken(
+                head_seq + 1,
+                f"checkpoint {checkpoint.id} vouches for seq "
+                f"{checkpoint.seq} but the chain ends at seq "
+                f"{head_seq}: records were removed",
+            )
     except ChainBroken as broken:
         if broken.good is not None:
             count, prev = broken.good[0] - start_seq, broken.good[1]

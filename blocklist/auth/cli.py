@@ -7,6 +7,7 @@ import json
 import click
 from flask import Flask
 from flask.cli import AppGroup
+
 from ..context import OPERATOR
 from ..db import db
 from ..exceptions import DomainError

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
@@ -25,12 +26,11 @@ from ..db import db, utcnow
 from ..errors import abort
 from ..ratelimit import check as check_rate_limit
 from ..ratelimit import failed_authentication
-from .models import Client, Org, Token, hash_token
 from . import services
+from .models import Client, Org, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
-
-CLIENT_ID_MAX = Client.__table__.c.client_id.type.length
+CLIENT_ID_MAX: int = Client.__mapper__.columns["client_id"].type.length  # type: ignore[attr-defined]
 
 
 def query_client(client_id: str) -> Client | None:
@@ -85,25 +85,28 @@ def _lock_client_as_authenticated(client: Client) -> None:
     authenticated. Such a change either committed first (and is seen here) or waits for this
     commit, and then revokes the new token with the others: none slips between the two."""
     secret_hash, revoked_at = db.session.execute(
-        select(Client.secret_hash, Client.revoked_at).where(Client.id == client.id)
-        .with_for_update(read=True)).one()
-    org_status = db.session.scalar(select(Org.status).where(Org.id == client.org_id)
-                                   .with_for_update(read=True))
+        select(Client.secret_hash, Client.revoked_at).where(Client.id == client.id).with_for_update(read=True)
+    ).one()
+    org_status = db.session.scalar(select(Org.status).where(Org.id == client.org_id).with_for_update(read=True))
     if secret_hash != client.secret_hash or revoked_at is not None or org_status != "active":
-        raise InvalidClientError(status_code=401, description=(
-            "The client was revoked or rotated, or its organisation suspended, during this request."))
+        raise InvalidClientError(
+            status_code=401,
+            description=("The client was revoked or rotated, or its organisation suspended, during this request."),
+        )
 
 
 def save_token(token: dict[str, Any], request) -> None:
     client: Client = request.client
     _lock_client_as_authenticated(client)
-    db.session.add(Token(
-        token_hash=hash_token(token["access_token"]),
-        client_pk=client.id,
-        scope=token.get("scope", ""),
-        issued_at=utcnow(),
-        expires_at=utcnow() + dt.timedelta(seconds=int(token["expires_in"])),
-    ))
+    db.session.add(
+        Token(
+            token_hash=hash_token(token["access_token"]),
+            client_pk=client.id,
+            scope=token.get("scope", ""),
+            issued_at=utcnow(),
+            expires_at=utcnow() + dt.timedelta(seconds=int(token["expires_in"])),
+        )
+    )
     db.session.flush()  # the token endpoint's unit of work commits it with the answer
 
 
@@ -175,11 +178,9 @@ class TokenValidator(BearerTokenValidator):
         # revokes the tokens, so this comes before the revocation check).
         if token is not None and not token.is_expired():
             if token.client.revoked_at is not None:
-                raise InvalidTokenError(description="The client of this token has been revoked.",
-                                        realm=self.realm)
+                raise InvalidTokenError(description="The client of this token has been revoked.", realm=self.realm)
             if not token.client.org.is_active:
-                raise InvalidTokenError(description="The organisation is suspended.",
-                                        realm=self.realm)
+                raise InvalidTokenError(description="The organisation is suspended.", realm=self.realm)
         super().validate_token(token, scopes, request)
 
 
@@ -197,7 +198,7 @@ class ProblemResourceProtector(ResourceProtector):
             "missing_authorization": "An access token is required (Authorization: Bearer …).",
             "invalid_token": "The access token is invalid, expired or revoked.",
             "insufficient_scope": "The access token lacks the scope this operation requires.",
-        }.get(body.get("error"), "Not authorised.")
+        }.get(str(body.get("error")), "Not authorised.")
         abort(error.status_code, detail, headers=headers, error=body.get("error"))
 
 
@@ -242,14 +243,21 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
         return Blueprint.doc(
             security=[{"oauth2": [scope]}],
             responses={
-                "401": {"description": "Missing, invalid, expired or revoked token",
-                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-                "403": {"description": "Token lacks the scope, or the org may not do this",
-                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-                "429": {"description": "The client is over its rate limit; retry after `Retry-After` seconds",
-                        "headers": {"Retry-After": {"schema": {"type": "integer"},
-                                                    "description": "Seconds until the limit resets"}},
-                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "401": {
+                    "description": "Missing, invalid, expired or revoked token",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                },
+                "403": {
+                    "description": "Token lacks the scope, or the org may not do this",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                },
+                "429": {
+                    "description": "The client is over its rate limit; retry after `Retry-After` seconds",
+                    "headers": {
+                        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds until the limit resets"}
+                    },
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                },
             },
         )(wrapper)
 
@@ -269,7 +277,5 @@ def init_app(app: Flask) -> None:
     protector = ProblemResourceProtector()
     protector.register_token_validator(TokenValidator())
     # Verified against for unknown client ids: the same method, so the same cost, as real ones.
-    dummy_hash = security.generate_password_hash(secrets.token_urlsafe(32),
-                                                 method=app.config["SECRET_HASH_METHOD"])
-    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector,
-                                          "dummy_secret_hash": dummy_hash}
+    dummy_hash = security.generate_password_hash(secrets.token_urlsafe(32), method=app.config["SECRET_HASH_METHOD"])
+    app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector, "dummy_secret_hash": dummy_hash}

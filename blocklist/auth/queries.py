@@ -15,5 +15,6 @@ def list_orgs(page: dict[str, Any]) -> Page:
 
 
 def list_clients(org: Org, page: dict[str, Any]) -> Page:
-    return paginate(select(Client).where(Client.org_id == org.id), [Client.id],
-                    cursor=page["cursor"], limit=page["limit"])
+    return paginate(
+        select(Client).where(Client.org_id == org.id), [Client.id], cursor=page["cursor"], limit=page["limit"]
+    )

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, json, request
-from werkzeug.http import HTTP_STATUS_CODES
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.http import HTTP_STATUS_CODES
 
+from ..context import current_actor
 from ..errors import PROBLEM_MIME
 from ..pagination import PageArgsSchema
-from .oauth2 import authorization_server, require
-from .schemas import (ClientListSchema, ClientSchema, ClientWithSecretSchema, OrgListSchema,
-                      OrgSchema, OrgStatusChangeSchema)
-from .scopes import ADMIN
-from ..context import current_actor
 from . import queries, services
+from .oauth2 import authorization_server, require
+from .schemas import (
+    ClientListSchema,
+    ClientSchema,
+    ClientWithSecretSchema,
+    OrgListSchema,
+    OrgSchema,
+    OrgStatusChangeSchema,
+)
+from .scopes import ADMIN
 
 oauth_bp = FlaskBlueprint("oauth", __name__, url_prefix="/oauth")
 
@@ -27,9 +33,14 @@ def _as_problem(response: Response) -> Response:
         return response
     body = response.get_json(silent=True) or {}
     title = HTTP_STATUS_CODES.get(response.status_code, "Error")
-    problem = {"type": "about:blank", "title": title, "status": response.status_code,
-               "detail": body.get("error_description") or body.get("error") or title,
-               "instance": request.path, **body}
+    problem = {
+        "type": "about:blank",
+        "title": title,
+        "status": response.status_code,
+        "detail": body.get("error_description") or body.get("error") or title,
+        "instance": request.path,
+        **body,
+    }
     response.set_data(json.dumps(problem))
     response.mimetype = PROBLEM_MIME
     return response
@@ -50,8 +61,9 @@ def introspect_token():
     return _as_problem(authorization_server().create_endpoint_response("introspection"))
 
 
-blp = Blueprint("orgs", __name__, url_prefix="/v1/orgs",
-                description="Organisations and their API clients (regulators only)")
+blp = Blueprint(
+    "orgs", __name__, url_prefix="/v1/orgs", description="Organisations and their API clients (regulators only)"
+)
 
 
 @blp.route("")
@@ -87,8 +99,9 @@ class OrgSuspend(MethodView):
     @blp.response(200, OrgSchema)
     def post(self, data, org_id):
         """Suspend an organisation: its tokens stop working on the next request"""
-        return services.set_org_status(services.get_org(org_id), "suspended", (data or {}).get("reason"),
-                                       actor=current_actor())
+        return services.set_org_status(
+            services.get_org(org_id), "suspended", (data or {}).get("reason"), actor=current_actor()
+        )
 
 
 @blp.route("/<int:org_id>/reinstate")
@@ -98,8 +111,9 @@ class OrgReinstate(MethodView):
     @blp.response(200, OrgSchema)
     def post(self, data, org_id):
         """Reinstate a suspended organisation"""
-        return services.set_org_status(services.get_org(org_id), "active", (data or {}).get("reason"),
-                                       actor=current_actor())
+        return services.set_org_status(
+            services.get_org(org_id), "active", (data or {}).get("reason"), actor=current_actor()
+        )
 
 
 @blp.route("/<int:org_id>/clients")
@@ -116,8 +130,9 @@ class OrgClients(MethodView):
     @blp.response(201, ClientWithSecretSchema)
     def post(self, data, org_id):
         """Create an API client; the secret is in this response only"""
-        client, secret = services.create_client(services.get_org(org_id), actor=current_actor(), name=data["name"],
-                                                scope=data["scope"])
+        client, secret = services.create_client(
+            services.get_org(org_id), actor=current_actor(), name=data["name"], scope=data["scope"]
+        )
         client.client_secret = secret  # transient: dumped once, never stored
         return client
 

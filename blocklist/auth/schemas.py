@@ -24,8 +24,11 @@ class ClientSchema(Schema):
     client_id = fields.String(dump_only=True)
     org_id = fields.Integer(dump_only=True)
     name = fields.String(load_default="", validate=validate.Length(max=200))
-    scope = fields.String(load_default=None, validate=validate.Length(max=200),
-                          metadata={"description": "Space-separated; default: the org kind's scopes"})
+    scope = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "Space-separated; default: the org kind's scopes"},
+    )
     created_at = fields.DateTime(dump_only=True)
     secret_rotated_at = fields.DateTime(dump_only=True, allow_none=True)
     revoked_at = fields.DateTime(dump_only=True, allow_none=True)

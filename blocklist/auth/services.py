@@ -13,22 +13,26 @@ from werkzeug.security import generate_password_hash
 from ..audit.actions import Action
 from ..audit.services import record
 from ..context import Actor
-from ..db import db, utcnow
+from ..db import db, execute_count, utcnow
 from ..exceptions import Conflict, Invalid, NotFound
 from .models import Client, Org, Token
 from .scopes import DEFAULT_SCOPES, ORG_KINDS, scope_list, scope_string
 
 
 def org_snapshot(org: Org) -> dict[str, Any]:
-    return {"id": org.id, "name": org.name, "kind": org.kind, "status": org.status,
-            "suspended_at": org.suspended_at}
+    return {"id": org.id, "name": org.name, "kind": org.kind, "status": org.status, "suspended_at": org.suspended_at}
 
 
 def client_snapshot(client: Client) -> dict[str, Any]:
     # Never the secret or its hash: the audit trail is readable by auditors.
-    return {"client_id": client.client_id, "org_id": client.org_id, "name": client.name,
-            "scope": client.scope, "revoked_at": client.revoked_at,
-            "secret_rotated_at": client.secret_rotated_at}
+    return {
+        "client_id": client.client_id,
+        "org_id": client.org_id,
+        "name": client.name,
+        "scope": client.scope,
+        "revoked_at": client.revoked_at,
+        "secret_rotated_at": client.secret_rotated_at,
+    }
 
 
 def get_org(org_id: int) -> Org:
@@ -41,8 +45,7 @@ def get_org(org_id: int) -> Org:
 
 def get_client(org: Org, client_id: str) -> Client:
     """Return the org's client or raise a 404 problem (also when it belongs to another org)."""
-    client = db.session.scalar(select(Client).where(Client.client_id == client_id,
-                                                    Client.org_id == org.id))
+    client = db.session.scalar(select(Client).where(Client.client_id == client_id, Client.org_id == org.id))
     if client is None:
         raise NotFound(f"Organisation {org.id} has no client {client_id!r}.")
     return client
@@ -73,8 +76,7 @@ def set_org_status(org: Org, status: str, reason: str | None = None, *, actor: A
     db.session.flush()
     after = org_snapshot(org)
     if status == "suspended":
-        after["tokens_revoked"] = _revoke_tokens(Token.client_pk.in_(
-            select(Client.id).where(Client.org_id == org.id)))
+        after["tokens_revoked"] = _revoke_tokens(Token.client_pk.in_(select(Client.id).where(Client.org_id == org.id)))
     action = Action.ORG_SUSPEND if status == "suspended" else Action.ORG_REINSTATE
     record(action, "org", org.id, actor=actor, before=before, after=after, reason=reason)
     return org
@@ -93,8 +95,10 @@ def resolve_client_scope(org: Org, scope: str | None) -> str:
     requested = scope_list(scope)
     beyond = [s for s in requested if s not in allowed]
     if beyond:
-        raise Invalid(f"A {org.kind} org's client may not hold: {' '.join(beyond)}.",
-              errors={"scope": [f"Allowed for {org.kind}: {' '.join(allowed)}."]})
+        raise Invalid(
+            f"A {org.kind} org's client may not hold: {' '.join(beyond)}.",
+            errors={"scope": [f"Allowed for {org.kind}: {' '.join(allowed)}."]},
+        )
     return scope_string(requested)
 
 
@@ -103,8 +107,13 @@ def create_client(org: Org, *, actor: Actor, name: str = "", scope: str | None =
     if not org.is_active:
         raise Conflict("The organisation is suspended; reinstate it before adding clients.")
     secret, secret_hash = _new_secret()
-    client = Client(client_id="blc_" + secrets.token_hex(12), org_id=org.id, name=name,
-                    secret_hash=secret_hash, scope=resolve_client_scope(org, scope))
+    client = Client(
+        client_id="blc_" + secrets.token_hex(12),
+        org_id=org.id,
+        name=name,
+        secret_hash=secret_hash,
+        scope=resolve_client_scope(org, scope),
+    )
     client.org = org
     db.session.add(client)
     db.session.flush()
@@ -114,9 +123,7 @@ def create_client(org: Org, *, actor: Actor, name: str = "", scope: str | None =
 
 def _revoke_tokens(which) -> int:
     """Revoke the unrevoked tokens matching the `which` condition; returns how many."""
-    result = db.session.execute(update(Token).where(which, Token.revoked_at.is_(None))
-                                .values(revoked_at=utcnow()))
-    return result.rowcount
+    return execute_count(update(Token).where(which, Token.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
 
 def _revoke_client_tokens(client: Client) -> None:
@@ -132,8 +139,7 @@ def rotate_client_secret(client: Client, *, actor: Actor) -> str:
     client.secret_rotated_at = utcnow()
     _revoke_client_tokens(client)
     db.session.flush()
-    record(Action.CLIENT_ROTATE, "client", client.client_id, actor=actor, before=before,
-           after=client_snapshot(client))
+    record(Action.CLIENT_ROTATE, "client", client.client_id, actor=actor, before=before, after=client_snapshot(client))
     return secret
 
 
@@ -144,8 +150,7 @@ def revoke_client(client: Client, *, actor: Actor) -> Client:
     client.revoked_at = utcnow()
     _revoke_client_tokens(client)
     db.session.flush()
-    record(Action.CLIENT_REVOKE, "client", client.client_id, actor=actor, before=before,
-           after=client_snapshot(client))
+    record(Action.CLIENT_REVOKE, "client", client.client_id, actor=actor, before=before, after=client_snapshot(client))
     return client
 
 
@@ -155,5 +160,10 @@ def revoke_token(token: Token, *, actor: Actor) -> None:
     token.revoked_at = utcnow()
     db.session.flush()
     # The token itself is never recorded, only which of the client's tokens it was.
-    record(Action.TOKEN_REVOKE, "token", token.id, actor=actor,
-           after={"client_id": token.client.client_id, "revoked_at": token.revoked_at})
+    record(
+        Action.TOKEN_REVOKE,
+        "token",
+        token.id,
+        actor=actor,
+        after={"client_id": token.client.client_id, "revoked_at": token.revoked_at},
+    )

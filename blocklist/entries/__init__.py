@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import models  # noqa: F401  (registers the tables)
 from ..feeds import models as feed_models  # noqa: F401
+from . import models  # noqa: F401  (registers the tables)
 
 
 def init_app(app: Flask, api: Api) -> None:

@@ -17,8 +17,7 @@ from .services import lock_for_write, revoke
 
 
 def allowlist_snapshot(item: AllowlistItem) -> dict:
-    return {"id": item.id, "kind": item.kind, "value": item.value, "raw_value": item.raw_value,
-            "reason": item.reason}
+    return {"id": item.id, "kind": item.kind, "value": item.value, "raw_value": item.raw_value, "reason": item.reason}
 
 
 def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
@@ -28,17 +27,16 @@ def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
     try:
         value = canonicalise(kind, raw_value, region)
     except InvalidValue as error:
-        raise Invalid(str(error), errors={"value": [str(error)]})
+        raise Invalid(str(error), errors={"value": [str(error)]}) from None
     lock_for_write()
-    if db.session.scalar(select(AllowlistItem).where(AllowlistItem.kind == kind,
-                                                     AllowlistItem.value == value.value)):
+    if db.session.scalar(select(AllowlistItem).where(AllowlistItem.kind == kind, AllowlistItem.value == value.value)):
         raise Conflict(f"{kind} {value.value!r} is already on the allowlist.")
-    item = AllowlistItem(kind=kind, value=value.value, raw_value=raw_value, reason=reason,
-                         created_by_org_id=actor.org_id)
+    item = AllowlistItem(
+        kind=kind, value=value.value, raw_value=raw_value, reason=reason, created_by_org_id=actor.org_id
+    )
     db.session.add(item)
     db.session.flush()
-    record(Action.ALLOWLIST_ADD, "allowlist", item.id, actor=actor, after=allowlist_snapshot(item),
-           reason=reason)
+    record(Action.ALLOWLIST_ADD, "allowlist", item.id, actor=actor, after=allowlist_snapshot(item), reason=reason)
     entry = db.session.scalar(select(Entry).where(Entry.kind == kind, Entry.value == value.value))
     if entry is not None and entry.in_feed:
         revoke(entry.id, f"allowlisted: {reason}", actor, status_reason="allowlisted")

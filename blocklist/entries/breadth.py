@@ -59,27 +59,36 @@ def _revoked_candidates(value: Any, country: int):
         number_prefixes = {prefix, f"{country}{prefix}"}
         if prefix.startswith("0"):
             number_prefixes.add(f"{country}{prefix[1:]}")
-        return or_(and_(Entry.kind == "code", like(Entry.value, _escape(prefix) + "%")),
-                   and_(Entry.kind == "number",
-                        or_(*(like(Entry.value, "+" + _escape(p) + "%") for p in sorted(number_prefixes)))))
+        return or_(
+            and_(Entry.kind == "code", like(Entry.value, _escape(prefix) + "%")),
+            and_(
+                Entry.kind == "number",
+                or_(*(like(Entry.value, "+" + _escape(p) + "%") for p in sorted(number_prefixes))),
+            ),
+        )
     if value.kind == "keyword":
         return and_(Entry.kind == "keyword", like(Entry.value, "%" + _escape(value.value) + "%"))
     domain = _escape(value.value)
-    return or_(and_(Entry.kind == "domain", or_(Entry.value == value.value, like(Entry.value, "%." + domain))),
-               and_(Entry.kind == "url", or_(like(Entry.match_key, domain + "/%"),
-                                             like(Entry.match_key, "%." + domain + "/%"))))
+    return or_(
+        and_(Entry.kind == "domain", or_(Entry.value == value.value, like(Entry.value, "%." + domain))),
+        and_(
+            Entry.kind == "url", or_(like(Entry.match_key, domain + "/%"), like(Entry.match_key, "%." + domain + "/%"))
+        ),
+    )
 
 
-def covered_revoked(values: Iterable[Any], region: str) -> dict[Any, Entry]:
-    """For each wide value (range, keyword, domain) that covers a revoked entry, that entry.
+def covered_revoked(values: Iterable[Any], region: str) -> dict[Any, Any]:
+    """For each wide value (range, keyword, domain) that covers a revoked entry, that entry's
+    (id, kind, value, match_key) row.
     One query per chunk of values, over the revoked entries only."""
     wide = sorted({v for v in values if v.kind in WIDE_KINDS}, key=lambda v: (v.kind, v.value))
     country = phonenumbers.country_code_for_region(region)
     found = {}
     for start in range(0, len(wide), CHUNK):
-        chunk = wide[start:start + CHUNK]
-        stmt = (select(Entry.id, Entry.kind, Entry.value, Entry.match_key)
-                .where(Entry.status == "revoked", or_(*(_revoked_candidates(v, country) for v in chunk))))
+        chunk = wide[start : start + CHUNK]
+        stmt = select(Entry.id, Entry.kind, Entry.value, Entry.match_key).where(
+            Entry.status == "revoked", or_(*(_revoked_candidates(v, country) for v in chunk))
+        )
         revoked = db.session.execute(stmt).all()
         for value in chunk:
             hit = next((r for r in revoked if covers(value.kind, value, r.kind, r.value, r.match_key)), None)

@@ -17,12 +17,13 @@ import json
 import re
 from typing import Any
 
-from flask import Response, current_app, json as flask_json, request
+from flask import Response, current_app, request
+from flask import json as flask_json
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..context import current_actor
-from ..db import db, utcnow
+from ..db import db, execute_count, utcnow
 from ..exceptions import BadRequest, Invalid
 from .models import IdempotentResponse
 
@@ -40,13 +41,17 @@ class IdempotentRequest:
     def __init__(self, key: str, client_id: str, request_body: Any):
         self.key, self.client_id = key, client_id
         self.request_hash = hashlib.sha256(
-            json.dumps(request_body, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
+            json.dumps(request_body, sort_keys=True, default=str, separators=(",", ":")).encode()
+        ).hexdigest()
 
     def answered(self) -> Response | None:
         """The stored answer to replay, if this key was answered within the TTL (an older one is
         dropped); 422 if the key was used for another request."""
-        stored = db.session.scalar(select(IdempotentResponse).where(
-            IdempotentResponse.client_id == self.client_id, IdempotentResponse.key == self.key))
+        stored = db.session.scalar(
+            select(IdempotentResponse).where(
+                IdempotentResponse.client_id == self.client_id, IdempotentResponse.key == self.key
+            )
+        )
         if stored is None:
             return None
         if stored.created_at <= utcnow() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]):
@@ -54,14 +59,22 @@ class IdempotentRequest:
             db.session.flush()
             return None
         if stored.request_hash != self.request_hash:
-            raise Invalid(f"This {HEADER} was already used for a different request.",
-                          errors={HEADER: ["Reused with a different body."]})
+            raise Invalid(
+                f"This {HEADER} was already used for a different request.",
+                errors={HEADER: ["Reused with a different body."]},
+            )
         return _replay(stored)
 
     def store(self, response: Response) -> None:
-        db.session.add(IdempotentResponse(client_id=self.client_id, key=self.key,
-                                          request_hash=self.request_hash,
-                                          status_code=response.status_code, body=response.get_json()))
+        db.session.add(
+            IdempotentResponse(
+                client_id=self.client_id,
+                key=self.key,
+                request_hash=self.request_hash,
+                status_code=response.status_code,
+                body=response.get_json(),
+            )
+        )
         db.session.flush()
 
 
@@ -70,14 +83,14 @@ def from_request() -> IdempotentRequest | None:
     if key is None:
         return None
     if not _KEY_OK.match(key):
-        raise BadRequest(f"{HEADER} must be 1 to 200 printable ASCII characters.",
-                         errors={HEADER: ["Malformed."]})
+        raise BadRequest(f"{HEADER} must be 1 to 200 printable ASCII characters.", errors={HEADER: ["Malformed."]})
     return IdempotentRequest(key, current_actor().client_id or "", request.get_json())
 
 
 def idempotent(view):
     """Honour `Idempotency-Key` on a write route. Goes under `require` (the client is known)
     and above the response schema (the rendered answer is what is stored)."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         idem = from_request()
@@ -97,11 +110,11 @@ def idempotent(view):
                 raise
             return replay
         return response
+
     return wrapper
 
 
 def purge_expired() -> int:
     """Drop answers older than the retention; returns how many (the caller commits)."""
     cutoff = utcnow() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"])
-    result = db.session.execute(delete(IdempotentResponse).where(IdempotentResponse.created_at < cutoff))
-    return result.rowcount or 0
+    return execute_count(delete(IdempotentResponse).where(IdempotentResponse.created_at < cutoff))

@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, and_, or_, text)
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, or_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import Org
@@ -59,10 +58,10 @@ class Entry(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
-    reports: Mapped[list[Report]] = relationship(back_populates="entry", lazy="selectin",
-                                                 order_by="Report.id")
-    tag_rows: Mapped[list[EntryTag]] = relationship(lazy="selectin", order_by="EntryTag.tag",
-                                                    cascade="all, delete-orphan")
+    reports: Mapped[list[Report]] = relationship(back_populates="entry", lazy="selectin", order_by="Report.id")
+    tag_rows: Mapped[list[EntryTag]] = relationship(
+        lazy="selectin", order_by="EntryTag.tag", cascade="all, delete-orphan"
+    )
 
     @property
     def tags(self) -> list[str]:
@@ -109,8 +108,12 @@ class Report(Base):
         UniqueConstraint("entry_id", "org_id"),
         # The sweeper's probe for open reports whose own time ran out; closed reports (most of
         # them, in time) are not indexed.
-        Index("ix_reports_open_expires_at", "expires_at",
-              postgresql_where=text("withdrawn_at IS NULL"), sqlite_where=text("withdrawn_at IS NULL")),
+        Index(
+            "ix_reports_open_expires_at",
+            "expires_at",
+            postgresql_where=text("withdrawn_at IS NULL"),
+            sqlite_where=text("withdrawn_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -34,8 +34,11 @@ def list_entries(args: dict[str, Any]) -> Page:
     if "tag" in args:
         stmt = stmt.where(exists().where(EntryTag.entry_id == Entry.id, EntryTag.tag == args["tag"]))
     if "reporter" in args:
-        stmt = stmt.where(exists().where(Report.entry_id == Entry.id, Report.org_id == args["reporter"],
-                                         Report.withdrawn_at.is_(None)))
+        stmt = stmt.where(
+            exists().where(
+                Report.entry_id == Entry.id, Report.org_id == args["reporter"], Report.withdrawn_at.is_(None)
+            )
+        )
     if "updated_since" in args:
         stmt = stmt.where(Entry.updated_at >= args["updated_since"])
     if "q" in args:
@@ -45,8 +48,12 @@ def list_entries(args: dict[str, Any]) -> Page:
 
 def list_tags(args: dict[str, Any]) -> Page:
     """Tags with the number of active entries carrying each, by tag name."""
-    stmt = (select(EntryTag.tag, func.count().label("count")).join(Entry, Entry.id == EntryTag.entry_id)
-            .where(Entry.active_at(utcnow())).group_by(EntryTag.tag))
+    stmt = (
+        select(EntryTag.tag, func.count().label("count"))
+        .join(Entry, Entry.id == EntryTag.entry_id)
+        .where(Entry.active_at(utcnow()))
+        .group_by(EntryTag.tag)
+    )
     if "namespace" in args:
         stmt = stmt.where(EntryTag.tag.like(escape_like(args["namespace"]) + ":%", escape="\\"))
     page = paginate(stmt, [EntryTag.tag], cursor=args["cursor"], limit=args["limit"], rows=True)
@@ -59,9 +66,12 @@ def visible(stmt: Select, actor: Actor) -> Select:
     if actor.is_regulator:
         return stmt
     now = utcnow()
-    reports_it = exists().where(Report.entry_id == Dispute.entry_id, Report.org_id == actor.org_id,
-                                Report.withdrawn_at.is_(None),
-                                (Report.expires_at.is_(None)) | (Report.expires_at > now))
+    reports_it = exists().where(
+        Report.entry_id == Dispute.entry_id,
+        Report.org_id == actor.org_id,
+        Report.withdrawn_at.is_(None),
+        (Report.expires_at.is_(None)) | (Report.expires_at > now),
+    )
     return stmt.where((Dispute.org_id == actor.org_id) | reports_it)
 
 

@@ -17,18 +17,38 @@ from ..matching import lookup
 from . import allowlist, disputes, queries, services
 from .idempotency import idempotent
 from .models import Entry
-from .schemas import (AllowlistArgsSchema, AllowlistItemSchema, AllowlistSchema,
-                      BatchLookupSchema, BatchVerdictSchema, BulkPublishSchema, BulkResultSchema,
-                      DisputeArgsSchema, DisputeListSchema, DisputeSchema, EntryListArgsSchema,
-                      EntryListSchema, EntryPatchSchema, EntrySchema, LookupArgsSchema,
-                      PublishSchema, ReasonSchema, RequiredReasonSchema, ResolveSchema,
-                      TagArgsSchema, TagListSchema, VerdictSchema, evidence_visible_to)
+from .schemas import (
+    AllowlistArgsSchema,
+    AllowlistItemSchema,
+    AllowlistSchema,
+    BatchLookupSchema,
+    BatchVerdictSchema,
+    BulkPublishSchema,
+    BulkResultSchema,
+    DisputeArgsSchema,
+    DisputeListSchema,
+    DisputeSchema,
+    EntryListArgsSchema,
+    EntryListSchema,
+    EntryPatchSchema,
+    EntrySchema,
+    LookupArgsSchema,
+    PublishSchema,
+    ReasonSchema,
+    RequiredReasonSchema,
+    ResolveSchema,
+    TagArgsSchema,
+    TagListSchema,
+    VerdictSchema,
+    evidence_visible_to,
+)
 
 blp = Blueprint("entries", __name__, url_prefix="/v1/entries", description="Blocklist entries")
 lookup_blp = Blueprint("lookup", __name__, url_prefix="/v1", description="Look-ups and tags")
 disputes_blp = Blueprint("disputes", __name__, url_prefix="/v1/disputes", description="Disputes")
-allowlist_blp = Blueprint("allowlist", __name__, url_prefix="/v1/allowlist",
-                          description="Values a regulator declared legitimate")
+allowlist_blp = Blueprint(
+    "allowlist", __name__, url_prefix="/v1/allowlist", description="Values a regulator declared legitimate"
+)
 
 BLUEPRINTS = (blp, lookup_blp, disputes_blp, allowlist_blp)
 
@@ -37,11 +57,13 @@ def shows_evidence(view):
     """The entries this view dumps show reports' evidence to the caller's own org and to
     regulators (PRODUCT.md: evidence is the reporter's and the regulators'). Goes under
     `require` (the caller is known) and above the response schema (which dumps)."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         actor = current_actor()
         with evidence_visible_to(actor.org_id, actor.is_regulator):
             return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -50,6 +72,7 @@ def _with_etag(entry: Entry, status: int = 200):
 
 
 # --- entries ---------------------------------------------------------------------------------
+
 
 @blp.route("")
 class Entries(MethodView):
@@ -83,8 +106,10 @@ class BulkPublish(MethodView):
         """Publish up to 10,000 values, all or nothing (honours Idempotency-Key)"""
         outcomes = services.publish(data["items"], current_actor())
         counts = Counter(o.result for o in outcomes)
-        return {"items": outcomes, **{k: counts.get(k, 0) for k in
-                                      ("created", "relisted", "corroborated", "refreshed")}}
+        return {
+            "items": outcomes,
+            **{k: counts.get(k, 0) for k in ("created", "relisted", "corroborated", "refreshed")},
+        }
 
 
 @blp.route("/<int:entry_id>")
@@ -150,6 +175,7 @@ class EntryDisputes(MethodView):
 
 # --- look-ups and tags -----------------------------------------------------------------------
 
+
 @lookup_blp.route("/lookup")
 class Lookup(MethodView):
     @require(ENTRIES_READ)
@@ -181,6 +207,7 @@ class Tags(MethodView):
 
 # --- disputes --------------------------------------------------------------------------------
 
+
 @disputes_blp.route("")
 class Disputes(MethodView):
     @require(ENTRIES_WRITE)
@@ -202,6 +229,7 @@ class ResolveDispute(MethodView):
 
 
 # --- allowlist -------------------------------------------------------------------------------
+
 
 @allowlist_blp.route("")
 class Allowlist(MethodView):

@@ -35,8 +35,15 @@ class UniqueList(fields.List):
 
 
 def tag_list(**kwargs) -> fields.List:
-    return UniqueList(Tag(validate=validate.Regexp(TAG_PATTERN, error="Tags are namespace:value, lower-case (e.g. fraud:ticket-scam).")),
-                       validate=validate.Length(max=MAX_TAGS), **kwargs)
+    return UniqueList(
+        Tag(
+            validate=validate.Regexp(
+                TAG_PATTERN, error="Tags are namespace:value, lower-case (e.g. fraud:ticket-scam)."
+            )
+        ),
+        validate=validate.Length(max=MAX_TAGS),
+        **kwargs,
+    )
 
 
 class OrgRefSchema(Schema):
@@ -65,15 +72,23 @@ class ReportSchema(Schema):
     org = fields.Nested(OrgRefSchema)
     raw_value = fields.String()
     reason = fields.String(allow_none=True)
-    evidence = fields.Method("_evidence", allow_none=True, metadata={
-        "type": "string", "description": "Only for the reporting org and regulators (absent otherwise); never in feeds"})
+    evidence = fields.Method(
+        "_evidence",
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "description": "Only for the reporting org and regulators (absent otherwise); never in feeds",
+        },
+    )
     has_evidence = fields.Function(lambda report: bool(report.evidence))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     expires_at = fields.DateTime(allow_none=True, metadata={"description": "This report's own expiry"})
     withdrawn_at = fields.DateTime(allow_none=True, metadata={"description": "When the report closed"})
-    close_reason = fields.String(allow_none=True, metadata={
-        "description": "withdrawn, ttl, the org's own reason, or the regulator's for the whole entry"})
+    close_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "withdrawn, ttl, the org's own reason, or the regulator's for the whole entry"},
+    )
 
     def _evidence(self, report):
         viewer = _evidence_viewer.get()
@@ -104,8 +119,11 @@ EntryListSchema = list_schema(EntrySchema, "EntryList")
 class PublishSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"),
-                           metadata={"description": "Country of a number without a country code (default CN)"})
+    region = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Za-z]{2}$"),
+        metadata={"description": "Country of a number without a country code (default CN)"},
+    )
     reason = fields.String(load_default=None, validate=validate.Length(max=2000))
     evidence = fields.String(load_default=None, validate=validate.Length(max=10000))
     category = fields.String(load_default=None, validate=validate.Regexp(CATEGORY_PATTERN))
@@ -114,8 +132,7 @@ class PublishSchema(Schema):
 
 
 class BulkPublishSchema(Schema):
-    items = fields.List(fields.Nested(PublishSchema), required=True,
-                        validate=validate.Length(min=1, max=MAX_BULK))
+    items = fields.List(fields.Nested(PublishSchema), required=True, validate=validate.Length(min=1, max=MAX_BULK))
 
 
 class BulkOutcomeSchema(Schema):
@@ -145,8 +162,9 @@ class EntryPatchSchema(Schema):
     @validates_schema
     def not_empty(self, data, **kwargs):
         if not set(data) - {"reason"}:
-            raise ValidationError("Nothing to change: send tags, add_tags, remove_tags, category or expires_at.",
-                                  "_schema")
+            raise ValidationError(
+                "Nothing to change: send tags, add_tags, remove_tags, category or expires_at.", "_schema"
+            )
 
 
 class ReasonSchema(Schema):
@@ -163,8 +181,9 @@ class EntryListArgsSchema(PageArgsSchema):
     tag = Tag(validate=validate.Length(max=100))
     reporter = fields.Integer(validate=ID_RANGE, metadata={"description": "Org id with an active report"})
     updated_since = fields.AwareDateTime()
-    q = fields.String(validate=validate.Length(min=1, max=MAX_VALUE_LENGTH),
-                      metadata={"description": "Prefix of the canonical value"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=MAX_VALUE_LENGTH), metadata={"description": "Prefix of the canonical value"}
+    )
 
 
 class LookupArgsSchema(Schema):
@@ -173,8 +192,9 @@ class LookupArgsSchema(Schema):
 
 
 class BatchLookupSchema(Schema):
-    values = fields.List(fields.Nested(LookupArgsSchema), required=True,
-                         validate=validate.Length(min=1, max=MAX_BATCH_LOOKUP))
+    values = fields.List(
+        fields.Nested(LookupArgsSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH_LOOKUP)
+    )
 
 
 class VerdictSchema(Schema):

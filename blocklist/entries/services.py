@@ -10,9 +10,10 @@ gap-free positions in commit order.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Iterable
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, insert, or_, select
@@ -20,15 +21,15 @@ from sqlalchemy import and_, insert, or_, select
 from ..audit.actions import Action
 from ..audit.services import record, record_many
 from ..context import Actor
-from ..db import allocate_ids, bulk_insert, db, utcnow
+from ..db import allocate_ids, bulk_insert, db, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..feeds import changes
-from . import breadth
-from .protection import find_protecting
-from .models import Entry, EntryTag, Report, TagClaim
+from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
-from ..values.canonical import CanonicalValue, canonicalise
+from . import breadth
+from .models import Entry, EntryTag, Report, TagClaim
+from .protection import find_protecting
 
 CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -37,20 +38,22 @@ def lock_for_write() -> None:
     changes.write_lock()
 
 
-SNAPSHOT_FIELDS = ("id", "kind", "value", "status", "status_reason", "category", "reporters",
-                   "expires_at")
+SNAPSHOT_FIELDS = ("id", "kind", "value", "status", "status_reason", "category", "reporters", "expires_at")
 
 
-def entry_snapshot(entry: Entry | Any, tags: Iterable[str] | None = None,
-                   reports: list[list[Any]] | None = None) -> dict[str, Any]:
+def entry_snapshot(
+    entry: Entry | Any, tags: Iterable[str] | None = None, reports: list[list[Any]] | None = None
+) -> dict[str, Any]:
     """What the audit trail keeps of an entry (or anything with its fields) before and after
     a change: its fields, tags, and each open report's org and expiry (reports are each org's
     own, so a change to one org's report shows in the record)."""
     snapshot = {name: getattr(entry, name) for name in SNAPSHOT_FIELDS}
     snapshot["tags"] = sorted(tags if tags is not None else entry.tags)
-    snapshot["reports"] = reports if reports is not None else [
-        [r.org_id, r.expires_at] for r in sorted(entry.reports, key=lambda r: r.org_id)
-        if r.withdrawn_at is None]
+    snapshot["reports"] = (
+        reports
+        if reports is not None
+        else [[r.org_id, r.expires_at] for r in sorted(entry.reports, key=lambda r: r.org_id) if r.withdrawn_at is None]
+    )
     return snapshot
 
 
@@ -64,8 +67,7 @@ def get_entry(entry_id: int) -> Entry:
 
 def fresh(entry_id: int) -> Entry:
     """The entry as it now is in this transaction (reports and tags reloaded)."""
-    return db.session.scalars(select(Entry).where(Entry.id == entry_id)
-                              .execution_options(populate_existing=True)).one()
+    return db.session.scalars(select(Entry).where(Entry.id == entry_id).execution_options(populate_existing=True)).one()
 
 
 def default_expiry(kind: str, now: dt.datetime) -> dt.datetime | None:
@@ -81,6 +83,7 @@ def _later(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
 
 
 # --- publishing -----------------------------------------------------------------------------
+
 
 @dataclass
 class PublishItem:
@@ -126,8 +129,13 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
         except InvalidValue as error:
             errors[index] = {"value": [str(error)]}
             continue
-        too_wide = None if actor.is_regulator else shape_errors(
-            value.kind, value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"])
+        too_wide = (
+            None
+            if actor.is_regulator
+            else shape_errors(
+                value.kind, value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"]
+            )
+        )
         if too_wide is not None:
             errors[index] = {"value": [too_wide]}
             continue
@@ -135,13 +143,25 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
         if expires_at is not None and expires_at <= now:
             errors[index] = {"expires_at": ["Must be in the future; use /expire to expire now."]}
             continue
-        prepared.append(PublishItem(index, value, item["value"], item.get("reason"),
-                                    item.get("evidence"), item.get("category"),
-                                    tuple(item.get("tags") or ()), expires_at))
+        prepared.append(
+            PublishItem(
+                index,
+                value,
+                item["value"],
+                item.get("reason"),
+                item.get("evidence"),
+                item.get("category"),
+                tuple(item.get("tags") or ()),
+                expires_at,
+            )
+        )
     if errors:
-        raise Invalid("Some values cannot be listed; see errors." if not single else
-              next(iter(next(iter(errors.values())).values()))[0],
-              errors=_item_errors(errors, single))
+        raise Invalid(
+            "Some values cannot be listed; see errors."
+            if not single
+            else next(iter(next(iter(errors.values())).values()))[0],
+            errors=_item_errors(errors, single),
+        )
     return prepared
 
 
@@ -159,36 +179,49 @@ def _refuse_allowlisted(items: list[PublishItem], actor: Actor, single: bool) ->
         if hit is not None:
             message = f"On the allowlist ({hit.kind} {hit.value}): {hit.reason}"
         elif (hit := covered.get(item.value)) is not None:
-            message = (f"Covers the allowlisted {hit.kind} {hit.value} ({hit.reason}); only a "
-                       "regulator may publish a range or keyword that covers an allowlisted value.")
+            message = (
+                f"Covers the allowlisted {hit.kind} {hit.value} ({hit.reason}); only a "
+                "regulator may publish a range or keyword that covers an allowlisted value."
+            )
         else:
             continue
         if first is None:
             first, detail = hit, message
         errors[item.index] = {"value": [message]}
+    assert first is not None and detail is not None  # some item was refused
     raise Conflict(detail, errors=_item_errors(errors, single), allowlist_reason=first.reason)
 
 
-def _refuse_revoked(items: list[PublishItem], existing: dict[tuple[str, str], Entry], actor: Actor,
-                    single: bool) -> None:
+def _refuse_revoked(
+    items: list[PublishItem], existing: dict[tuple[str, str], Entry], actor: Actor, single: bool
+) -> None:
     """409 when a non-regulator lists again what a regulator revoked: the value itself, or a
     range, keyword or domain that covers a revoked entry."""
     if actor.is_regulator:
         return
     message = "Revoked by a regulator; only a regulator can list it again."
-    refused = {i.index: {"value": [message]} for i in items
-               if (e := existing.get((i.value.kind, i.value.value))) is not None and e.status == "revoked"}
-    covered = breadth.covered_revoked((i.value for i in items if i.index not in refused),
-                                      current_app.config["DEFAULT_REGION"])
+    refused = {
+        i.index: {"value": [message]}
+        for i in items
+        if (e := existing.get((i.value.kind, i.value.value))) is not None and e.status == "revoked"
+    }
+    covered = breadth.covered_revoked(
+        (i.value for i in items if i.index not in refused), current_app.config["DEFAULT_REGION"]
+    )
     for item in items:
         hit = covered.get(item.value)
         if hit is not None:
-            refused[item.index] = {"value": [
-                f"Covers {hit.kind} {hit.value} (entry {hit.id}), which a regulator revoked; only a "
-                "regulator may list it again."]}
+            refused[item.index] = {
+                "value": [
+                    f"Covers {hit.kind} {hit.value} (entry {hit.id}), which a regulator revoked; only a "
+                    "regulator may list it again."
+                ]
+            }
     if refused:
-        raise Conflict(next(iter(refused.values()))["value"][0] if single else message + " See errors.",
-              errors=_item_errors(refused, single))
+        raise Conflict(
+            next(iter(refused.values()))["value"][0] if single else message + " See errors.",
+            errors=_item_errors(refused, single),
+        )
 
 
 def kind_value_in(pairs: Iterable[tuple[str, str]]):
@@ -203,7 +236,7 @@ def kind_value_in(pairs: Iterable[tuple[str, str]]):
 def chunks(items: Iterable, size: int = CHUNK) -> Iterable[list]:
     items = sorted(items)
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _load_existing(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
@@ -256,13 +289,19 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
 
     if new_items:
         new_ids = _insert_new(new_items, actor, now)
-        for item, entry_id in zip(new_items, new_ids):
+        for item, entry_id in zip(new_items, new_ids, strict=True):
             outcomes.append(Outcome(item.index, entry_id, item.value.kind, item.value.value, "created"))
             feed.append((changes.UPSERT, entry_id, item.value.kind, item.value.value))
-            audit.append({"action": Action.ENTRY_PUBLISH, "target_type": "entry", "target_id": entry_id,
-                          "after": _new_snapshot(entry_id, item, actor), "reason": item.reason})
-    claimed = _claims_of(actor.org_id, [existing[(i.value.kind, i.value.value)].id
-                                        for i in old_items if i.tags])
+            audit.append(
+                {
+                    "action": Action.ENTRY_PUBLISH,
+                    "target_type": "entry",
+                    "target_id": entry_id,
+                    "after": _new_snapshot(entry_id, item, actor),
+                    "reason": item.reason,
+                }
+            )
+    claimed = _claims_of(actor.org_id, [existing[(i.value.kind, i.value.value)].id for i in old_items if i.tags])
     for item in old_items:
         entry = existing[(item.value.kind, item.value.value)]
         outcome, change = _report_existing(entry, item, actor, now, claimed)
@@ -277,9 +316,16 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
 
 
 def _new_snapshot(entry_id: int, item: PublishItem, actor: Actor) -> dict[str, Any]:
-    new = SimpleNamespace(id=entry_id, kind=item.value.kind, value=item.value.value, status="active",
-                          status_reason=None, category=item.category, reporters=1,
-                          expires_at=item.expires_at)
+    new = SimpleNamespace(
+        id=entry_id,
+        kind=item.value.kind,
+        value=item.value.value,
+        status="active",
+        status_reason=None,
+        category=item.category,
+        reporters=1,
+        expires_at=item.expires_at,
+    )
     return entry_snapshot(new, item.tags, [[actor.org_id, item.expires_at]])
 
 
@@ -288,26 +334,51 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
     for item in items:
         if item.expires_at is None:
             item.expires_at = default_expiry(item.value.kind, now)
-    rows = [{"kind": i.value.kind, "value": i.value.value, "raw_value": i.raw_value,
-             "status": "active", "category": i.category, "range_prefix": i.value.range_prefix,
-             "range_length": i.value.range_length, "match_key": i.value.match_key,
-             "reporters": 1, "version": 1, "expires_at": i.expires_at, "created_at": now,
-             "updated_at": now} for i in items]
-    entries = Entry.__table__
+    rows = [
+        {
+            "kind": i.value.kind,
+            "value": i.value.value,
+            "raw_value": i.raw_value,
+            "status": "active",
+            "category": i.category,
+            "range_prefix": i.value.range_prefix,
+            "range_length": i.value.range_length,
+            "match_key": i.value.match_key,
+            "reporters": 1,
+            "version": 1,
+            "expires_at": i.expires_at,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in items
+    ]
+    entries = table_of(Entry)
     ids = allocate_ids(entries, len(rows))
     if ids is None:
         ids = list(db.session.scalars(insert(entries).returning(entries.c.id, sort_by_parameter_order=True), rows))
     else:
-        bulk_insert(entries, [{"id": entry_id, **row} for entry_id, row in zip(ids, rows)])
-    bulk_insert(Report.__table__, [
-        {"entry_id": entry_id, "org_id": actor.org_id, "client_id": actor.client_id,
-         "raw_value": i.raw_value, "reason": i.reason, "evidence": i.evidence,
-         "expires_at": i.expires_at, "created_at": now, "updated_at": now}
-        for i, entry_id in zip(items, ids)])
-    tag_rows = [{"entry_id": entry_id, "tag": tag} for i, entry_id in zip(items, ids) for tag in i.tags]
+        bulk_insert(entries, [{"id": entry_id, **row} for entry_id, row in zip(ids, rows, strict=True)])
+    bulk_insert(
+        table_of(Report),
+        [
+            {
+                "entry_id": entry_id,
+                "org_id": actor.org_id,
+                "client_id": actor.client_id,
+                "raw_value": i.raw_value,
+                "reason": i.reason,
+                "evidence": i.evidence,
+                "expires_at": i.expires_at,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, entry_id in zip(items, ids, strict=True)
+        ],
+    )
+    tag_rows = [{"entry_id": entry_id, "tag": tag} for i, entry_id in zip(items, ids, strict=True) for tag in i.tags]
     if tag_rows:
-        bulk_insert(EntryTag.__table__, tag_rows)
-        bulk_insert(TagClaim.__table__, [{**row, "org_id": actor.org_id} for row in tag_rows])
+        bulk_insert(table_of(EntryTag), tag_rows)
+        bulk_insert(table_of(TagClaim), [{**row, "org_id": actor.org_id} for row in tag_rows])
     return ids
 
 
@@ -315,8 +386,12 @@ def _claims_of(org_id: int | None, entry_ids: list[int]) -> set[tuple[int, str]]
     """The (entry id, tag) pairs this org has claimed among these entries."""
     found: set[tuple[int, str]] = set()
     for chunk in chunks(entry_ids):
-        found.update((row.entry_id, row.tag) for row in db.session.execute(
-            select(TagClaim.entry_id, TagClaim.tag).where(TagClaim.org_id == org_id, TagClaim.entry_id.in_(chunk))))
+        found.update(
+            (row.entry_id, row.tag)
+            for row in db.session.execute(
+                select(TagClaim.entry_id, TagClaim.tag).where(TagClaim.org_id == org_id, TagClaim.entry_id.in_(chunk))
+            )
+        )
     return found
 
 
@@ -335,17 +410,19 @@ def _drop_tags(entry: Entry, tags: set[str], org_id: int | None) -> None:
     claims any more leaves the entry."""
     if not tags:
         return
-    stmt = TagClaim.__table__.delete().where(TagClaim.entry_id == entry.id, TagClaim.tag.in_(sorted(tags)))
+    stmt = table_of(TagClaim).delete().where(TagClaim.entry_id == entry.id, TagClaim.tag.in_(sorted(tags)))
     if org_id is not None:
         stmt = stmt.where(TagClaim.org_id == org_id)
     db.session.execute(stmt)
-    still = set(db.session.scalars(select(TagClaim.tag).where(TagClaim.entry_id == entry.id,
-                                                             TagClaim.tag.in_(sorted(tags)))))
+    still = set(
+        db.session.scalars(select(TagClaim.tag).where(TagClaim.entry_id == entry.id, TagClaim.tag.in_(sorted(tags))))
+    )
     entry.tag_rows[:] = [row for row in entry.tag_rows if row.tag not in tags or row.tag in still]
 
 
-def _report_existing(entry: Entry, item: PublishItem, actor: Actor, now: dt.datetime,
-                     claimed: set[tuple[int, str]]) -> tuple[Outcome, dict[str, Any]]:
+def _report_existing(
+    entry: Entry, item: PublishItem, actor: Actor, now: dt.datetime, claimed: set[tuple[int, str]]
+) -> tuple[Outcome, dict[str, Any]]:
     """Add or refresh this org's report on a listed entry; re-activate it if it was not active.
     The report's expiry is the one given, else the later of its current one and the default."""
     before = entry_snapshot(entry)
@@ -359,8 +436,10 @@ def _report_existing(entry: Entry, item: PublishItem, actor: Actor, now: dt.date
     else:
         counted_before = report.is_active(now)
     report.expires_at = item.expires_at or (
-        _later(report.expires_at, default_expiry(entry.kind, now)) if counted_before
-        else default_expiry(entry.kind, now))
+        _later(report.expires_at, default_expiry(entry.kind, now))
+        if counted_before
+        else default_expiry(entry.kind, now)
+    )
     report.client_id, report.raw_value, report.updated_at = actor.client_id, item.raw_value, now
     report.withdrawn_at, report.close_reason = None, None
     report.reason = item.reason or report.reason
@@ -377,14 +456,27 @@ def _report_existing(entry: Entry, item: PublishItem, actor: Actor, now: dt.date
     _claim_tags(entry, item.tags, actor.org_id, claimed)
     entry.version += 1
     entry.updated_at = now
-    action = {"created": Action.ENTRY_PUBLISH, "relisted": Action.ENTRY_RELIST,
-              "corroborated": Action.ENTRY_CORROBORATE, "refreshed": Action.ENTRY_CORROBORATE}[result]
-    return (Outcome(item.index, entry.id, entry.kind, entry.value, result),
-            {"action": action, "target_type": "entry", "target_id": entry.id, "before": before,
-             "after": entry_snapshot(entry), "reason": item.reason})
+    action = {
+        "created": Action.ENTRY_PUBLISH,
+        "relisted": Action.ENTRY_RELIST,
+        "corroborated": Action.ENTRY_CORROBORATE,
+        "refreshed": Action.ENTRY_CORROBORATE,
+    }[result]
+    return (
+        Outcome(item.index, entry.id, entry.kind, entry.value, result),
+        {
+            "action": action,
+            "target_type": "entry",
+            "target_id": entry.id,
+            "before": before,
+            "after": entry_snapshot(entry),
+            "reason": item.reason,
+        },
+    )
 
 
 # --- changing one entry ----------------------------------------------------------------------
+
 
 def own_report(entry: Entry, org_id: int | None, now: dt.datetime) -> Report | None:
     """This org's active report on the entry, if any."""
@@ -410,8 +502,8 @@ def recount(entry: Entry, now: dt.datetime) -> None:
     open_reports = [r for r in entry.reports if r.withdrawn_at is None]
     entry.reporters = len(open_reports)
     if open_reports:
-        expiries = [r.expires_at for r in open_reports]
-        entry.expires_at = None if None in expiries else max(expiries)
+        expiries = [r.expires_at for r in open_reports if r.expires_at is not None]
+        entry.expires_at = max(expiries) if len(expiries) == len(open_reports) else None
 
 
 def check_if_match(entry: Entry, if_match: str | None) -> None:
@@ -440,15 +532,22 @@ def _locked_entry(entry_id: int) -> Entry:
     return entry
 
 
-def _after_change(entry: Entry, actor: Actor, before: dict[str, Any], action: Action, reason: str | None,
-                  feed_op: str | None, now: dt.datetime, after: dict[str, Any] | None = None) -> Entry:
+def _after_change(
+    entry: Entry,
+    actor: Actor,
+    before: dict[str, Any],
+    action: Action,
+    reason: str | None,
+    feed_op: str | None,
+    now: dt.datetime,
+    after: dict[str, Any] | None = None,
+) -> Entry:
     entry.version += 1
     entry.updated_at = now
     db.session.flush()
     if feed_op is not None:
         changes.append([(feed_op, entry.id, entry.kind, entry.value)])
-    record(action, "entry", entry.id, actor=actor, before=before, after=after or entry_snapshot(entry),
-           reason=reason)
+    record(action, "entry", entry.id, actor=actor, before=before, after=after or entry_snapshot(entry), reason=reason)
     return entry
 
 
@@ -461,16 +560,25 @@ def _tag_changes(entry: Entry, data: dict[str, Any], actor: Actor) -> tuple[set[
     if actor.is_regulator:
         current = set(entry.tags)
     else:
-        current = set(db.session.scalars(select(TagClaim.tag).where(
-            TagClaim.entry_id == entry.id, TagClaim.org_id == actor.org_id)))
-        others = sorted(t for t in removed | (current - set(data.get("tags", current)))
-                        if t in entry.tags and t not in current)
+        current = set(claimed_tags(entry.id, actor.org_id))
+        others = sorted(
+            t for t in removed | (current - set(data.get("tags", current))) if t in entry.tags and t not in current
+        )
         if others:
-            raise Forbidden("You can remove only tags your organisation added; "
-                       f"{', '.join(others)} {'was' if len(others) == 1 else 'were'} added by another.",
-                  errors={"remove_tags": [f"Not added by your organisation: {', '.join(others)}."]})
+            raise Forbidden(
+                "You can remove only tags your organisation added; "
+                f"{', '.join(others)} {'was' if len(others) == 1 else 'were'} added by another.",
+                errors={"remove_tags": [f"Not added by your organisation: {', '.join(others)}."]},
+            )
     wanted = (set(data.get("tags", current)) | added) - removed
     return wanted - current, current - wanted
+
+
+def claimed_tags(entry_id: int, org_id: int | None) -> list[str]:
+    """The tags this org has claimed on the entry, in order."""
+    return sorted(
+        db.session.scalars(select(TagClaim.tag).where(TagClaim.entry_id == entry_id, TagClaim.org_id == org_id))
+    )
 
 
 def update(entry_id: int, data: dict[str, Any], if_match: str | None, actor: Actor) -> Entry:
@@ -482,11 +590,11 @@ def update(entry_id: int, data: dict[str, Any], if_match: str | None, actor: Act
     report = check_may_change(entry, actor, now)
     check_if_match(entry, if_match)
     if "expires_at" in data and data["expires_at"] is not None and data["expires_at"] <= now:
-        raise Invalid("expires_at must be in the future; use /expire to expire now.",
-              errors={"expires_at": ["Must be in the future."]})
-    own_tags = lambda: sorted(db.session.scalars(select(TagClaim.tag).where(  # noqa: E731
-        TagClaim.entry_id == entry.id, TagClaim.org_id == actor.org_id)))
-    before = {**entry_snapshot(entry), "claimed_by_actor": own_tags()}
+        raise Invalid(
+            "expires_at must be in the future; use /expire to expire now.",
+            errors={"expires_at": ["Must be in the future."]},
+        )
+    before = {**entry_snapshot(entry), "claimed_by_actor": claimed_tags(entry.id, actor.org_id)}
     claim, drop = _tag_changes(entry, data, actor)
     _drop_tags(entry, drop, None if actor.is_regulator else actor.org_id)
     _claim_tags(entry, sorted(claim), actor.org_id, set())
@@ -495,10 +603,11 @@ def update(entry_id: int, data: dict[str, Any], if_match: str | None, actor: Act
     if "expires_at" in data:
         targets = [r for r in entry.reports if r.is_active(now)] if actor.is_regulator else [report]
         for target in targets:
-            target.expires_at = data["expires_at"]
+            if target is not None:
+                target.expires_at = data["expires_at"]
     recount(entry, now)
     db.session.flush()
-    after = {**entry_snapshot(entry), "claimed_by_actor": own_tags()}
+    after = {**entry_snapshot(entry), "claimed_by_actor": claimed_tags(entry.id, actor.org_id)}
     if after == before:
         return entry
     feed_op = changes.UPSERT if entry.in_feed else None
@@ -541,14 +650,18 @@ def expire(entry_id: int, reason: str, actor: Actor) -> Entry:
         raise Conflict(f"The entry is not active (it is {entry.effective_status(now)}).")
     report = own_report(entry, actor.org_id, now)
     if not actor.is_regulator and report is None:
-        raise Forbidden("Your organisation has no active report on this entry: an organisation "
-                   "expires only its own report (a regulator can expire the whole entry).")
+        raise Forbidden(
+            "Your organisation has no active report on this entry: an organisation "
+            "expires only its own report (a regulator can expire the whole entry)."
+        )
     before = entry_snapshot(entry)
+    feed_op: str | None
     if actor.is_regulator:
         deactivate(entry, "expired", reason, now)
         entry.expires_at = now
         feed_op = changes.REMOVE
     else:
+        assert report is not None  # refused above without one
         feed_op = _close_own(entry, report, reason, now)
     return _after_change(entry, actor, before, Action.ENTRY_EXPIRE, reason, feed_op, now)
 
@@ -584,8 +697,16 @@ def _sweep(entries: list[Entry], actor: Actor, now: dt.datetime) -> None:
         entry.version += 1
         entry.updated_at = now
         feed.append((op, entry.id, entry.kind, entry.value))
-        audit.append({"action": action, "target_type": "entry", "target_id": entry.id,
-                      "before": before, "after": entry_snapshot(entry), "reason": "ttl"})
+        audit.append(
+            {
+                "action": action,
+                "target_type": "entry",
+                "target_id": entry.id,
+                "before": before,
+                "after": entry_snapshot(entry),
+                "reason": "ttl",
+            }
+        )
     db.session.flush()
     changes.append(feed)
     record_many(audit, actor)
@@ -597,16 +718,22 @@ def expire_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
     consumers hear of time-based expiry without anyone writing. Returns how many entries
     changed (at most `limit` of each sort per call)."""
     now = now or utcnow()
-    due_stmt = (select(Entry.id).where(Entry.status == "active", Entry.expires_at <= now)
-                .order_by(Entry.id).limit(limit))
-    lapsed_stmt = (select(Report.entry_id).join(Entry, Entry.id == Report.entry_id)
-                   .where(Report.withdrawn_at.is_(None), Report.expires_at <= now, Entry.status == "active")
-                   .order_by(Report.entry_id).limit(limit))
+    due_stmt = select(Entry.id).where(Entry.status == "active", Entry.expires_at <= now).order_by(Entry.id).limit(limit)
+    lapsed_stmt = (
+        select(Report.entry_id)
+        .join(Entry, Entry.id == Report.entry_id)
+        .where(Report.withdrawn_at.is_(None), Report.expires_at <= now, Entry.status == "active")
+        .order_by(Report.entry_id)
+        .limit(limit)
+    )
     if db.session.scalar(due_stmt.limit(1)) is None and db.session.scalar(lapsed_stmt.limit(1)) is None:
         return 0
     lock_for_write()
     ids = set(db.session.scalars(due_stmt)) | set(db.session.scalars(lapsed_stmt))
-    due = list(db.session.scalars(select(Entry).where(Entry.id.in_(sorted(ids))).order_by(Entry.id)
-                                  .execution_options(populate_existing=True)))
+    due = list(
+        db.session.scalars(
+            select(Entry).where(Entry.id.in_(sorted(ids))).order_by(Entry.id).execution_options(populate_existing=True)
+        )
+    )
     _sweep(due, actor, now)
     return len(due)

@@ -7,13 +7,12 @@ changes entries, and `append` for each change to the active set, in that same tr
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask import current_app
-
 from sqlalchemy import ColumnElement, delete, func, select, update
 
-from ..db import bulk_insert, db, utcnow
+from ..db import bulk_insert, db, execute_count, table_of, utcnow
 from .models import FeedChange, FeedHead
 
 UPSERT = "upsert"
@@ -50,16 +49,17 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
     if not rows:
         return 0
     session = db.session
-    session.execute(update(FeedHead).where(FeedHead.id == 1)
-                    .values(position=FeedHead.position + len(rows)))
-    last = session.scalar(HEAD)
+    session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position + len(rows)))
+    last = session.scalar(HEAD) or 0
     first = last - len(rows) + 1
     now = utcnow()
-    bulk_insert(FeedChange.__table__, [
-        {"position": first + i, "entry_id": entry_id, "op": op, "kind": kind, "value": value,
-         "created_at": now}
-        for i, (op, entry_id, kind, value) in enumerate(rows)
-    ])
+    bulk_insert(
+        table_of(FeedChange),
+        [
+            {"position": first + i, "entry_id": entry_id, "op": op, "kind": kind, "value": value, "created_at": now}
+            for i, (op, entry_id, kind, value) in enumerate(rows)
+        ],
+    )
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit (and dropped on rollback): wakes every process's long-poll watcher.
         session.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(last))))
@@ -80,7 +80,7 @@ def prune(now: dt.datetime | None = None) -> int:
     through = db.session.scalar(select(func.max(FeedChange.position)).where(FeedChange.created_at < cutoff))
     if through is None:
         return 0
-    db.session.execute(update(FeedHead).where(FeedHead.id == 1, FeedHead.pruned_through < through)
-                       .values(pruned_through=through))
-    deleted = db.session.execute(delete(FeedChange).where(FeedChange.position <= through)).rowcount
-    return deleted or 0
+    db.session.execute(
+        update(FeedHead).where(FeedHead.id == 1, FeedHead.pruned_through < through).values(pruned_through=through)
+    )
+    return execute_count(delete(FeedChange).where(FeedChange.position <= through))

@@ -25,6 +25,9 @@ def decode(cursor: str, field: str = "since") -> int:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         match = None
     if match is None:
-        abort(400, "The cursor is malformed; use a cursor the feed returned (next_cursor or "
-                   "X-Blocklist-Cursor).", errors={field: ["Malformed cursor."]})
+        abort(
+            400,
+            "The cursor is malformed; use a cursor the feed returned (next_cursor or X-Blocklist-Cursor).",
+            errors={field: ["Malformed cursor."]},
+        )
     return int(match.group(1))

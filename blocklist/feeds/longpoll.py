@@ -24,8 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from flask import Flask, current_app
 
@@ -85,13 +85,19 @@ def slot() -> Iterator[None]:
     client = current_actor().client_id or "unknown"
     refused = slots.try_acquire(client)
     if refused == "client":
-        abort(429, f"This client already has {slots.per_client} long-polls waiting on this server process; "
-                   "wait for one to return (or poll with wait=0).",
-              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        abort(
+            429,
+            f"This client already has {slots.per_client} long-polls waiting on this server process; "
+            "wait for one to return (or poll with wait=0).",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if refused == "worker":
-        abort(429, f"This server process already holds {slots.per_worker} waiting long-polls, its share "
-                   "of threads for them; retry after the number of seconds in Retry-After.",
-              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        abort(
+            429,
+            f"This server process already holds {slots.per_worker} waiting long-polls, its share "
+            "of threads for them; retry after the number of seconds in Retry-After.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     try:
         yield
     finally:
@@ -105,12 +111,21 @@ def init_app(app: Flask) -> None:
     requested = config["LONGPOLL_PER_WORKER"]
     per_worker = worker_cap(threads, free, requested)
     if requested is not None and per_worker != requested:
-        log.warning("BLOCKLIST_LONGPOLL_PER_WORKER=%s clamped to %s: with %s threads per worker, "
-                    "%s are kept free for short requests (BLOCKLIST_LONGPOLL_FREE_THREADS)",
-                    requested, per_worker, threads, max(1, free))
+        log.warning(
+            "BLOCKLIST_LONGPOLL_PER_WORKER=%s clamped to %s: with %s threads per worker, "
+            "%s are kept free for short requests (BLOCKLIST_LONGPOLL_FREE_THREADS)",
+            requested,
+            per_worker,
+            threads,
+            max(1, free),
+        )
     if per_worker == 0:
-        log.warning("no long-polls can wait (%s threads per worker, %s kept free): every wait=N "
-                    "with nothing new is answered 429; raise BLOCKLIST_THREADS", threads, max(1, free))
+        log.warning(
+            "no long-polls can wait (%s threads per worker, %s kept free): every wait=N "
+            "with nothing new is answered 429; raise BLOCKLIST_THREADS",
+            threads,
+            max(1, free),
+        )
     per_client = max(1, config["LONGPOLL_PER_CLIENT"])
     config["LONGPOLL_PER_WORKER"], config["LONGPOLL_PER_CLIENT"] = per_worker, per_client
     app.extensions[EXTENSION] = LongPollSlots(per_worker, per_client)

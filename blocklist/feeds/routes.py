@@ -34,8 +34,7 @@ class Changes(MethodView):
         if not page.changes and args["wait"]:
             with longpoll.slot():  # 429 at once when the client or this worker has no slot left
                 page = _wait_for_changes(page, args["kind"], args["limit"], time.monotonic() + args["wait"])
-        return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position),
-                "has_more": page.has_more}
+        return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position), "has_more": page.has_more}
 
 
 def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, deadline: float):
@@ -57,8 +56,9 @@ def _consistent_read() -> snapshot.ConsistentRead:
     engine = db.engine
     db.session.remove()
     config = current_app.config
-    return snapshot.ConsistentRead(engine, idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"],
-                                   statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"])
+    return snapshot.ConsistentRead(
+        engine, idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"], statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"]
+    )
 
 
 def _bound_send_time(response: Response, seconds: int) -> None:
@@ -87,11 +87,16 @@ def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:
 class Snapshot(MethodView):
     @require(FEEDS_READ)
     @blp.arguments(SnapshotArgsSchema, location="query")
-    @blp.doc(responses={
-        "200": {"description": "Every active entry, one JSON object a line (jsonl) or CSV with a header row; "
-                           "X-Blocklist-Cursor is the feed cursor to follow changes from",
-                "content": {"application/x-ndjson": {}, "text/csv": {}}},
-        "304": {"description": "Not modified (If-None-Match)"}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "Every active entry, one JSON object a line (jsonl) or CSV with a header row; "
+                "X-Blocklist-Cursor is the feed cursor to follow changes from",
+                "content": {"application/x-ndjson": {}, "text/csv": {}},
+            },
+            "304": {"description": "Not modified (If-None-Match)"},
+        }
+    )
     def get(self, args):
         """Stream the whole active set, consistent with the cursor in X-Blocklist-Cursor"""
         kind, fmt = args["kind"], args["format"]

@@ -12,19 +12,27 @@ MAX_WAIT = 30
 
 
 class ChangesArgsSchema(Schema):
-    since = fields.String(load_default=None, metadata={
-        "description": "A cursor (next_cursor or X-Blocklist-Cursor); omitted: the start of the retained log"})
+    since = fields.String(
+        load_default=None,
+        metadata={
+            "description": "A cursor (next_cursor or X-Blocklist-Cursor); omitted: the start of the retained log"
+        },
+    )
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=MAX_LIMIT))
-    wait = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_WAIT), metadata={
-        "description": "Seconds to long-poll when there is nothing after the cursor"})
+    wait = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_WAIT),
+        metadata={"description": "Seconds to long-poll when there is nothing after the cursor"},
+    )
 
 
 class ChangeSchema(Schema):
     op = fields.String(metadata={"enum": ["upsert", "remove"]})
     position = fields.Integer()
-    entry = fields.Dict(metadata={
-        "description": "upsert: the entry as it now is (Entry shape); remove: id, kind and value"})
+    entry = fields.Dict(
+        metadata={"description": "upsert: the entry as it now is (Entry shape); remove: id, kind and value"}
+    )
 
 
 class ChangesSchema(Schema):

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..db import db
 from ..auth.models import Org
+from ..db import db, table_of
 from ..entries.models import Entry, EntryTag, Report
 from ..entries.schemas import EntrySchema
 from ..exceptions import BadRequest, Gone
@@ -35,9 +35,11 @@ class ChangesPage:
 
 
 def _gone(since: int, horizon: int):
-    raise Gone(f"Changes after this cursor were pruned (the retained log starts after position "
-               f"{horizon}); load a new snapshot and follow from its X-Blocklist-Cursor.",
-          errors={"since": ["Cursor older than the retained change log."]})
+    raise Gone(
+        f"Changes after this cursor were pruned (the retained log starts after position "
+        f"{horizon}); load a new snapshot and follow from its X-Blocklist-Cursor.",
+        errors={"since": ["Cursor older than the retained change log."]},
+    )
 
 
 class _Loaded(SimpleNamespace):
@@ -51,20 +53,30 @@ def _entries_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
     shape). Three Core queries per chunk of ids (entries, reports with their orgs, tags): no
     ORM identity map or relationship loading, which dominated the cost of a 10,000-change page."""
     found: dict[int, dict[str, Any]] = {}
-    entries, reports, tags = Entry.__table__, Report.__table__, EntryTag.__table__
+    entries, reports, tags = table_of(Entry), table_of(Report), table_of(EntryTag)
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        loaded = {row.id: _Loaded(**row._mapping, tags=[], reports=[])
-                  for row in db.session.execute(select(entries).where(entries.c.id.in_(chunk)))}
+        chunk = ids[start : start + CHUNK]
+        loaded = {
+            row.id: _Loaded(**row._mapping, tags=[], reports=[])
+            for row in db.session.execute(select(entries).where(entries.c.id.in_(chunk)))
+        }
         org_columns = (Org.id.label("org_id_"), Org.name.label("org_name"), Org.kind.label("org_kind"))
-        for row in db.session.execute(select(reports, *org_columns).join(Org, Org.id == reports.c.org_id)
-                                      .where(reports.c.entry_id.in_(chunk)).order_by(reports.c.id)):
-            loaded[row.entry_id].reports.append(SimpleNamespace(
-                **row._mapping, org=SimpleNamespace(id=row.org_id_, name=row.org_name, kind=row.org_kind)))
-        for row in db.session.execute(select(tags.c.entry_id, tags.c.tag).where(tags.c.entry_id.in_(chunk))
-                                      .order_by(tags.c.tag)):
+        for row in db.session.execute(
+            select(reports, *org_columns)
+            .join(Org, Org.id == reports.c.org_id)
+            .where(reports.c.entry_id.in_(chunk))
+            .order_by(reports.c.id)
+        ):
+            loaded[row.entry_id].reports.append(
+                SimpleNamespace(
+                    **row._mapping, org=SimpleNamespace(id=row.org_id_, name=row.org_name, kind=row.org_kind)
+                )
+            )
+        for row in db.session.execute(
+            select(tags.c.entry_id, tags.c.tag).where(tags.c.entry_id.in_(chunk)).order_by(tags.c.tag)
+        ):
             loaded[row.entry_id].tags.append(row.tag)
-        for entry_id, entry in zip(loaded, EntrySchema(many=True).dump(list(loaded.values()))):
+        for entry_id, entry in zip(loaded, EntrySchema(many=True).dump(list(loaded.values())), strict=True):
             found[entry_id] = entry
     return found
 
@@ -75,13 +87,18 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
     head, horizon = changes.head_and_horizon()
     start = horizon if since is None else since
     if start > head:
-        raise BadRequest("The cursor is ahead of the feed; use a cursor the feed returned.",
-              errors={"since": ["Cursor ahead of the head."]})
+        raise BadRequest(
+            "The cursor is ahead of the feed; use a cursor the feed returned.",
+            errors={"since": ["Cursor ahead of the head."]},
+        )
     if start < horizon:
         _gone(start, horizon)
-    stmt = (select(FeedChange.position, FeedChange.entry_id, FeedChange.op, FeedChange.kind, FeedChange.value)
-            .where(changes.in_window(start, head))
-            .order_by(FeedChange.position).limit(limit + 1))
+    stmt = (
+        select(FeedChange.position, FeedChange.entry_id, FeedChange.op, FeedChange.kind, FeedChange.value)
+        .where(changes.in_window(start, head))
+        .order_by(FeedChange.position)
+        .limit(limit + 1)
+    )
     if kind is not None:
         stmt = stmt.where(FeedChange.kind == kind)
     rows = db.session.execute(stmt).all()

@@ -16,7 +16,7 @@ import io
 import json
 import logging
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -33,8 +33,7 @@ BUFFER_BYTES = 256 * 1024
 _PG_TIME = "replace({column}::text, ' ', 'T') || '+00:00'"
 # Tags aggregated once for the whole table and hash-joined: cheaper than a subquery per row.
 # Tags, kinds and categories are validated to [a-z0-9:._-] and CJK, so they need no JSON escaping.
-_PG_TAGS = ("LEFT JOIN (SELECT entry_id, {agg} AS tags FROM entry_tags GROUP BY entry_id) t "
-            "ON t.entry_id = e.id")
+_PG_TAGS = "LEFT JOIN (SELECT entry_id, {agg} AS tags FROM entry_tags GROUP BY entry_id) t ON t.entry_id = e.id"
 _JSON_TAGS = """'["' || string_agg(tag, '","' ORDER BY tag) || '"]'"""
 _CSV_TAGS = "string_agg(tag, ' ' ORDER BY tag)"
 _PG_JSONL = f"""
@@ -79,12 +78,18 @@ class ConsistentRead:
                 self.conn.execution_options(isolation_level="REPEATABLE READ")
                 self.conn.begin()
                 # Transaction-local settings: they end with the transaction, before the pool reuses it.
-                self.conn.execute(text(
-                    "SELECT set_config('DateStyle', 'ISO', true), set_config('application_name', :name, true),"
-                    " set_config('idle_in_transaction_session_timeout', :idle, true),"
-                    " set_config('statement_timeout', :statement, true)"),
-                    {"name": APPLICATION_NAME, "idle": f"{max(0, idle_timeout) * 1000}",
-                     "statement": f"{max(0, statement_timeout) * 1000}"})
+                self.conn.execute(
+                    text(
+                        "SELECT set_config('DateStyle', 'ISO', true), set_config('application_name', :name, true),"
+                        " set_config('idle_in_transaction_session_timeout', :idle, true),"
+                        " set_config('statement_timeout', :statement, true)"
+                    ),
+                    {
+                        "name": APPLICATION_NAME,
+                        "idle": f"{max(0, idle_timeout) * 1000}",
+                        "statement": f"{max(0, statement_timeout) * 1000}",
+                    },
+                )
             else:
                 self.conn.exec_driver_sql("BEGIN")  # pysqlite would not begin before a SELECT
             self.position: int = changes.head_position(self.conn)
@@ -113,7 +118,9 @@ def _kind_filter(kind: str | None) -> str:
 def _pg_copy(read: ConsistentRead, select_sql: str, options: str, kind: str | None) -> Iterator[bytes]:
     """Stream `COPY (select) TO STDOUT` through psycopg 3, in buffers of ~BUFFER_BYTES."""
     select_sql = select_sql.replace("{kind_filter}", "AND e.kind = %(kind)s" if kind else "")
-    cursor = read.conn.connection.driver_connection.cursor()
+    driver = read.conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
     buffer = bytearray()
     with cursor.copy(f"COPY ({select_sql}) TO STDOUT WITH ({options})", {"kind": kind}) as copy:
         for data in copy:
@@ -133,9 +140,17 @@ def _iso(value) -> str | None:
 def _sqlite_rows(read: ConsistentRead, kind: str | None) -> Iterator[dict]:
     result = read.conn.execute(text(_SQLITE_ROWS.format(kind_filter=_kind_filter(kind))), {"kind": kind})
     for id_, kind_, value, category, tags, reporters, expires_at, updated_at in result:
-        yield {"id": id_, "kind": kind_, "value": value, "status": "active", "category": category,
-               "tags": sorted(tags.split(" ")) if tags else [], "reporters": reporters,
-               "expires_at": _iso(expires_at), "updated_at": _iso(updated_at)}
+        yield {
+            "id": id_,
+            "kind": kind_,
+            "value": value,
+            "status": "active",
+            "category": category,
+            "tags": sorted(tags.split(" ")) if tags else [],
+            "reporters": reporters,
+            "expires_at": _iso(expires_at),
+            "updated_at": _iso(updated_at),
+        }
 
 
 def _buffered(lines: Iterator[str]) -> Iterator[bytes]:
@@ -162,8 +177,19 @@ def _sqlite_csv(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for row in _sqlite_rows(read, kind):
-            writer.writerow([row["id"], row["kind"], row["value"], row["status"], row["category"],
-                             " ".join(row["tags"]), row["reporters"], row["expires_at"], row["updated_at"]])
+            writer.writerow(
+                [
+                    row["id"],
+                    row["kind"],
+                    row["value"],
+                    row["status"],
+                    row["category"],
+                    " ".join(row["tags"]),
+                    row["reporters"],
+                    row["expires_at"],
+                    row["updated_at"],
+                ]
+            )
             if out.tell() >= BUFFER_BYTES:
                 yield out.getvalue()
                 out.seek(0)

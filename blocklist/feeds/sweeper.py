@@ -81,6 +81,5 @@ def init_app(app: Flask) -> None:
             return
         with lock:
             if not started.is_set():
-                threading.Thread(target=_run, args=(app, interval), name="blocklist-sweeper",
-                                 daemon=True).start()
+                threading.Thread(target=_run, args=(app, interval), name="blocklist-sweeper", daemon=True).start()
                 started.set()

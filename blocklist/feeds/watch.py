@@ -19,7 +19,7 @@ from .changes import HEAD_SQL, NOTIFY_CHANNEL, head_position
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
-_watchers: dict[str, "HeadWatcher"] = {}
+_watchers: dict[str, HeadWatcher] = {}
 _watchers_lock = threading.Lock()
 
 

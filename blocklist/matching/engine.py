@@ -34,8 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import ahocorasick
 from sqlalchemy import select
@@ -62,7 +62,7 @@ def _epoch(value: dt.datetime | None) -> float | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()
 
 
@@ -197,7 +197,8 @@ class MatchingEngine:
         rows = connection.execute(
             select(Entry.id, Entry.kind, Entry.value, Entry.expires_at)
             .where(Entry.status == "active", Entry.kind.in_(KINDS))
-            .execution_options(yield_per=10_000))
+            .execution_options(yield_per=10_000)
+        )
         self._load(rows, head)
 
     # --- readers ----------------------------------------------------------------------------
@@ -223,14 +224,19 @@ class MatchingEngine:
                 yield Hit(entry_id, value, (end - length + 1, end + 1))
 
     def stats(self) -> dict[str, int]:
-        return {"keyword": len(self.active), "delta_keywords": len(self._delta_words),
-                "position": self.position or 0, "rebuilds": self.rebuilds}
+        return {
+            "keyword": len(self.active),
+            "delta_keywords": len(self._delta_words),
+            "position": self.position or 0,
+            "rebuilds": self.rebuilds,
+        }
 
 
 def get_engine(app) -> MatchingEngine:
     """The engine of this app in this process (made on first use)."""
     engine = app.extensions.get("blocklist_matching")
     if engine is None:
-        engine = app.extensions.setdefault("blocklist_matching", MatchingEngine(
-            app.config.get("CHECK_REBUILD_AFTER", REBUILD_AFTER)))
+        engine = app.extensions.setdefault(
+            "blocklist_matching", MatchingEngine(app.config.get("CHECK_REBUILD_AFTER", REBUILD_AFTER))
+        )
     return engine

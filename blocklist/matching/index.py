@@ -17,12 +17,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select, union_all
+from sqlalchemy import CompoundSelect, Select, select, union_all
 from sqlalchemy.orm import joinedload
 
 from ..db import db, utcnow
-from ..entries.protection import find_protecting
 from ..entries.models import Entry, effective_status
+from ..entries.protection import find_protecting
 from ..entries.services import CHUNK, kind_value_in
 from ..values.canonical import CanonicalValue, canonicalise, domain_and_parents
 from ..values.kinds import InvalidValue
@@ -56,7 +56,7 @@ class Probe:
         """`value` read as `kind`, or as every kind its shape allows (only those in `kinds`, if
         given); `error` says why when no reading is valid."""
         probe, errors = cls(), []
-        for candidate_kind in ([kind] if kind else guess_kinds(value, region=region)):
+        for candidate_kind in [kind] if kind else guess_kinds(value, region=region):
             if kinds is not None and candidate_kind not in kinds:
                 continue
             try:
@@ -73,7 +73,7 @@ class Probe:
         return [(c.kind, c.value) for c in self.candidates]
 
 
-def index_probes(columns, pairs, prefixes, url_keys) -> Iterator[Select]:
+def index_probes(columns, pairs, prefixes, url_keys) -> Iterator[Select | CompoundSelect]:
     """`columns` of the entries that exact (kind, value) `pairs`, range `prefixes` and URL
     expressions `url_keys` can match: per chunk of values, one UNION ALL of three index probes
     (the unique (kind, value) index, range_prefix, match_key). Nothing when all are empty.
@@ -87,18 +87,26 @@ def index_probes(columns, pairs, prefixes, url_keys) -> Iterator[Select]:
     pairs, prefixes, url_keys = sorted(pairs), sorted(prefixes), sorted(url_keys)
     for start in range(0, max(len(pairs), len(prefixes), len(url_keys)), CHUNK):
         parts = []
-        if chunk := pairs[start:start + CHUNK]:
+        if chunk := pairs[start : start + CHUNK]:
             parts.append(select(*columns).where(kind_value_in(chunk)))
-        if chunk := prefixes[start:start + CHUNK]:
+        if chunk := prefixes[start : start + CHUNK]:
             parts.append(select(*columns).where(Entry.range_prefix.in_(chunk)))
-        if chunk := url_keys[start:start + CHUNK]:
+        if chunk := url_keys[start : start + CHUNK]:
             parts.append(select(*columns).where(Entry.match_key.in_(chunk)))
         yield union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 # What a check needs of an entry; a look-up loads whole entries with their reports and tags.
-ROW_COLUMNS = (Entry.id, Entry.kind, Entry.value, Entry.status, Entry.expires_at,
-               Entry.range_prefix, Entry.range_length, Entry.match_key)
+ROW_COLUMNS = (
+    Entry.id,
+    Entry.kind,
+    Entry.value,
+    Entry.status,
+    Entry.expires_at,
+    Entry.range_prefix,
+    Entry.range_length,
+    Entry.match_key,
+)
 
 
 class EntryIndex:
@@ -130,12 +138,18 @@ class EntryIndex:
             [Entry.id] if whole else ROW_COLUMNS,
             {pair for p in probes for pair in p.exact},
             {prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)},
-            {k for p in probes for k in p.url_keys})
+            {k for p in probes for k in p.url_keys},
+        )
         if whole:
             entries: Iterable[Any] = (
-                entry for ids in statements
-                for entry in db.session.scalars(select(Entry).where(Entry.id.in_(ids)).options(
-                    joinedload(Entry.reports), joinedload(Entry.tag_rows))).unique())
+                entry
+                for ids in statements
+                for entry in db.session.scalars(
+                    select(Entry)
+                    .where(Entry.id.in_(ids))
+                    .options(joinedload(Entry.reports), joinedload(Entry.tag_rows))
+                ).unique()
+            )
         else:
             connection = db.session.connection()
             entries = (row for stmt in statements for row in connection.execute(stmt))
@@ -165,9 +179,11 @@ def protected_keys(keys: Iterable[tuple[str, str]], region: str) -> set[tuple[st
     return set(find_protecting(keys, region)) if keys else set()
 
 
-def guard(matches: Iterable[tuple[Any, Sequence[tuple[str, str]]]],
-          protected: set[tuple[str, str]]) -> list[Any]:
+def guard(matches: Iterable[tuple[Any, Sequence[tuple[str, str]]]], protected: set[tuple[str, str]]) -> list[Any]:
     """The matches the allowlist leaves: each is (entry, the keys of the probe that found it),
     dropped when the entry or any of the probe's own keys is protected."""
-    return [entry for entry, probe_keys in matches
-            if (entry.kind, entry.value) not in protected and not any(k in protected for k in probe_keys)]
+    return [
+        entry
+        for entry, probe_keys in matches
+        if (entry.kind, entry.value) not in protected and not any(k in protected for k in probe_keys)
+    ]

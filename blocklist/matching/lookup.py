@@ -23,13 +23,13 @@ def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     index = EntryIndex.fetch(probes, whole=True)
     found = [[(entry, probe.keys) for entry in index.matching(probe)] for probe in probes]
     # Only what matched needs the allowlist: a probe with no match is not listed either way.
-    protected = protected_keys({key for matches in found for entry, keys in matches
-                                for key in [(entry.kind, entry.value), *keys]}, region)
+    protected = protected_keys(
+        {key for matches in found for entry, keys in matches for key in [(entry.kind, entry.value), *keys]}, region
+    )
     verdicts = []
-    for query, probe, matches in zip(queries, probes, found):
+    for query, probe, matches in zip(queries, probes, found, strict=True):
         entries = guard(matches, protected)
-        verdict = {"value": query["value"], "kind": query.get("kind"), "listed": bool(entries),
-                   "matches": entries}
+        verdict = {"value": query["value"], "kind": query.get("kind"), "listed": bool(entries), "matches": entries}
         if probe.error and not probe.candidates:
             verdict["error"] = probe.error
         verdicts.append(verdict)

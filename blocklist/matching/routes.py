@@ -18,11 +18,17 @@ MAX_SENDER = 64
 
 
 class CheckSchema(Schema):
-    sender = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_SENDER),
-                           metadata={"description": "Number or code the message came from"})
+    sender = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_SENDER),
+        metadata={"description": "Number or code the message came from"},
+    )
     # The length limit is enforced in the view, as a 413 rather than a 422.
-    text = fields.String(required=True, metadata={
-        "description": "Message text, at most BLOCKLIST_CHECK_MAX_TEXT characters (default 65536)"})
+    text = fields.String(
+        required=True,
+        metadata={"description": "Message text, at most BLOCKLIST_CHECK_MAX_TEXT characters (default 65536)"},
+    )
 
 
 class MatchSchema(Schema):
@@ -30,8 +36,7 @@ class MatchSchema(Schema):
     entry_id = fields.Integer()
     value = fields.String()
     field = fields.String(metadata={"description": "sender or text"})
-    span = fields.List(fields.Integer(), metadata={
-        "description": "[start, end) in the original string, in characters"})
+    span = fields.List(fields.Integer(), metadata={"description": "[start, end) in the original string, in characters"})
 
 
 class CheckResultSchema(Schema):
@@ -44,8 +49,9 @@ class Check(MethodView):
     @require(ENTRIES_READ)
     @blp.arguments(CheckSchema)
     @blp.response(200, CheckResultSchema)
-    @blp.alt_response(413, schema="Problem", content_type="application/problem+json",
-                      description="The text is longer than the limit")
+    @blp.alt_response(
+        413, schema="Problem", content_type="application/problem+json", description="The text is longer than the limit"
+    )
     def post(self, data):
         """Check a message: sender number/code/range, keywords, URLs and domains in the text"""
         limit = current_app.config["CHECK_MAX_TEXT"]

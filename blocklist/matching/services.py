@@ -66,8 +66,16 @@ def keyword_matches(engine: MatchingEngine, text: str, now: float) -> list[dict[
     folded, offsets = fold_with_offsets(text)
     for hit in engine.keyword_hits(folded, now):
         start, end = original_span(offsets, *hit.span)
-        matches.append({"kind": "keyword", "entry_id": hit.entry_id, "value": hit.value,
-                        "field": "text", "span": [start, end], "_guard": ()})
+        matches.append(
+            {
+                "kind": "keyword",
+                "entry_id": hit.entry_id,
+                "value": hit.value,
+                "field": "text",
+                "span": [start, end],
+                "_guard": (),
+            }
+        )
     return matches
 
 
@@ -83,25 +91,34 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
     index = EntryIndex.fetch([sender_reading] + [link.probe for link in links], whole=False)
 
     def match(entry, field: str, span: list[int], guard_keys) -> dict[str, Any]:
-        return {"kind": entry.kind, "entry_id": entry.id, "value": entry.value, "field": field,
-                "span": span, "_guard": guard_keys}
+        return {
+            "kind": entry.kind,
+            "entry_id": entry.id,
+            "value": entry.value,
+            "field": field,
+            "span": span,
+            "_guard": guard_keys,
+        }
 
-    matches = [match(e, "sender", [0, len(sender or "")], sender_reading.keys)
-               for e in index.matching(sender_reading)]
+    matches = [match(e, "sender", [0, len(sender or "")], sender_reading.keys) for e in index.matching(sender_reading)]
     matches.extend(keyword_matches(engine, text, now))
     # A link's own allowlisting cancels its matches too (a link on an allowlisted domain).
     for link in links:
         matches.extend(match(e, "text", list(link.span), link.probe.keys) for e in index.matching(link.probe))
 
     if matches:
-        protected = protected_keys({key for m in matches for key in [(m["kind"], m["value"]), *m["_guard"]]}
-                                   | set(sender_reading.keys), region)
+        protected = protected_keys(
+            {key for m in matches for key in [(m["kind"], m["value"]), *m["_guard"]]} | set(sender_reading.keys), region
+        )
         # An allowlisted sender's keywords never block (a bank's 验证码 SMS); its links do.
         sender_allowlisted = any(key in protected for key in sender_reading.keys)
-        matches = [m for m in matches
-                   if (m["kind"], m["value"]) not in protected
-                   and not any(g in protected for g in m["_guard"])
-                   and not (sender_allowlisted and m["kind"] == "keyword")]
+        matches = [
+            m
+            for m in matches
+            if (m["kind"], m["value"]) not in protected
+            and not any(g in protected for g in m["_guard"])
+            and not (sender_allowlisted and m["kind"] == "keyword")
+        ]
     for m in matches:
         del m["_guard"]
     matches.sort(key=lambda m: (m["field"] != "sender", m["span"][0], m["span"][1], m["entry_id"]))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 
@@ -56,8 +57,12 @@ class FeedClient:
 
     def _fetch_token(self) -> None:
         try:
-            response = self.session.post(self.url + "/oauth/token", data={"grant_type": "client_credentials"},
-                                         auth=self.auth, timeout=self.timeout)
+            response = self.session.post(
+                self.url + "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=self.auth,
+                timeout=self.timeout,
+            )
         except requests.RequestException as error:
             raise FeedError(f"cannot get a token: {error}") from error
         if response.status_code != 200:
@@ -68,8 +73,9 @@ class FeedClient:
     MAX_BUSY_RETRIES = 30
     MAX_RETRY_AFTER = 60.0
 
-    def _get(self, path: str, params: dict[str, Any], *, stream: bool = False,
-             timeout: float | None = None) -> requests.Response:
+    def _get(
+        self, path: str, params: dict[str, Any], *, stream: bool = False, timeout: float | None = None
+    ) -> requests.Response:
         """GET with the bearer token, fetching a new one once on 401 and waiting out 429s
         (`Retry-After`); raises on other errors."""
         renewed, busy = False, 0
@@ -77,9 +83,13 @@ class FeedClient:
             if self.token is None:
                 self._fetch_token()
             try:
-                response = self.session.get(self.url + path, params=params, stream=stream,
-                                            headers={"Authorization": f"Bearer {self.token}"},
-                                            timeout=timeout or self.timeout)
+                response = self.session.get(
+                    self.url + path,
+                    params=params,
+                    stream=stream,
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=timeout or self.timeout,
+                )
             except requests.RequestException as error:
                 raise FeedError(f"{path}: {error}") from error
             if response.status_code == 401 and not renewed:
@@ -111,7 +121,7 @@ class FeedClient:
 
         return Snapshot(response.headers["X-Blocklist-Cursor"], rows())
 
-    def changes(self, since: str, kind: str | None, wait: int = 0, limit: int = 5000) -> dict[str, Any]:
+    def changes(self, since: str | None, kind: str | None, wait: int = 0, limit: int = 5000) -> dict[str, Any]:
         params = {"since": since, "limit": limit, "wait": wait, **({"kind": kind} if kind else {})}
         return self._get("/v1/feed/changes", params, timeout=self.timeout + wait).json()
 

@@ -31,12 +31,16 @@ class Syncer:
     def __init__(self, feed: FeedClient, mirror: Mirror, kind: str | None):
         self.feed, self.mirror, self.kind = feed, mirror, kind
 
+    @staticmethod
+    def _progress(rows: int) -> None:
+        if rows % 100_000 == 0:
+            log(f"{rows} rows loaded")
+
     def snapshot(self) -> None:
         log("loading a snapshot" + (f" of {self.kind} entries" if self.kind else ""))
         started = time.monotonic()
         snap = self.feed.snapshot(self.kind)
-        count = self.mirror.load_snapshot(snap.cursor, self.kind, snap.rows,
-                                          progress=lambda n: n % 100_000 or log(f"{n} rows loaded"))
+        count = self.mirror.load_snapshot(snap.cursor, self.kind, snap.rows, progress=self._progress)
         log(f"snapshot loaded: {count} rows in {time.monotonic() - started:.1f} s")
 
     def catch_up(self, wait: int = 0) -> int:
@@ -79,8 +83,10 @@ class Syncer:
                 self.snapshot()
                 continue
             count = self.mirror.checksum()[0]
-            log(f"in sync: {count} entries, {applied} changes applied"
-                + ("" if verified else " (not verified: the list kept changing)"))
+            log(
+                f"in sync: {count} entries, {applied} changes applied"
+                + ("" if verified else " (not verified: the list kept changing)")
+            )
             return
         raise FeedError("could not reach a verified mirror after three snapshots")
 
@@ -98,22 +104,36 @@ class Syncer:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="blocklist-sync", description=__doc__.split("\n\n")[0],
+        prog="blocklist-sync",
+        description=__doc__.split("\n\n")[0],
         epilog="lookup answers from the mirror by exact canonical value (e.g. +8613812345678, not "
-               "138-1234-5678): pass canonical values, or use the server's /v1/lookup for normalisation.")
+        "138-1234-5678): pass canonical values, or use the server's /v1/lookup for normalisation.",
+    )
     parser.add_argument("--url", default=os.environ.get("BLOCKLIST_URL"), help="server base URL (env BLOCKLIST_URL)")
     parser.add_argument("--client-id", default=os.environ.get("BLOCKLIST_CLIENT_ID"), help="env BLOCKLIST_CLIENT_ID")
-    parser.add_argument("--client-secret", default=os.environ.get("BLOCKLIST_CLIENT_SECRET"),
-                        help="env BLOCKLIST_CLIENT_SECRET (keeps it out of the process list); write "
-                             "--client-secret=VALUE when the secret starts with '-'")
+    parser.add_argument(
+        "--client-secret",
+        default=os.environ.get("BLOCKLIST_CLIENT_SECRET"),
+        help="env BLOCKLIST_CLIENT_SECRET (keeps it out of the process list); write "
+        "--client-secret=VALUE when the secret starts with '-'",
+    )
     parser.add_argument("--db", required=True, help="the local SQLite mirror file")
     parser.add_argument("--kind", choices=KINDS, help="mirror only this kind")
     parser.add_argument("--follow", action="store_true", help="keep following the feed (long-poll)")
-    parser.add_argument("--wait", type=int, default=25, choices=range(0, 31), metavar="0..30",
-                        help="long-poll seconds per request with --follow (default 25)")
+    parser.add_argument(
+        "--wait",
+        type=int,
+        default=25,
+        choices=range(0, 31),
+        metavar="0..30",
+        help="long-poll seconds per request with --follow (default 25)",
+    )
     sub = parser.add_subparsers(dest="command")
-    lookup = sub.add_parser("lookup", help="look a canonical value up in the mirror",
-                            description="Exact canonical value only; the server's /v1/lookup normalises.")
+    lookup = sub.add_parser(
+        "lookup",
+        help="look a canonical value up in the mirror",
+        description="Exact canonical value only; the server's /v1/lookup normalises.",
+    )
     lookup.add_argument("value")
     lookup.add_argument("--kind", choices=KINDS, default=argparse.SUPPRESS)
     return parser
@@ -125,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lookup":
         mirror = Mirror(args.db)
         matches = mirror.lookup(args.value, args.kind)
-        print(json.dumps({"value": args.value, "kind": args.kind, "listed": bool(matches), "matches": matches},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"value": args.value, "kind": args.kind, "listed": bool(matches), "matches": matches},
+                ensure_ascii=False,
+            )
+        )
         return 0
     missing = [name for name in ("url", "client_id", "client_secret") if not getattr(args, name)]
     if missing:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -15,14 +16,24 @@ CREATE TABLE IF NOT EXISTS entries (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 """
-_UPSERT = ("INSERT OR REPLACE INTO entries (kind, value, id, status, category, tags, reporters, expires_at, "
-           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPSERT = (
+    "INSERT OR REPLACE INTO entries (kind, value, id, status, category, tags, reporters, expires_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _row(entry: dict[str, Any]) -> tuple:
-    return (entry["kind"], entry["value"], entry["id"], entry.get("status"), entry.get("category"),
-            " ".join(entry.get("tags") or []), entry.get("reporters"), entry.get("expires_at"),
-            entry.get("updated_at"))
+    return (
+        entry["kind"],
+        entry["value"],
+        entry["id"],
+        entry.get("status"),
+        entry.get("category"),
+        " ".join(entry.get("tags") or []),
+        entry.get("reporters"),
+        entry.get("expires_at"),
+        entry.get("updated_at"),
+    )
 
 
 class Mirror:
@@ -41,8 +52,9 @@ class Mirror:
     def _set(self, key: str, value: str | None) -> None:
         self.db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
 
-    def load_snapshot(self, cursor: str, kind: str | None, rows: Iterable[dict[str, Any]],
-                      progress=None, batch: int = 10_000) -> int:
+    def load_snapshot(
+        self, cursor: str, kind: str | None, rows: Iterable[dict[str, Any]], progress=None, batch: int = 10_000
+    ) -> int:
         """Replace everything with a snapshot and its cursor, in one transaction."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -93,12 +105,15 @@ class Mirror:
         return count, digest.hexdigest()
 
     def lookup(self, value: str, kind: str | None) -> list[dict[str, Any]]:
-        sql = "SELECT kind, value, id, status, category, tags, reporters, expires_at, updated_at FROM entries WHERE value = ?"
+        sql = (
+            "SELECT kind, value, id, status, category, tags, reporters, expires_at, updated_at"
+            " FROM entries WHERE value = ?"
+        )
         params: tuple = (value,)
         if kind:
             sql, params = sql + " AND kind = ?", (value, kind)
         columns = ("kind", "value", "id", "status", "category", "tags", "reporters", "expires_at", "updated_at")
-        rows = [dict(zip(columns, row)) for row in self.db.execute(sql + " ORDER BY kind", params)]
+        rows = [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql + " ORDER BY kind", params)]
         for row in rows:
             row["tags"] = row["tags"].split() if row["tags"] else []
         return rows

@@ -8,8 +8,8 @@ from functools import lru_cache
 
 import phonenumbers
 
-from .urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
 from .normalise import canonical, digit_candidates, parse_range
+from .urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ def range_span(prefix: str, length: int | None) -> int:
     (`prefix*`) every continuation up to the longest digits a range matches (20)."""
     if length is not None:
         return 10 ** (length - len(prefix))
-    return sum(10 ** k for k in range(RANGE_MAX_LENGTH - len(prefix) + 1))
+    return sum(10**k for k in range(RANGE_MAX_LENGTH - len(prefix) + 1))
 
 
 def shape_errors(kind: str, value: Any, *, max_span: int, min_keyword_chars: int) -> str | None:
@@ -23,11 +23,15 @@ def shape_errors(kind: str, value: Any, *, max_span: int, min_keyword_chars: int
     if kind == "range":
         span = range_span(value.range_prefix, value.range_length)
         if span > max_span:
-            return (f"This range covers {span:,} numbers; a range may cover at most {max_span:,} "
-                    "(list the numbers or a narrower range, or ask a regulator).")
+            return (
+                f"This range covers {span:,} numbers; a range may cover at most {max_span:,} "
+                "(list the numbers or a narrower range, or ask a regulator)."
+            )
     elif kind == "keyword" and len(value.value) < min_keyword_chars:
-        return (f"A keyword needs at least {min_keyword_chars} letters or digits; shorter ones "
-                "match legitimate messages (ask a regulator for a shorter one).")
+        return (
+            f"A keyword needs at least {min_keyword_chars} letters or digits; shorter ones "
+            "match legitimate messages (ask a regulator for a shorter one)."
+        )
     return None
 
 

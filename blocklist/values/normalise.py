@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 
-
 KEYWORD_MIN, KEYWORD_MAX = 2, 200
 CODE_MIN, CODE_MAX = 3, 20
 RANGE_MIN_PREFIX, RANGE_MAX_LENGTH = 3, 20
@@ -55,17 +54,16 @@ def _ascii_digits(text: str) -> str:
     """Decimal digits of any script as ASCII digits; everything else unchanged."""
     if text.isascii():
         return text
-    return "".join(str(unicodedata.decimal(c)) if unicodedata.decimal(c, None) is not None else c
-                   for c in text)
+    return "".join(str(unicodedata.decimal(c)) if unicodedata.decimal(c, None) is not None else c for c in text)
 
 
 # --- numbers and codes ------------------------------------------------------------------
 
+
 def _parse_number(raw: str, region: str) -> phonenumbers.PhoneNumber:
     text = _ascii_digits(_nfkc(raw))
     if not text or not _NUMBER_CHARS.fullmatch(text) or not any(c.isdigit() for c in text):
-        raise InvalidValue("A phone number may contain only digits, a leading +, spaces, "
-                           "dashes, dots and parentheses.")
+        raise InvalidValue("A phone number may contain only digits, a leading +, spaces, dashes, dots and parentheses.")
     try:
         number = phonenumbers.parse(text, region.upper() if region else None)
     except phonenumbers.NumberParseException as exc:
@@ -110,6 +108,7 @@ def canonical_code(raw: str) -> str:
 
 # --- ranges -----------------------------------------------------------------------------
 
+
 def parse_range(raw: str) -> tuple[str, int | None]:
     """``(digit prefix, total length or None)`` of a number range.
 
@@ -123,8 +122,10 @@ def parse_range(raw: str) -> tuple[str, int | None]:
         text = text[1:]
     m = _RANGE.fullmatch(text)
     if not m:
-        raise InvalidValue('A range is a digit prefix followed by "x" for each further digit '
-                           '(952750xx) or by "*" for any number of digits (952750*).')
+        raise InvalidValue(
+            'A range is a digit prefix followed by "x" for each further digit '
+            '(952750xx) or by "*" for any number of digits (952750*).'
+        )
     prefix, xs, _ = m.groups()
     if len(prefix) < RANGE_MIN_PREFIX:
         raise InvalidValue(f"A range's prefix has at least {RANGE_MIN_PREFIX} digits.")
@@ -148,14 +149,16 @@ def range_matches(prefix: str, length: int | None, digits: str) -> bool:
 
 # --- keywords, URLs, domains ------------------------------------------------------------
 
+
 def canonical_keyword(raw: str) -> str:
     """The folded keyword (``blocklist.values.folding.fold``), 2 to 200 characters."""
     if not isinstance(raw, str):
         raise InvalidValue("The value must be a string.")
     folded = folding.fold(raw)
     if len(folded) < KEYWORD_MIN:
-        raise InvalidValue(f"A keyword needs at least {KEYWORD_MIN} letters or digits "
-                           "(spaces, punctuation and symbols do not count).")
+        raise InvalidValue(
+            f"A keyword needs at least {KEYWORD_MIN} letters or digits (spaces, punctuation and symbols do not count)."
+        )
     if len(folded) > KEYWORD_MAX:
         raise InvalidValue(f"A keyword has at most {KEYWORD_MAX} letters or digits.")
     return folded
@@ -194,12 +197,15 @@ def canonical_domain(raw: str) -> str:
     urls.check_host_size(text)
     for label in text.split("."):
         if not _LABEL.fullmatch(label):
-            raise InvalidValue("Each part of a domain has 1 to 63 letters, digits or hyphens, "
-                               "and does not start or end with a hyphen.")
+            raise InvalidValue(
+                "Each part of a domain has 1 to 63 letters, digits or hyphens, and does not start or end with a hyphen."
+            )
     ext = urls.EXTRACT(text)
     if not ext.suffix or not ext.domain:
-        raise InvalidValue("The domain does not end in a known public suffix with a name "
-                           "before it (a bare suffix such as 'com' is not a domain).")
+        raise InvalidValue(
+            "The domain does not end in a known public suffix with a name "
+            "before it (a bare suffix such as 'com' is not a domain)."
+        )
     return text
 
 
@@ -252,8 +258,9 @@ def guess_kinds(raw: str, *, region: str = "CN") -> list[str]:
     compact = _SEPARATORS.sub("", text)
     bare = compact[1:] if compact.startswith("+") else compact
     if bare.isascii() and bare.isdigit():
-        kinds = [k for k in ("number", "code")
-                 if not (k == "code" and compact.startswith("+")) and _valid(k, raw, region)]
+        kinds = [
+            k for k in ("number", "code") if not (k == "code" and compact.startswith("+")) and _valid(k, raw, region)
+        ]
         return kinds or ["keyword"]
     if _RANGE.fullmatch(bare) and _valid("range", raw, region):
         return ["range"]
@@ -293,8 +300,7 @@ _NUMBER_CANDIDATES_MAX = 200_000
 
 
 def _number_candidates(e164: str, number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
-    national = re.sub(r"\D", "", phonenumbers.format_number(
-        number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    national = re.sub(r"\D", "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
     out = [e164.lstrip("+"), phonenumbers.national_significant_number(number)]
     if national and national not in out:
         out.append(national)

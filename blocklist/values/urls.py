@@ -36,8 +36,17 @@ import tldextract
 
 from .kinds import InvalidValue
 
-__all__ = ["canonicalize_url", "url_expressions", "url_expression", "url_host", "host_suffixes",
-           "check_host_size", "find_urls", "MAX_HOST_CHARS", "MAX_LABEL_CHARS"]
+__all__ = [
+    "canonicalize_url",
+    "url_expressions",
+    "url_expression",
+    "url_host",
+    "host_suffixes",
+    "check_host_size",
+    "find_urls",
+    "MAX_HOST_CHARS",
+    "MAX_LABEL_CHARS",
+]
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
 IDEOGRAPHIC_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\uff0e": "."})
@@ -112,8 +121,10 @@ def _idna_label(label: str) -> str:
     except UnicodeError:
         pass
     if len(label) > MAX_LABEL_CHARS - len("xn--"):  # its punycode would be too: say so
-        raise InvalidValue(f"Each label of a host name (the parts between dots) has at most "
-                           f"{MAX_LABEL_CHARS} characters, written in punycode.")
+        raise InvalidValue(
+            f"Each label of a host name (the parts between dots) has at most "
+            f"{MAX_LABEL_CHARS} characters, written in punycode."
+        )
     raise InvalidValue(f"The host label {label!r} cannot be written as an IDNA name.")
 
 
@@ -139,8 +150,9 @@ def check_host_size(host: str) -> str:
     if len(host) > (MAX_HOST_CHARS if ascii_only else 4 * MAX_HOST_CHARS):
         raise InvalidValue(too_long)
     if any(len(label) > MAX_LABEL_CHARS and (ascii_only or label.isascii()) for label in host.split(".")):
-        raise InvalidValue(f"Each label of a host name (the parts between dots) has at most "
-                           f"{MAX_LABEL_CHARS} characters.")
+        raise InvalidValue(
+            f"Each label of a host name (the parts between dots) has at most {MAX_LABEL_CHARS} characters."
+        )
     return host
 
 
@@ -160,8 +172,9 @@ def _canonical_host(host: str) -> str:
         raise InvalidValue("The URL has no host.")
     check_host_size(host)
     if not host.isascii():
-        host = check_host_size(".".join(lab if lab.isascii() else _idna_label(_letters_digits_hyphens(lab))
-                                        for lab in host.split(".")))
+        host = check_host_size(
+            ".".join(lab if lab.isascii() else _idna_label(_letters_digits_hyphens(lab)) for lab in host.split("."))
+        )
     ip = _parse_ipv4(host)
     return ip if ip is not None else host
 
@@ -201,7 +214,7 @@ def canonicalize_url(raw: str) -> str:
     text = data.decode("utf-8", "surrogateescape").strip()
     m = _SCHEME.match(text)
     if m:
-        scheme, rest = m.group(1).lower(), text[m.end():]
+        scheme, rest = m.group(1).lower(), text[m.end() :]
     else:
         scheme, rest = "http", text
     rest, qmark, query = rest.partition("?")

@@ -3,9 +3,9 @@
 Revision ID: 0004
 Revises: 0002 (0003 after the merge)
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
@@ -15,8 +15,14 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table("feed_head", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("pruned_through", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                                      server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column(
+                "pruned_through",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                server_default="0",
+                nullable=False,
+            )
+        )
 
 
 def downgrade():

@@ -7,9 +7,9 @@ Existing data: every open report takes its entry's `expires_at` (what it expired
 now); every tag is claimed by every org that reports (or reported) its entry, since any
 reporter could add or remove any tag before, so no single one of them can now remove it alone.
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"
@@ -23,11 +23,17 @@ def upgrade():
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.add_column(sa.Column("close_reason", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("expires_at", sa.DateTime(), nullable=True))
-        batch_op.create_index("ix_reports_open_expires_at", ["expires_at"], unique=False,
-                              postgresql_where=sa.text("withdrawn_at IS NULL"),
-                              sqlite_where=sa.text("withdrawn_at IS NULL"))
-    op.execute("UPDATE reports SET expires_at = (SELECT entries.expires_at FROM entries "
-               "WHERE entries.id = reports.entry_id) WHERE withdrawn_at IS NULL")
+        batch_op.create_index(
+            "ix_reports_open_expires_at",
+            ["expires_at"],
+            unique=False,
+            postgresql_where=sa.text("withdrawn_at IS NULL"),
+            sqlite_where=sa.text("withdrawn_at IS NULL"),
+        )
+    op.execute(
+        "UPDATE reports SET expires_at = (SELECT entries.expires_at FROM entries "
+        "WHERE entries.id = reports.entry_id) WHERE withdrawn_at IS NULL"
+    )
 
     op.create_table(
         "tag_claims",
@@ -40,9 +46,11 @@ def upgrade():
     )
     with op.batch_alter_table("tag_claims", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tag_claims_org_id"), ["org_id"], unique=False)
-    op.execute("INSERT INTO tag_claims (entry_id, tag, org_id) "
-               "SELECT DISTINCT entry_tags.entry_id, entry_tags.tag, reports.org_id "
-               "FROM entry_tags JOIN reports ON reports.entry_id = entry_tags.entry_id")
+    op.execute(
+        "INSERT INTO tag_claims (entry_id, tag, org_id) "
+        "SELECT DISTINCT entry_tags.entry_id, entry_tags.tag, reports.org_id "
+        "FROM entry_tags JOIN reports ON reports.entry_id = entry_tags.entry_id"
+    )
 
 
 def downgrade():

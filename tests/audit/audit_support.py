@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import func, select, text
 
 from blocklist.audit.models import AuditRecord
@@ -13,14 +12,6 @@ from blocklist.audit.services import HASHED_FIELDS
 from blocklist.db import db
 
 RECORD_FIELDS = HASHED_FIELDS + ("hash",)
-
-
-@pytest.fixture
-def signing_key(app, tmp_path, monkeypatch):
-    """Point the app at a fresh key file under tmp_path (generated on first use)."""
-    path = tmp_path / "keys" / "audit-signing-key.pem"
-    monkeypatch.setitem(app.config, "AUDIT_SIGNING_KEY_FILE", str(path))
-    return path
 
 
 def max_seq(app) -> int:
@@ -31,8 +22,11 @@ def max_seq(app) -> int:
 def records_after(app, seq: int = 0) -> list[dict]:
     """Every record with a seq above `seq`, oldest first, as plain dicts."""
     with app.app_context():
-        rows = db.session.execute(select(*[getattr(AuditRecord, f) for f in RECORD_FIELDS])
-                                  .where(AuditRecord.seq > seq).order_by(AuditRecord.seq)).all()
+        rows = db.session.execute(
+            select(*[getattr(AuditRecord, f) for f in RECORD_FIELDS])
+            .where(AuditRecord.seq > seq)
+            .order_by(AuditRecord.seq)
+        ).all()
         db.session.rollback()
         return [dict(row._mapping) for row in rows]
 

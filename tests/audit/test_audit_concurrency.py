@@ -6,12 +6,12 @@ import threading
 import time
 
 import requests
+from conftest import requires_postgres
 from sqlalchemy import select
 
 from blocklist.audit.models import AuditRecord
 from blocklist.audit.verify import verify_chain
 from blocklist.db import db
-from conftest import requires_postgres
 
 THREADS = 8
 SECONDS = 3
@@ -30,14 +30,19 @@ def test_concurrent_writers_keep_one_contiguous_chain(app, auth, live_server):
         i = 0
         while time.monotonic() < deadline:
             i += 1
-            org = session.post(f"{live_server.url}/v1/orgs", headers=headers, timeout=30,
-                               json={"name": f"thread {n} org {i}", "kind": "carrier"})
+            org = session.post(
+                f"{live_server.url}/v1/orgs",
+                headers=headers,
+                timeout=30,
+                json={"name": f"thread {n} org {i}", "kind": "carrier"},
+            )
             if org.status_code != 201:
                 failures.append(org.text)
                 continue
             successes.append(1)
-            created = session.post(f"{live_server.url}/v1/orgs/{org.json()['id']}/clients",
-                                   headers=headers, json={"name": "c"}, timeout=30)
+            created = session.post(
+                f"{live_server.url}/v1/orgs/{org.json()['id']}/clients", headers=headers, json={"name": "c"}, timeout=30
+            )
             if created.status_code == 201:
                 successes.append(1)
             else:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from audit_support import RECORD_FIELDS, max_seq, signing_key, sql  # noqa: F401 (fixture)
-
+from audit_support import RECORD_FIELDS, max_seq, sql
 from helpers import assert_problem
 
 AUDIT_ROUTES = ["/v1/audit", "/v1/audit/1", "/v1/audit/verify", "/v1/audit/checkpoints"]
@@ -33,7 +32,7 @@ def _all_pages(client, headers, query: str) -> list[dict]:
 
 def test_list_is_newest_first_with_every_field_and_pages(client, auth, reader):
     _, headers = reader
-    for i in range(3):
+    for _ in range(3):
         auth.org("carrier")
     first = client.get("/v1/audit", headers={**headers, "X-Request-Id": "audit-read-1"})
     assert first.status_code == 200
@@ -81,26 +80,32 @@ def test_filters(app, client, auth, reader):
     assert seqs("actor_org=424242") == []
 
     # since/until: move record 1 back a day and select around it.
-    sql(app, "UPDATE audit_records SET created_at = :t WHERE seq = 1",
-        t=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=1))
-    cut = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
+    sql(
+        app,
+        "UPDATE audit_records SET created_at = :t WHERE seq = 1",
+        t=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1),
+    )
+    cut = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     assert seqs(f"until={cut.replace('+', '%2B')}") == [1]
     assert seqs(f"since={cut.replace('+', '%2B')}") == list(range(max_seq(app), 1, -1))
-    naive = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    naive = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
     assert seqs(f"until={naive}") == [1]  # no offset means UTC
 
 
-@pytest.mark.parametrize("query, field", [
-    ("actor_org=abc", "actor_org"),
-    ("actor_org=" + "9" * 30, "actor_org"),
-    ("since=yesterday", "since"),
-    ("until=2026-13-01T00:00:00", "until"),
-    ("order=sideways", "order"),
-    ("limit=0", "limit"),
-    ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
-    ("target_type=", "target_type"),
-    ("actor_org_id=3", "actor_org_id"),  # a typo is refused, not ignored
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("actor_org=abc", "actor_org"),
+        ("actor_org=" + "9" * 30, "actor_org"),
+        ("since=yesterday", "since"),
+        ("until=2026-13-01T00:00:00", "until"),
+        ("order=sideways", "order"),
+        ("limit=0", "limit"),
+        ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
+        ("target_type=", "target_type"),
+        ("actor_org_id=3", "actor_org_id"),  # a typo is refused, not ignored
+    ],
+)
 def test_bad_filters_are_422_per_field(client, reader, query, field):
     _, headers = reader
     body = assert_problem(client.get(f"/v1/audit?{query}", headers=headers), 422)

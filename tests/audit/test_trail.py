@@ -4,7 +4,6 @@ failed writes leave none; secrets and tokens never reach the trail."""
 from __future__ import annotations
 
 from audit_support import max_seq, records_after, sql, trail_text
-
 from helpers import assert_problem
 
 
@@ -66,16 +65,23 @@ def test_client_create_rotate_and_revoke_are_recorded(app, client, auth):
     admin, headers = _as_admin(auth, "req-client-create")
     target = auth.org("internet")
     before = max_seq(app)
-    created = client.post(f"/v1/orgs/{target.org_id}/clients", headers=headers,
-                          json={"name": "interceptor", "scope": "entries:read"})
+    created = client.post(
+        f"/v1/orgs/{target.org_id}/clients", headers=headers, json={"name": "interceptor", "scope": "entries:read"}
+    )
     assert created.status_code == 201
     client_id = created.json["client_id"]
     record = _one_record(app, before, "client.create")
     _assert_actor(app, record, admin, "req-client-create")
     assert record["target_type"] == "client" and record["target_id"] == client_id
     assert record["before"] is None
-    assert record["after"] == {**record["after"], "client_id": client_id, "org_id": target.org_id,
-                               "name": "interceptor", "scope": "entries:read", "revoked_at": None}
+    assert record["after"] == {
+        **record["after"],
+        "client_id": client_id,
+        "org_id": target.org_id,
+        "name": "interceptor",
+        "scope": "entries:read",
+        "revoked_at": None,
+    }
 
     before = max_seq(app)
     headers["X-Request-Id"] = "req-rotate"
@@ -97,8 +103,12 @@ def test_token_revoke_is_recorded_as_the_revoking_client(app, client, auth):
     token = auth.token(creds)
     token_id = sql(app, "SELECT max(id) FROM oauth_tokens")[0][0]
     before = max_seq(app)
-    response = client.post("/oauth/revoke", data={"token": token}, auth=(creds.client_id, creds.client_secret),
-                           headers={"X-Request-Id": "req-token-revoke"})
+    response = client.post(
+        "/oauth/revoke",
+        data={"token": token},
+        auth=(creds.client_id, creds.client_secret),
+        headers={"X-Request-Id": "req-token-revoke"},
+    )
     assert response.status_code == 200
     record = _one_record(app, before, "token.revoke")
     _assert_actor(app, record, creds, "req-token-revoke")
@@ -122,8 +132,9 @@ def test_failed_changes_leave_no_record(app, client, auth):
     before = max_seq(app)
     assert_problem(client.post("/v1/orgs", headers=headers, json={"name": "Dup", "kind": "internet"}), 409)
     assert_problem(client.post("/v1/orgs", headers=headers, json={"name": "X", "kind": "bank"}), 422)
-    assert_problem(client.post(f"/v1/orgs/{consumer.org_id}/clients", headers=headers,
-                               json={"scope": "entries:write"}), 422)
+    assert_problem(
+        client.post(f"/v1/orgs/{consumer.org_id}/clients", headers=headers, json={"scope": "entries:write"}), 422
+    )
     assert_problem(client.post("/v1/orgs/424242/suspend", headers=headers), 404)
     assert_problem(client.post("/v1/orgs", json={"name": "NoToken", "kind": "carrier"}), 401)
     assert records_after(app, before) == []
@@ -139,15 +150,20 @@ def test_no_secret_or_token_ever_reaches_the_trail(app, client, auth):
     rotated = client.post(f"/v1/orgs/{target.org_id}/clients/{created['client_id']}/rotate", headers=headers).json
     secrets.append(rotated["client_secret"])
     tokens = [headers["Authorization"].split()[1], auth.token(target), auth.token(target)]
-    assert client.post("/oauth/revoke", data={"token": tokens[1]},
-                       auth=(target.client_id, target.client_secret)).status_code == 200
+    assert (
+        client.post(
+            "/oauth/revoke", data={"token": tokens[1]}, auth=(target.client_id, target.client_secret)
+        ).status_code
+        == 200
+    )
     client.delete(f"/v1/orgs/{target.org_id}/clients/{target.client_id}", headers=headers)
     secret_hashes = [row[0] for row in sql(app, "SELECT secret_hash FROM oauth_clients")]
     token_hashes = [row[0] for row in sql(app, "SELECT token_hash FROM oauth_tokens")]
 
     trail = trail_text(app)
     assert {"client.create", "client.rotate", "client.revoke", "token.revoke"} <= {
-        r["action"] for r in records_after(app)}
+        r["action"] for r in records_after(app)
+    }
     for value in secrets + tokens + secret_hashes + token_hashes:
         assert value and value not in trail
     # The API shows the same records; nothing secret there either.
@@ -167,7 +183,10 @@ def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app,
     app.config["RATE_LIMIT_PROXY_HOPS"] = 1
     try:
         before = max_seq(app)
-        assert client.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code == 201
+        assert (
+            client.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code
+            == 201
+        )
         assert _one_record(app, before, "org.create")["remote_addr"] == "198.51.100.7"
     finally:
         app.config["RATE_LIMIT_PROXY_HOPS"] = 0

@@ -8,17 +8,16 @@ import stat
 import time
 
 import pytest
-from audit_support import RECORD_FIELDS, records_after, signing_key, sql  # noqa: F401 (fixture)
+from audit_support import records_after, sql
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from helpers import assert_problem
 from sqlalchemy import event
 
 from blocklist.audit.services import record_many
-from blocklist.context import OPERATOR
 from blocklist.audit.signing import checkpoint_message
 from blocklist.audit.verify import verify_chain
+from blocklist.context import OPERATOR
 from blocklist.db import db
-from conftest import TEST_CONFIG
-from helpers import assert_problem
 
 
 @pytest.fixture
@@ -108,8 +107,7 @@ def test_rewritten_head_is_detected(app, client, runner, reader, trail):
     _assert_broken(client, runner, reader, 7, "beyond audit_head")
 
 
-def test_truncated_tail_behind_a_checkpoint_is_detected(app, client, auth, runner, reader, trail,
-                                                        signing_key):
+def test_truncated_tail_behind_a_checkpoint_is_detected(app, client, auth, runner, reader, trail, signing_key):
     made = runner.invoke(args=["audit", "checkpoint"])
     assert made.exit_code == 0, made.output
     assert json.loads(made.output)["seq"] == 8
@@ -124,8 +122,7 @@ def test_truncated_tail_behind_a_checkpoint_is_detected(app, client, auth, runne
     _assert_broken(client, runner, reader, 7, "checkpoint")
 
 
-def test_rewritten_history_behind_a_checkpoint_is_detected(app, client, runner, reader, trail,
-                                                           signing_key):
+def test_rewritten_history_behind_a_checkpoint_is_detected(app, client, runner, reader, trail, signing_key):
     assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
     # Rebuild a fully consistent chain with one record altered, hashes and head recomputed.
     with app.app_context():
@@ -137,8 +134,14 @@ def test_rewritten_history_behind_a_checkpoint_is_detected(app, client, runner, 
         for rec in records:
             rec["prev_hash"] = prev
             rec["hash"] = prev = record_hash(rec)
-            sql(app, "UPDATE audit_records SET reason = :r, prev_hash = :p, hash = :h WHERE seq = :s",
-                r=rec["reason"], p=rec["prev_hash"], h=rec["hash"], s=rec["seq"])
+            sql(
+                app,
+                "UPDATE audit_records SET reason = :r, prev_hash = :p, hash = :h WHERE seq = :s",
+                r=rec["reason"],
+                p=rec["prev_hash"],
+                h=rec["hash"],
+                s=rec["seq"],
+            )
         sql(app, "UPDATE audit_head SET hash = :h", h=prev)
     _assert_broken(client, runner, reader, 8, "checkpoint")
 
@@ -174,27 +177,39 @@ def test_checkpoint_can_be_checked_by_a_third_party(client, runner, reader, trai
     checkpoint = client.get("/v1/audit/checkpoints", headers=reader).json["items"][0]
     record = client.get(f"/v1/audit/{checkpoint['seq']}", headers=reader).json
     assert record["hash"] == checkpoint["head_hash"]
-    message = json.dumps({"seq": checkpoint["seq"], "head_hash": checkpoint["head_hash"],
-                          "created_at": checkpoint["created_at"], "key_id": checkpoint["key_id"]},
-                         sort_keys=True, separators=(",", ":")).encode()
+    message = json.dumps(
+        {
+            "seq": checkpoint["seq"],
+            "head_hash": checkpoint["head_hash"],
+            "created_at": checkpoint["created_at"],
+            "key_id": checkpoint["key_id"],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
     load_pem_public_key(pem.encode()).verify(base64.b64decode(checkpoint["signature"]), message)
 
 
 def test_checkpoint_message_is_the_documented_canonical_json(app):
     import datetime as dt
 
-    at = dt.datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=dt.UTC)
     assert checkpoint_message(5, "ab" * 32, at, "k1") == (
-        b'{"created_at":"2026-11-24T12:00:00.123456+00:00","head_hash":"' + b"ab" * 32
-        + b'","key_id":"k1","seq":5}')
+        b'{"created_at":"2026-11-24T12:00:00.123456+00:00","head_hash":"' + b"ab" * 32 + b'","key_id":"k1","seq":5}'
+    )
 
 
 def test_verify_streams_in_batches(app, client, runner, reader):
     """20,000 records in one transaction, verified 1,000 at a time: 20+ keyset queries."""
     n = 20_000
     with app.app_context():
-        record_many([{"action": "entry.update", "target_type": "entry", "target_id": i,
-                      "after": {"i": i, "note": "数据 ✓"}} for i in range(n)], OPERATOR)
+        record_many(
+            [
+                {"action": "entry.update", "target_type": "entry", "target_id": i, "after": {"i": i, "note": "数据 ✓"}}
+                for i in range(n)
+            ],
+            OPERATOR,
+        )
         db.session.commit()
         queries = []
 
@@ -229,13 +244,20 @@ def _verify_from(client, runner, headers, checkpoint_id) -> tuple[dict, dict, in
     return api.json, json.loads(cli.output), cli.exit_code
 
 
-def test_verify_from_a_checkpoint_checks_only_the_records_after_it(app, client, auth, runner, reader,
-                                                                   trail, signing_key):
+def test_verify_from_a_checkpoint_checks_only_the_records_after_it(
+    app, client, auth, runner, reader, trail, signing_key
+):
     anchor = _checkpoint_id(runner)  # at seq 8
     auth.org("carrier")  # records 9 and 10
     api, cli, exit_code = _verify_from(client, runner, reader, anchor)
-    assert api == {"ok": True, "records": 2, "from_seq": 8, "first_bad": None, "reason": None,
-                   "head": sql(app, "SELECT hash FROM audit_head")[0][0]}
+    assert api == {
+        "ok": True,
+        "records": 2,
+        "from_seq": 8,
+        "first_bad": None,
+        "reason": None,
+        "head": sql(app, "SELECT hash FROM audit_head")[0][0],
+    }
     assert exit_code == 0 and cli["records"] == 2
 
     # Tampering after the anchor is found ...
@@ -249,8 +271,9 @@ def test_verify_from_a_checkpoint_checks_only_the_records_after_it(app, client, 
     assert client.get("/v1/audit/verify", headers=reader).json["first_bad"] == 3
 
 
-def test_verify_from_a_checkpoint_needs_a_genuine_anchor_the_chain_links_to(app, client, auth, runner,
-                                                                             reader, trail, signing_key):
+def test_verify_from_a_checkpoint_needs_a_genuine_anchor_the_chain_links_to(
+    app, client, auth, runner, reader, trail, signing_key
+):
     anchor = _checkpoint_id(runner)
     auth.org("carrier")
     later = _checkpoint_id(runner)  # at seq 10
@@ -261,8 +284,12 @@ def test_verify_from_a_checkpoint_needs_a_genuine_anchor_the_chain_links_to(app,
     assert _verify_from(client, runner, reader, anchor)[0]["first_bad"] == 9
     sql(app, "UPDATE audit_records SET prev_hash = (SELECT hash FROM audit_records WHERE seq = 8) WHERE seq = 9")
     # A forged anchor is refused.
-    sql(app, "UPDATE audit_checkpoints SET signature = :s WHERE id = :i",
-        s=base64.b64encode(b"\0" * 64).decode(), i=later)
+    sql(
+        app,
+        "UPDATE audit_checkpoints SET signature = :s WHERE id = :i",
+        s=base64.b64encode(b"\0" * 64).decode(),
+        i=later,
+    )
     api = _verify_from(client, runner, reader, later)[0]
     assert api["ok"] is False and "signature" in api["reason"]
     # The chain cut back below the anchor.
@@ -280,9 +307,9 @@ def test_verify_from_an_unknown_checkpoint_is_404(client, runner, reader, trail)
     assert result.exit_code == 2 and "no checkpoint" in result.output
 
 
-def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(app, client, auth, runner, reader,
-                                                                         trail, signing_key, tmp_path,
-                                                                         monkeypatch):
+def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(
+    app, client, auth, runner, reader, trail, signing_key, tmp_path, monkeypatch
+):
     old = _checkpoint_id(runner)
     old_pem = client.get("/v1/audit/public-key", headers=reader).json["public_key"]
     # Rotate: a new signing key; the old checkpoint now names a key nobody knows, so the chain
@@ -302,6 +329,7 @@ def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(app, cl
     assert _verify_from(client, runner, reader, old)[0]["ok"] is True
     assert _verify_from(client, runner, reader, new)[0]["ok"] is True
     # A retired key does not make a forged checkpoint hold.
-    sql(app, "UPDATE audit_checkpoints SET signature = :s WHERE id = :i",
-        s=base64.b64encode(b"\0" * 64).decode(), i=old)
+    sql(
+        app, "UPDATE audit_checkpoints SET signature = :s WHERE id = :i", s=base64.b64encode(b"\0" * 64).decode(), i=old
+    )
     assert client.get("/v1/audit/verify", headers=reader).json["first_bad"] == 8

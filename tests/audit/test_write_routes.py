@@ -9,13 +9,13 @@ action it expects; then add one line to WRITE_ROUTE_CALLS keyed by (rule, method
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from audit_support import max_seq, records_after
+from conftest import TEST_CONFIG
 
 from blocklist import create_app
-from conftest import TEST_CONFIG
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -38,8 +38,9 @@ class WriteCall:
         self.actor = as_ or self.admin
         headers = self.headers if as_ is None else self.auth.headers(as_)
         self.seq_before = max_seq(self.app)
-        self.response = self.client.open(path, method=method,
-                                         headers={**headers, "X-Request-Id": self.request_id}, **kwargs)
+        self.response = self.client.open(
+            path, method=method, headers={**headers, "X-Request-Id": self.request_id}, **kwargs
+        )
         return self.response
 
 
@@ -79,12 +80,10 @@ def revoke_client(w: WriteCall) -> str:
     return "client.revoke"
 
 
-
 def _listed(w: WriteCall, value: str = "13800138000", kind: str = "number"):
     """An entry reported by a fresh carrier; returns (entry id, the carrier's credentials)."""
     carrier = w.auth.org("carrier")
-    response = w.client.post("/v1/entries", json={"kind": kind, "value": value},
-                             headers=w.auth.headers(carrier))
+    response = w.client.post("/v1/entries", json={"kind": kind, "value": value}, headers=w.auth.headers(carrier))
     assert response.status_code == 201, response.get_data(as_text=True)
     return response.json["id"], carrier
 
@@ -95,8 +94,12 @@ def publish_entry(w: WriteCall) -> str:
 
 
 def bulk_publish(w: WriteCall) -> str:
-    w.call("POST", "/v1/entries/bulk", as_=w.auth.org("internet"),
-           json={"items": [{"kind": "keyword", "value": "安全账户"}]})
+    w.call(
+        "POST",
+        "/v1/entries/bulk",
+        as_=w.auth.org("internet"),
+        json={"items": [{"kind": "keyword", "value": "安全账户"}]},
+    )
     return "entry.publish"
 
 
@@ -132,8 +135,9 @@ def file_dispute(w: WriteCall) -> str:
 
 def resolve_dispute(w: WriteCall) -> str:
     entry_id, _ = _listed(w)
-    filed = w.client.post(f"/v1/entries/{entry_id}/disputes", json={"reason": "my number"},
-                          headers=w.auth.headers(w.auth.org("internet")))
+    filed = w.client.post(
+        f"/v1/entries/{entry_id}/disputes", json={"reason": "my number"}, headers=w.auth.headers(w.auth.org("internet"))
+    )
     w.call("POST", f"/v1/disputes/{filed.json['id']}/resolve", json={"resolution": "upheld"})
     return "dispute.resolve"
 
@@ -156,8 +160,9 @@ def add_allowlist(w: WriteCall) -> str:
 
 
 def remove_allowlist(w: WriteCall) -> str:
-    added = w.client.post("/v1/allowlist", json={"kind": "code", "value": "10086", "reason": "China Mobile"},
-                          headers=w.headers)
+    added = w.client.post(
+        "/v1/allowlist", json={"kind": "code", "value": "10086", "reason": "China Mobile"}, headers=w.headers
+    )
     w.call("DELETE", f"/v1/allowlist/{added.json['id']}")
     return "allowlist.remove"
 
@@ -187,9 +192,15 @@ WRITE_ROUTE_CALLS: dict[tuple[str, str], Callable[[WriteCall], str | None]] = {
 def _write_rules() -> list[tuple[str, str]]:
     """(rule, method) of every write route under /v1, from a throwaway app's URL map."""
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    return sorted({(rule.rule, method) for rule in app.url_map.iter_rules()
-                   if rule.rule.startswith("/v1/") or rule.rule == "/v1"
-                   for method in rule.methods if method in WRITE_METHODS})
+    return sorted(
+        {
+            (rule.rule, method)
+            for rule in app.url_map.iter_rules()
+            if rule.rule.startswith("/v1/") or rule.rule == "/v1"
+            for method in rule.methods
+            if method in WRITE_METHODS
+        }
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -202,10 +213,12 @@ def test_every_write_route_is_audited(app, client, auth, write_rule):
     rule, method = write_rule
     perform = WRITE_ROUTE_CALLS.get(write_rule)
     if perform is None:
-        pytest.fail(f"{method} {rule} is a write route with no entry in WRITE_ROUTE_CALLS "
-                    f"(tests/audit/test_write_routes.py). Add a function that calls it once and "
-                    f"returns the audit action it must record, and a line ({rule!r}, {method!r}): "
-                    f"your_function to the table.")
+        pytest.fail(
+            f"{method} {rule} is a write route with no entry in WRITE_ROUTE_CALLS "
+            f"(tests/audit/test_write_routes.py). Add a function that calls it once and "
+            f"returns the audit action it must record, and a line ({rule!r}, {method!r}): "
+            f"your_function to the table."
+        )
     w = WriteCall(app, client, auth)
     action = perform(w)
     assert w.response is not None, "the table function must make its request with w.call(...)"

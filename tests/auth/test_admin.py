@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import assert_problem
 
 
@@ -21,8 +20,17 @@ def _admin_routes(org_id: int, client_id: str) -> list[tuple[str, str, dict | No
     ]
 
 
-ROUTE_IDS = ["list-orgs", "create-org", "get-org", "suspend", "reinstate", "list-clients",
-             "create-client", "rotate", "revoke-client"]
+ROUTE_IDS = [
+    "list-orgs",
+    "create-org",
+    "get-org",
+    "suspend",
+    "reinstate",
+    "list-clients",
+    "create-client",
+    "rotate",
+    "revoke-client",
+]
 EXPECTED_OK = [200, 201, 200, 200, 200, 200, 201, 200, 204]
 
 
@@ -89,23 +97,31 @@ def test_org_list_pages_with_cursor(client, auth):
     assert len(seen) == 6 and seen == sorted(seen) and len(set(seen)) == 6
 
 
-@pytest.mark.parametrize("params, field", [({"limit": 0}, "limit"), ({"limit": 100000}, "limit"),
-                                           ({"limit": "ten"}, "limit")])
+@pytest.mark.parametrize(
+    "params, field", [({"limit": 0}, "limit"), ({"limit": 100000}, "limit"), ({"limit": "ten"}, "limit")]
+)
 def test_bad_page_arguments_are_422(client, auth, params, field):
     body = assert_problem(client.get("/v1/orgs", headers=auth.headers("regulator"), query_string=params), 422)
     assert field in body["errors"]
 
 
 def test_malformed_cursor_is_400(client, auth):
-    body = assert_problem(client.get("/v1/orgs", headers=auth.headers("regulator"),
-                                     query_string={"cursor": "!!not-a-cursor"}), 400)
+    body = assert_problem(
+        client.get("/v1/orgs", headers=auth.headers("regulator"), query_string={"cursor": "!!not-a-cursor"}), 400
+    )
     assert "cursor" in body["errors"]
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"name": "x"}, "kind"), ({"kind": "carrier"}, "name"), ({"name": "", "kind": "carrier"}, "name"),
-    ({"name": "x", "kind": "bank"}, "kind"), ({"name": 5, "kind": "carrier"}, "name"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"name": "x"}, "kind"),
+        ({"kind": "carrier"}, "name"),
+        ({"name": "", "kind": "carrier"}, "name"),
+        ({"name": "x", "kind": "bank"}, "kind"),
+        ({"name": 5, "kind": "carrier"}, "name"),
+    ],
+)
 def test_org_create_validation(client, auth, payload, field):
     body = assert_problem(client.post("/v1/orgs", headers=auth.headers("regulator"), json=payload), 422)
     assert field in body["errors"]

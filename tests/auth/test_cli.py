@@ -17,8 +17,9 @@ def test_org_and_client_create_print_usable_credentials(runner, client):
     assert created["scope"] == "entries:read entries:write feeds:read"
     assert created["client_id"] and created["client_secret"]
 
-    token = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(created["client_id"], created["client_secret"]))
+    token = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(created["client_id"], created["client_secret"])
+    )
     assert token.status_code == 200
 
 

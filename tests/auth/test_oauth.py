@@ -8,15 +8,14 @@ import threading
 from dataclasses import replace
 
 import pytest
-import werkzeug.security
+from conftest import requires_postgres
+from helpers import assert_problem
 from sqlalchemy import func, select, text, update
 
 from blocklist.audit.models import AuditRecord
 from blocklist.auth.models import Client, Token
 from blocklist.auth.scopes import DEFAULT_SCOPES, scope_string
 from blocklist.db import db
-from conftest import requires_postgres
-from helpers import assert_problem
 
 
 def _token_request(client, creds, *, basic=True, scope=None, secret=None):
@@ -26,8 +25,7 @@ def _token_request(client, creds, *, basic=True, scope=None, secret=None):
     secret = creds.client_secret if secret is None else secret
     if basic:
         return client.post("/oauth/token", data=form, auth=(creds.client_id, secret))
-    return client.post("/oauth/token", data={**form, "client_id": creds.client_id,
-                                               "client_secret": secret})
+    return client.post("/oauth/token", data={**form, "client_id": creds.client_id, "client_secret": secret})
 
 
 @pytest.mark.parametrize("kind", ["carrier", "internet", "regulator", "consumer"])
@@ -64,26 +62,16 @@ def test_unknown_client_and_wrong_secret_get_the_same_answer(client, auth, basic
     assert unknown.headers.get("WWW-Authenticate") == wrong_secret.headers.get("WWW-Authenticate")
 
 
-@pytest.fixture
-def hash_checks(monkeypatch) -> list[str]:
-    """Every password-hash verification of a client secret, in order (the costly step)."""
-    calls = []
-    check = werkzeug.security.check_password_hash
-
-    def counting(pwhash, password):
-        calls.append(pwhash.split("$", 1)[0])
-        return check(pwhash, password)
-
-    monkeypatch.setattr(werkzeug.security, "check_password_hash", counting)
-    return calls
-
-
 @pytest.mark.parametrize("basic", [True, False], ids=["basic", "form"])
 def test_unknown_and_known_client_ids_cost_the_same_hashing(app, client, auth, hash_checks, basic):
     creds = auth.org("carrier")
     other = auth.org("internet")
-    assert client.delete(f"/v1/orgs/{other.org_id}/clients/{other.client_id}",
-                         headers=auth.headers("regulator")).status_code == 204
+    assert (
+        client.delete(
+            f"/v1/orgs/{other.org_id}/clients/{other.client_id}", headers=auth.headers("regulator")
+        ).status_code
+        == 204
+    )
     attempts = {
         "wrong secret": replace(creds, client_secret="not-the-secret"),
         "unknown id": replace(creds, client_id="blc_" + "0" * 24),
@@ -97,11 +85,14 @@ def test_unknown_and_known_client_ids_cost_the_same_hashing(app, client, auth, h
         assert hash_checks == [app.config["SECRET_HASH_METHOD"]], name
 
 
-@pytest.mark.parametrize("credentials", [
-    pytest.param({"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:secret").decode()}, id="basic-not-utf8"),
-    pytest.param({"Authorization": "Basic " + base64.b64encode(b"blc%00x:secret").decode()}, id="basic-nul"),
-    pytest.param({"client_id": "blc\x00x", "client_secret": "secret"}, id="form-nul"),
-])
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        pytest.param({"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:secret").decode()}, id="basic-not-utf8"),
+        pytest.param({"Authorization": "Basic " + base64.b64encode(b"blc%00x:secret").decode()}, id="basic-nul"),
+        pytest.param({"client_id": "blc\x00x", "client_secret": "secret"}, id="form-nul"),
+    ],
+)
 def test_hostile_client_credentials_are_refused_as_invalid_client(client, credentials):
     headers = {k: v for k, v in credentials.items() if k == "Authorization"}
     form = {"grant_type": "client_credentials", **{k: v for k, v in credentials.items() if k != "Authorization"}}
@@ -111,8 +102,11 @@ def test_hostile_client_credentials_are_refused_as_invalid_client(client, creden
 
 def test_other_grant_types_are_refused(client, auth):
     creds = auth.org("carrier")
-    response = client.post("/oauth/token", data={"grant_type": "password", "username": "u", "password": "p"},
-                           auth=(creds.client_id, creds.client_secret))
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": "u", "password": "p"},
+        auth=(creds.client_id, creds.client_secret),
+    )
     body = assert_problem(response, 400)
     assert body["error"] == "unsupported_grant_type"
 
@@ -153,7 +147,7 @@ def test_expired_token_is_refused(app, client, auth):
     headers = {"Authorization": "Bearer " + token}
     assert client.get("/v1/entries", headers=headers).status_code == 200
     with app.app_context():  # let the clock run past the token's lifetime
-        past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         db.session.execute(update(Token).values(expires_at=past))
         db.session.commit()
     assert_problem(client.get("/v1/entries", headers=headers), 401)
@@ -200,11 +194,16 @@ def test_introspection(client, auth):
     assert active["exp"] > active["iat"]
     # Another carrier may not learn anything about it; a regulator may.
     stranger = auth.org("carrier")
-    assert client.post("/oauth/introspect", data={"token": token},
-                       auth=(stranger.client_id, stranger.client_secret)).json == {"active": False}
+    assert client.post(
+        "/oauth/introspect", data={"token": token}, auth=(stranger.client_id, stranger.client_secret)
+    ).json == {"active": False}
     regulator = auth.org("regulator")
-    assert client.post("/oauth/introspect", data={"token": token},
-                       auth=(regulator.client_id, regulator.client_secret)).json["active"] is True
+    assert (
+        client.post(
+            "/oauth/introspect", data={"token": token}, auth=(regulator.client_id, regulator.client_secret)
+        ).json["active"]
+        is True
+    )
     client.post("/oauth/revoke", data={"token": token}, auth=basic)
     assert client.post("/oauth/introspect", data={"token": token}, auth=basic).json == {"active": False}
     assert client.post("/oauth/introspect", data={"token": "blx_unknown"}, auth=basic).json == {"active": False}
@@ -262,8 +261,9 @@ def test_rotated_secret_replaces_the_old_one(client, auth):
 
 def _wait_until_a_request_waits_on_a_lock(app, thread) -> None:
     """Return once another session of this database waits on a row lock (or `thread` ended)."""
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                 "AND wait_event_type = 'Lock'")
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
     for _ in range(3000):  # a safety bound only; normally a few rounds
         with app.app_context(), db.engine.connect() as conn:
             if conn.scalar(query) or not thread.is_alive():
@@ -297,7 +297,11 @@ def test_a_token_issued_while_the_org_is_being_suspended_does_not_outlive_it(app
     assert result["response"].status_code == 401, result["response"].get_data(as_text=True)
     assert client.post(f"/v1/orgs/{creds.org_id}/reinstate", headers=admin).status_code == 200
     with app.app_context():
-        live = db.session.scalar(select(func.count()).select_from(Token).join(Client)
-                                 .where(Client.org_id == creds.org_id, Token.revoked_at.is_(None)))
+        live = db.session.scalar(
+            select(func.count())
+            .select_from(Token)
+            .join(Client)
+            .where(Client.org_id == creds.org_id, Token.revoked_at.is_(None))
+        )
         db.session.rollback()
     assert live == 0

@@ -7,13 +7,12 @@ from __future__ import annotations
 import threading
 
 import requests
+from conftest import LiveServer, requires_postgres
 from sqlalchemy import func, select
 
 from blocklist.db import db
 from blocklist.entries.models import Entry, Report
 from blocklist.feeds.models import FeedChange
-from conftest import LiveServer, requires_postgres
-
 
 
 def _hammer(calls, threads=16):
@@ -44,9 +43,13 @@ def test_concurrent_publishers_corroborate_one_entry(app, auth, database_url):
         orgs = [auth.org("carrier" if i % 2 else "internet") for i in range(8)]
         headers = [server.bearer(creds) for creds in orgs]
         values = ["138 0000 1111", "+8613800001111", "13800001111", "0086 138-0000-1111"]
-        calls = [lambda h=h, v=v: requests.post(server.url + "/v1/entries", json={"kind": "number", "value": v},
-                                                headers=h, timeout=30)
-                 for h in headers for v in values]
+        calls = [
+            lambda h=h, v=v: requests.post(
+                server.url + "/v1/entries", json={"kind": "number", "value": v}, headers=h, timeout=30
+            )
+            for h in headers
+            for v in values
+        ]
         responses = _hammer(calls)
     finally:
         server.stop()
@@ -70,8 +73,10 @@ def test_concurrent_retries_with_one_idempotency_key_write_once(app, auth, datab
     try:
         headers = {**server.bearer(auth.org("carrier")), "Idempotency-Key": "nightly-0001"}
         body = {"items": [{"kind": "code", "value": f"1069{i:05d}"} for i in range(300)]}
-        calls = [lambda: requests.post(server.url + "/v1/entries/bulk", json=body, headers=headers, timeout=60)
-                 for _ in range(8)]
+        calls = [
+            lambda: requests.post(server.url + "/v1/entries/bulk", json=body, headers=headers, timeout=60)
+            for _ in range(8)
+        ]
         responses = _hammer(calls, threads=8)
     finally:
         server.stop()

@@ -21,8 +21,10 @@ def _reports(client, headers, entry_id):
     return {r["org"]["name"]: r for r in client.get(f"/v1/entries/{entry_id}", headers=headers).json["reports"]}
 
 
-@pytest.mark.parametrize("viewer,sees", [("carrier", True), ("regulator", True), ("internet", False),
-                                         ("consumer", False), ("carrier2", False)])
+@pytest.mark.parametrize(
+    "viewer,sees",
+    [("carrier", True), ("regulator", True), ("internet", False), ("consumer", False), ("carrier2", False)],
+)
 def test_evidence_is_shown_to_its_org_and_regulators_only(client, callers, entry, viewer, sees):
     reports = _reports(client, callers[viewer], entry["id"])
     carrier = reports["carrier-org"]

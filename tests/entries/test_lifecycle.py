@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from helpers import assert_problem
 from sqlalchemy import select, update
 
 from blocklist.db import db
 from blocklist.entries.models import Entry
-from blocklist.feeds.sweeper import expire_all_due as expire_due
 from blocklist.feeds.models import FeedChange
-from helpers import assert_problem
+from blocklist.feeds.sweeper import expire_all_due as expire_due
 
 
 def _ops(app):
@@ -44,8 +44,9 @@ def test_expired_entry_is_relisted_by_a_new_report(client, callers, publish):
 def test_a_carrier_expires_only_its_own_report_even_as_recycled(client, callers, publish):
     entry = publish("number", "13912345678", as_="internet").json
     for reason in ("looks fine", "recycled"):  # recycled gives a carrier no power over others' reports
-        assert_problem(client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": reason},
-                                   headers=callers["carrier"]), 403)
+        assert_problem(
+            client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": reason}, headers=callers["carrier"]), 403
+        )
     publish("number", "13912345678")  # the carrier's own report
     done = client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"}, headers=callers["carrier"])
     assert done.status_code == 200
@@ -54,14 +55,16 @@ def test_a_carrier_expires_only_its_own_report_even_as_recycled(client, callers,
     assert carrier_report["withdrawn_at"] is not None and carrier_report["close_reason"] == "recycled"
     last = client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"}, headers=callers["internet"])
     assert last.json["status"] == "expired" and last.json["status_reason"] == "recycled"
-    assert_problem(client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"},
-                               headers=callers["internet"]), 409)
+    assert_problem(
+        client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "recycled"}, headers=callers["internet"]), 409
+    )
 
 
 def test_revoked_entry_can_be_relisted_only_by_a_regulator(client, callers, publish):
     entry = publish("domain", "fake-bank.com").json
-    revoked = client.post(f"/v1/entries/{entry['id']}/revoke", json={"reason": "legitimate site"},
-                          headers=callers["regulator"])
+    revoked = client.post(
+        f"/v1/entries/{entry['id']}/revoke", json={"reason": "legitimate site"}, headers=callers["regulator"]
+    )
     assert revoked.json["status"] == "revoked"
     body = assert_problem(publish("domain", "fake-bank.com", as_="internet"), 409)
     assert "regulator" in body["detail"]
@@ -72,13 +75,17 @@ def test_revoked_entry_can_be_relisted_only_by_a_regulator(client, callers, publ
 def test_expires_at_is_honoured_at_read_time_and_swept_into_the_feed(client, callers, publish, app):
     entry = publish("url", "http://pay-now.example.com/x").json
     with app.app_context():
-        db.session.execute(update(Entry).where(Entry.id == entry["id"])
-                           .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        db.session.execute(
+            update(Entry)
+            .where(Entry.id == entry["id"])
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
         db.session.commit()
     read = client.get(f"/v1/entries/{entry['id']}", headers=callers["carrier"]).json
     assert read["status"] == "expired"  # before any sweeper ran
-    verdict = client.get("/v1/lookup", query_string={"value": "http://pay-now.example.com/x"},
-                         headers=callers["carrier"]).json
+    verdict = client.get(
+        "/v1/lookup", query_string={"value": "http://pay-now.example.com/x"}, headers=callers["carrier"]
+    ).json
     assert verdict["listed"] is False
     with app.app_context():
         assert expire_due() == 1
@@ -90,18 +97,25 @@ def test_patch_changes_tags_category_and_expiry_with_etag(client, callers, publi
     entry = publish("keyword", "刷单返利", tags=["fraud:task-scam"])
     etag = entry.headers["ETag"]
     entry_id = entry.json["id"]
-    patched = client.patch(f"/v1/entries/{entry_id}", json={"add_tags": ["channel:sms"], "category": "scam"},
-                           headers={**callers["carrier"], "If-Match": etag})
+    patched = client.patch(
+        f"/v1/entries/{entry_id}",
+        json={"add_tags": ["channel:sms"], "category": "scam"},
+        headers={**callers["carrier"], "If-Match": etag},
+    )
     assert patched.status_code == 200, patched.get_data(as_text=True)
     assert patched.json["tags"] == ["channel:sms", "fraud:task-scam"]
     assert patched.json["category"] == "scam"
     assert patched.headers["ETag"] != etag
-    stale = client.patch(f"/v1/entries/{entry_id}", json={"remove_tags": ["channel:sms"]},
-                         headers={**callers["carrier"], "If-Match": etag})
+    stale = client.patch(
+        f"/v1/entries/{entry_id}",
+        json={"remove_tags": ["channel:sms"]},
+        headers={**callers["carrier"], "If-Match": etag},
+    )
     assert_problem(stale, 412)
-    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).isoformat()
-    replaced = client.patch(f"/v1/entries/{entry_id}", json={"tags": ["source:12321"], "expires_at": later},
-                            headers=callers["carrier"])
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat()
+    replaced = client.patch(
+        f"/v1/entries/{entry_id}", json={"tags": ["source:12321"], "expires_at": later}, headers=callers["carrier"]
+    )
     assert replaced.json["tags"] == ["source:12321"]
     assert replaced.json["expires_at"][:16] == later[:16]
     assert_problem(client.patch(f"/v1/entries/{entry_id}", json={}, headers=callers["carrier"]), 422)
@@ -109,23 +123,31 @@ def test_patch_changes_tags_category_and_expiry_with_etag(client, callers, publi
 
 
 def test_missing_entries_are_404(client, callers):
-    for method, path, body in [("get", "/v1/entries/999", None), ("patch", "/v1/entries/999", {"category": "x"}),
-                               ("post", "/v1/entries/999/withdraw", {}), ("post", "/v1/entries/999/expire", {"reason": "r"}),
-                               ("post", "/v1/entries/999/disputes", {"reason": "r"})]:
+    for method, path, body in [
+        ("get", "/v1/entries/999", None),
+        ("patch", "/v1/entries/999", {"category": "x"}),
+        ("post", "/v1/entries/999/withdraw", {}),
+        ("post", "/v1/entries/999/expire", {"reason": "r"}),
+        ("post", "/v1/entries/999/disputes", {"reason": "r"}),
+    ]:
         assert_problem(getattr(client, method)(path, json=body, headers=callers["carrier"]), 404)
     assert_problem(client.post("/v1/entries/999/revoke", json={"reason": "r"}, headers=callers["regulator"]), 404)
 
 
 def test_leaving_the_active_set_after_expires_at_but_before_the_sweep_still_reaches_the_feed(
-        client, callers, publish, app):
+    client, callers, publish, app
+):
     """Feed membership is the materialised status: an entry past its expires_at that nobody swept
     yet is still in every mirror, so withdrawing or revoking it must write a `remove` (the
     sweeper no longer sees it afterwards)."""
     withdrawn = publish("code", "10690101").json
     revoked = publish("code", "10690102").json
     with app.app_context():
-        db.session.execute(update(Entry).where(Entry.id.in_([withdrawn["id"], revoked["id"]]))
-                           .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        db.session.execute(
+            update(Entry)
+            .where(Entry.id.in_([withdrawn["id"], revoked["id"]]))
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
         db.session.commit()
     client.post(f"/v1/entries/{withdrawn['id']}/withdraw", headers=callers["carrier"])
     client.post(f"/v1/entries/{revoked['id']}/revoke", json={"reason": "x"}, headers=callers["regulator"])

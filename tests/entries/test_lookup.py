@@ -3,10 +3,10 @@ parent domains, allowlist precedence, and a constant number of queries per batch
 
 from __future__ import annotations
 
+from helpers import assert_problem
 from sqlalchemy import event
 
 from blocklist.db import db
-from helpers import assert_problem
 
 
 def _lookup(client, headers, value, kind=None):
@@ -26,8 +26,9 @@ def test_number_matches_itself_and_covering_ranges(client, callers, publish):
     assert verdict["value"] == "+86 138-1234-5678" and verdict["kind"] is None
     assert sorted(m["id"] for m in verdict["matches"]) == sorted([number["id"], narrow["id"], wide["id"]])
     other = _lookup(client, callers["consumer"], "13812349999", kind="number")
-    assert [m["id"] for m in other["matches"]] == [narrow["id"], wide["id"]] or \
-        sorted(m["id"] for m in other["matches"]) == sorted([narrow["id"], wide["id"]])
+    assert [m["id"] for m in other["matches"]] == [narrow["id"], wide["id"]] or sorted(
+        m["id"] for m in other["matches"]
+    ) == sorted([narrow["id"], wide["id"]])
 
 
 def test_code_range_covers_service_codes(client, callers, publish):
@@ -57,7 +58,9 @@ def test_keyword_lookup_uses_the_folded_form(client, callers, publish):
 def test_allowlisted_value_never_matches_even_under_a_covering_range(client, callers, publish):
     publish("range", "955xx")
     assert _lookup(client, callers["carrier"], "95588")["listed"] is True
-    client.post("/v1/allowlist", json={"kind": "code", "value": "95588", "reason": "ICBC"}, headers=callers["regulator"])
+    client.post(
+        "/v1/allowlist", json={"kind": "code", "value": "95588", "reason": "ICBC"}, headers=callers["regulator"]
+    )
     verdict = _lookup(client, callers["carrier"], "95588")
     assert verdict == {"value": "95588", "kind": None, "listed": False, "matches": []}
     assert _lookup(client, callers["carrier"], "95599")["listed"] is True
@@ -65,8 +68,11 @@ def test_allowlisted_value_never_matches_even_under_a_covering_range(client, cal
 
 def test_allowlisting_revokes_the_entry_and_protects_subdomains(client, callers, publish):
     entry = publish("domain", "icbc.com.cn").json
-    client.post("/v1/allowlist", json={"kind": "domain", "value": "icbc.com.cn", "reason": "the bank"},
-                headers=callers["regulator"])
+    client.post(
+        "/v1/allowlist",
+        json={"kind": "domain", "value": "icbc.com.cn", "reason": "the bank"},
+        headers=callers["regulator"],
+    )
     assert client.get(f"/v1/entries/{entry['id']}", headers=callers["carrier"]).json["status"] == "revoked"
     assert_problem(publish("url", "http://mybank.icbc.com.cn/login"), 409)
 
@@ -76,10 +82,12 @@ def test_batch_lookup_keeps_order_and_uses_a_constant_number_of_queries(client, 
         publish("number", f"1390000000{i}")
     publish("range", "1391111xxxx")
     publish("url", "http://a.example.org/")
-    values = [{"value": f"1390000000{i}"} for i in range(5)] + [{"value": "13911112222"},
-                                                                {"value": "http://a.example.org/x"},
-                                                                {"value": "not listed at all"},
-                                                                {"value": "12", "kind": "number"}]
+    values = [{"value": f"1390000000{i}"} for i in range(5)] + [
+        {"value": "13911112222"},
+        {"value": "http://a.example.org/x"},
+        {"value": "not listed at all"},
+        {"value": "12", "kind": "number"},
+    ]
     statements = []
 
     def count(*args):
@@ -90,8 +98,9 @@ def test_batch_lookup_keeps_order_and_uses_a_constant_number_of_queries(client, 
     event.listen(engine, "before_cursor_execute", count)
     try:
         # one value of each shape, against the whole batch: same statements
-        small = client.post("/v1/lookup", json={"values": [values[0], values[5], values[6]]},
-                            headers=callers["carrier"])
+        small = client.post(
+            "/v1/lookup", json={"values": [values[0], values[5], values[6]]}, headers=callers["carrier"]
+        )
         small_count = len(statements)
         statements.clear()
         big = client.post("/v1/lookup", json={"values": values}, headers=callers["carrier"])
@@ -108,10 +117,10 @@ def test_batch_lookup_keeps_order_and_uses_a_constant_number_of_queries(client, 
 
 def test_lookup_validation(client, callers):
     assert_problem(client.get("/v1/lookup", headers=callers["carrier"]), 422)
-    assert_problem(client.get("/v1/lookup", query_string={"value": "12", "kind": "number"},
-                              headers=callers["carrier"]), 422)
-    assert_problem(client.post("/v1/lookup", json={"values": [{"value": "1"}] * 1001},
-                               headers=callers["carrier"]), 422)
+    assert_problem(
+        client.get("/v1/lookup", query_string={"value": "12", "kind": "number"}, headers=callers["carrier"]), 422
+    )
+    assert_problem(client.post("/v1/lookup", json={"values": [{"value": "1"}] * 1001}, headers=callers["carrier"]), 422)
 
 
 def test_single_lookup_round_trips(client, callers, publish, app):

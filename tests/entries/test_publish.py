@@ -3,13 +3,13 @@ idempotency — over HTTP against the real app and database."""
 
 from __future__ import annotations
 
+from helpers import assert_problem
 from sqlalchemy import func, select
 
 from blocklist.audit.models import AuditRecord
 from blocklist.db import db
 from blocklist.entries.models import Entry, Report
 from blocklist.feeds.models import FeedChange
-from helpers import assert_problem
 
 
 def _count(app, model) -> int:
@@ -18,8 +18,13 @@ def _count(app, model) -> int:
 
 
 def test_publish_creates_an_active_entry_with_its_canonical_value(publish, callers):
-    response = publish("number", "138-1234-5678", reason="ticket scam calls",
-                       tags=["Fraud:Ticket-Scam", "channel:voice"], category="fraud")
+    response = publish(
+        "number",
+        "138-1234-5678",
+        reason="ticket scam calls",
+        tags=["Fraud:Ticket-Scam", "channel:voice"],
+        category="fraud",
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
     entry = response.json
     assert entry["kind"] == "number"
@@ -56,23 +61,27 @@ def test_publish_writes_a_feed_change_and_an_audit_record_per_change(publish, ap
     publish("keyword", "安 全 账 户", as_="internet")
     with app.app_context():
         changes = db.session.scalars(select(FeedChange).order_by(FeedChange.position)).all()
-        actions = db.session.scalars(select(AuditRecord.action).where(AuditRecord.action.like("entry.%"))
-                                     .order_by(AuditRecord.seq)).all()
+        actions = db.session.scalars(
+            select(AuditRecord.action).where(AuditRecord.action.like("entry.%")).order_by(AuditRecord.seq)
+        ).all()
     assert [(c.position, c.op) for c in changes] == [(1, "upsert"), (2, "upsert")]
     assert actions == ["entry.publish", "entry.corroborate"]
 
 
 def test_invalid_values_get_a_per_field_422(publish):
-    for kind, value in [("number", "12"), ("range", "95275"), ("domain", "com"), ("url", "http://"),
-                        ("code", "abc")]:
+    for kind, value in [("number", "12"), ("range", "95275"), ("domain", "com"), ("url", "http://"), ("code", "abc")]:
         body = assert_problem(publish(kind, value), 422)
         assert body["errors"]["value"], (kind, value, body)
 
 
 def test_wrong_types_and_unknown_kind_get_422(client, callers):
-    for payload in [{"kind": "number"}, {"kind": "planet", "value": "x"}, {"kind": "number", "value": 5},
-                    {"kind": "number", "value": "13812345678", "tags": ["no-namespace"]},
-                    {"kind": "number", "value": "13812345678", "expires_at": "2001-01-01T00:00:00Z"}]:
+    for payload in [
+        {"kind": "number"},
+        {"kind": "planet", "value": "x"},
+        {"kind": "number", "value": 5},
+        {"kind": "number", "value": "13812345678", "tags": ["no-namespace"]},
+        {"kind": "number", "value": "13812345678", "expires_at": "2001-01-01T00:00:00Z"},
+    ]:
         assert_problem(client.post("/v1/entries", json=payload, headers=callers["carrier"]), 422)
 
 
@@ -81,8 +90,11 @@ def test_consumer_cannot_publish(publish):
 
 
 def test_allowlisted_value_is_refused_with_the_reason(client, callers, publish):
-    added = client.post("/v1/allowlist", json={"kind": "code", "value": "95588", "reason": "ICBC service line"},
-                        headers=callers["regulator"])
+    added = client.post(
+        "/v1/allowlist",
+        json={"kind": "code", "value": "95588", "reason": "ICBC service line"},
+        headers=callers["regulator"],
+    )
     assert added.status_code == 201, added.get_data(as_text=True)
     body = assert_problem(publish("code", "95588"), 409)
     assert body["allowlist_reason"] == "ICBC service line"
@@ -105,9 +117,11 @@ def test_bulk_publish_is_all_or_nothing(client, callers, app):
 
 def test_bulk_mixes_new_and_corroborated_and_merges_repeats(client, callers, publish):
     publish("url", "http://evil.example.com/pay", as_="internet")
-    items = [{"kind": "url", "value": "HTTP://EVIL.example.com/pay#x"},
-             {"kind": "domain", "value": "evil.example.com", "tags": ["fraud:phishing"]},
-             {"kind": "domain", "value": "Evil.Example.Com.", "tags": ["channel:sms"]}]
+    items = [
+        {"kind": "url", "value": "HTTP://EVIL.example.com/pay#x"},
+        {"kind": "domain", "value": "evil.example.com", "tags": ["fraud:phishing"]},
+        {"kind": "domain", "value": "Evil.Example.Com.", "tags": ["channel:sms"]},
+    ]
     response = client.post("/v1/entries/bulk", json={"items": items}, headers=callers["carrier"])
     assert response.status_code == 200, response.get_data(as_text=True)
     assert (response.json["created"], response.json["corroborated"]) == (1, 1)
@@ -131,8 +145,10 @@ def test_idempotency_key_replays_the_first_answer_and_writes_once(client, caller
     assert second.headers["Idempotent-Replayed"] == "true"
     assert _count(app, FeedChange) == 2
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(AuditRecord)
-                                 .where(AuditRecord.action.like("entry.%"))) == 2
+        assert (
+            db.session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.action.like("entry.%")))
+            == 2
+        )
     other = client.post("/v1/entries/bulk", json={"items": items["items"][:1]}, headers=headers)
     assert_problem(other, 422)
     single_headers = {**callers["carrier"], "Idempotency-Key": "one"}

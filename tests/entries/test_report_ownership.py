@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from helpers import assert_problem
 from sqlalchemy import select
 
 from blocklist.db import db, utcnow
-from blocklist.feeds.sweeper import expire_all_due as expire_due
 from blocklist.feeds.models import FeedChange
-from helpers import assert_problem
+from blocklist.feeds.sweeper import expire_all_due as expire_due
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -48,11 +48,11 @@ def test_one_corroborator_expiring_closes_only_its_own_report(client, callers, p
     assert [(r["org"]["name"], r["close_reason"]) for r in closed] == [("carrier2-org", "mistake")]
     assert _ops(app)[-1] == "upsert"  # mirrors keep it, with one reporter fewer
     # Its report is closed: it has nothing left to expire or withdraw, and may not change the entry.
-    assert_problem(client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "again"},
-                               headers=callers["carrier2"]), 403)
+    assert_problem(
+        client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "again"}, headers=callers["carrier2"]), 403
+    )
     assert_problem(client.post(f"/v1/entries/{entry['id']}/withdraw", headers=callers["carrier2"]), 409)
-    assert_problem(client.patch(f"/v1/entries/{entry['id']}", json={"category": "x"},
-                                headers=callers["carrier2"]), 403)
+    assert_problem(client.patch(f"/v1/entries/{entry['id']}", json={"category": "x"}, headers=callers["carrier2"]), 403)
 
 
 def test_a_short_patched_expiry_ends_only_that_orgs_report(client, callers, publish, app):
@@ -95,7 +95,9 @@ def test_a_regulators_patched_expiry_applies_to_every_report(client, callers, pu
 
 def test_a_regulator_expires_the_whole_entry(client, callers, publish, app):
     entry = _corroborated(publish)
-    done = client.post(f"/v1/entries/{entry['id']}/expire", json={"reason": "campaign over"}, headers=callers["regulator"])
+    done = client.post(
+        f"/v1/entries/{entry['id']}/expire", json={"reason": "campaign over"}, headers=callers["regulator"]
+    )
     assert done.json["status"] == "expired" and done.json["reporters"] == 0
     assert {r["close_reason"] for r in done.json["reports"]} == {"campaign over"}
     assert _ops(app)[-1] == "remove"
@@ -153,27 +155,34 @@ REVOKED_AND_WIDER = [
 @pytest.mark.parametrize("kind,value,wide_kind,wide", REVOKED_AND_WIDER)
 def test_a_revoked_value_is_not_relisted_through_a_wider_one(client, callers, publish, kind, value, wide_kind, wide):
     entry = publish(kind, value, as_="internet").json
-    revoked = client.post(f"/v1/entries/{entry['id']}/revoke", json={"reason": "legitimate"},
-                          headers=callers["regulator"])
+    revoked = client.post(
+        f"/v1/entries/{entry['id']}/revoke", json={"reason": "legitimate"}, headers=callers["regulator"]
+    )
     assert revoked.json["status"] == "revoked"
     body = assert_problem(publish(wide_kind, wide), 409)
     assert f"entry {entry['id']}" in body["detail"]
-    bulk = client.post("/v1/entries/bulk", json={"items": [{"kind": "code", "value": "10691234"},
-                                                           {"kind": wide_kind, "value": wide}]},
-                       headers=callers["carrier"])
+    bulk = client.post(
+        "/v1/entries/bulk",
+        json={"items": [{"kind": "code", "value": "10691234"}, {"kind": wide_kind, "value": wide}]},
+        headers=callers["carrier"],
+    )
     assert set(assert_problem(bulk, 409)["errors"]["items"]) == {"1"}
     assert publish(wide_kind, wide, as_="regulator").status_code == 201
 
 
 # --- disputes are for active reporters (item 11) ---------------------------------------------
 
+
 def test_an_org_that_withdrew_no_longer_sees_disputes_on_the_entry(client, callers, publish):
     entry = publish("number", "13700001111").json
-    filed = client.post(f"/v1/entries/{entry['id']}/disputes", json={"reason": "my number now"},
-                        headers=callers["internet"])
+    filed = client.post(
+        f"/v1/entries/{entry['id']}/disputes", json={"reason": "my number now"}, headers=callers["internet"]
+    )
     assert filed.status_code == 201
     seen = lambda: [d["id"] for d in client.get("/v1/disputes", headers=callers["carrier"]).json["items"]]  # noqa: E731
     assert seen() == [filed.json["id"]]
     client.post(f"/v1/entries/{entry['id']}/withdraw", headers=callers["carrier"])
     assert seen() == []
-    assert [d["id"] for d in client.get("/v1/disputes", headers=callers["internet"]).json["items"]] == [filed.json["id"]]
+    assert [d["id"] for d in client.get("/v1/disputes", headers=callers["internet"]).json["items"]] == [
+        filed.json["id"]
+    ]

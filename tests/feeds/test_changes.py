@@ -7,14 +7,14 @@ import datetime as dt
 import threading
 import time
 
+from helpers import assert_problem
 from sqlalchemy import event, update
 
 from blocklist.db import db, utcnow
-from blocklist.feeds.sweeper import expire_all_due as expire_due
 from blocklist.feeds import cursors
-from blocklist.feeds.models import FeedChange
 from blocklist.feeds.changes import prune
-from helpers import assert_problem
+from blocklist.feeds.models import FeedChange
+from blocklist.feeds.sweeper import expire_all_due as expire_due
 
 
 def _changes(client, headers, **params):
@@ -76,8 +76,15 @@ def test_a_page_costs_the_same_number_of_queries_whatever_its_size(app, client, 
 
 
 def test_kind_filter_skips_other_kinds_and_still_advances(client, callers):
-    _bulk(client, callers, [{"kind": "number", "value": "13812345678"}, {"kind": "code", "value": "10687415"},
-                            {"kind": "number", "value": "13812345679"}])
+    _bulk(
+        client,
+        callers,
+        [
+            {"kind": "number", "value": "13812345678"},
+            {"kind": "code", "value": "10687415"},
+            {"kind": "number", "value": "13812345679"},
+        ],
+    )
     body = _changes(client, callers["consumer"], kind="code")
     assert [(c["op"], c["entry"]["value"]) for c in body["changes"]] == [("upsert", "10687415")]
     assert body["has_more"] is False
@@ -98,22 +105,41 @@ def test_upsert_carries_the_entry_as_it_now_is_and_remove_its_identity(client, c
     assert [c["op"] for c in body["changes"]] == ["upsert", "upsert"]
     assert body["changes"][0]["entry"] == now  # both carry the entry as it is now, full shape
     assert body["changes"][1]["entry"]["tags"] == ["channel:sms", "fraud:phishing"]
-    assert set(now) >= {"id", "kind", "value", "raw_value", "status", "category", "tags", "reporters",
-                        "reports", "expires_at", "created_at", "updated_at"}
+    assert set(now) >= {
+        "id",
+        "kind",
+        "value",
+        "raw_value",
+        "status",
+        "category",
+        "tags",
+        "reporters",
+        "reports",
+        "expires_at",
+        "created_at",
+        "updated_at",
+    }
     client.post(f"/v1/entries/{entry_id}/withdraw", headers=callers["carrier"])
     removed = _changes(client, callers["consumer"], since=body["next_cursor"])["changes"]
-    assert removed == [{"op": "remove", "position": 3,
-                        "entry": {"id": entry_id, "kind": "domain", "value": "evil.example.com"}}]
+    assert removed == [
+        {"op": "remove", "position": 3, "entry": {"id": entry_id, "kind": "domain", "value": "evil.example.com"}}
+    ]
 
 
 def test_withdraw_expire_and_revoke_each_show_as_remove(client, callers):
     ids = _bulk(client, callers, [{"kind": "code", "value": v} for v in ("10680001", "10680002", "10680003")])
     start = _changes(client, callers["consumer"])["next_cursor"]
     assert client.post(f"/v1/entries/{ids[0]}/withdraw", headers=callers["carrier"]).status_code == 200
-    assert client.post(f"/v1/entries/{ids[1]}/expire", json={"reason": "recycled"},
-                       headers=callers["carrier"]).status_code == 200
-    assert client.post(f"/v1/entries/{ids[2]}/revoke", json={"reason": "official line"},
-                       headers=callers["regulator"]).status_code == 200
+    assert (
+        client.post(f"/v1/entries/{ids[1]}/expire", json={"reason": "recycled"}, headers=callers["carrier"]).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/v1/entries/{ids[2]}/revoke", json={"reason": "official line"}, headers=callers["regulator"]
+        ).status_code
+        == 200
+    )
     body = _changes(client, callers["consumer"], since=start)
     assert [(c["op"], c["entry"]["id"]) for c in body["changes"]] == [("remove", i) for i in ids]
 
@@ -132,10 +158,12 @@ def test_cursor_errors_are_problems(client, callers, publish):
     publish("code", "10687415")
     for bad in ("nonsense!", cursors.encode(1)[:-1] + "@", "djE6LTE", "djI6MQ", ""):  # v1:-1, v2:1
         if bad:
-            assert_problem(client.get("/v1/feed/changes", query_string={"since": bad},
-                                      headers=callers["consumer"]), 400)
-    ahead = assert_problem(client.get("/v1/feed/changes", query_string={"since": cursors.encode(2)},
-                                      headers=callers["consumer"]), 400)
+            assert_problem(
+                client.get("/v1/feed/changes", query_string={"since": bad}, headers=callers["consumer"]), 400
+            )
+    ahead = assert_problem(
+        client.get("/v1/feed/changes", query_string={"since": cursors.encode(2)}, headers=callers["consumer"]), 400
+    )
     assert "ahead" in ahead["detail"]
     for params in ({"limit": 10_001}, {"limit": 0}, {"wait": 31}, {"wait": -1}, {"kind": "planet"}):
         assert_problem(client.get("/v1/feed/changes", query_string=params, headers=callers["consumer"]), 422)
@@ -145,15 +173,17 @@ def test_pruned_cursor_is_gone_and_the_retained_log_is_followable(client, caller
     _bulk(client, callers, [{"kind": "code", "value": f"1069000{i}"} for i in range(3)])
     _bulk(client, callers, [{"kind": "code", "value": "10691111"}])
     with app.app_context():
-        db.session.execute(update(FeedChange).where(FeedChange.position <= 3)
-                           .values(created_at=utcnow() - dt.timedelta(days=8)))
+        db.session.execute(
+            update(FeedChange).where(FeedChange.position <= 3).values(created_at=utcnow() - dt.timedelta(days=8))
+        )
         db.session.commit()
         assert prune() == 3
         db.session.commit()  # the caller (the sweeper job, here the test) owns the commit
         assert prune() == 0
     for since in (cursors.encode(0), cursors.encode(2)):
-        body = assert_problem(client.get("/v1/feed/changes", query_string={"since": since},
-                                         headers=callers["consumer"]), 410)
+        body = assert_problem(
+            client.get("/v1/feed/changes", query_string={"since": since}, headers=callers["consumer"]), 410
+        )
         assert "snapshot" in body["detail"]
     kept = _changes(client, callers["consumer"], since=cursors.encode(3))
     assert [c["position"] for c in kept["changes"]] == [4]

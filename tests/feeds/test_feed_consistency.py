@@ -13,11 +13,11 @@ import time
 
 import pytest
 import requests
+from conftest import LiveServer, requires_postgres
 from sqlalchemy import select
 
 from blocklist.db import db, utcnow
 from blocklist.entries.models import Entry
-from conftest import LiveServer, requires_postgres
 
 RUN_SECONDS = 4.0
 
@@ -26,11 +26,14 @@ RUN_SECONDS = 4.0
 def threaded_server(app, database_url):
     with app.app_context():
         requires_postgres(app)
-    server = LiveServer(database_url, workers=3, worker_class="gthread",
-                        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"}).start()
+    server = LiveServer(
+        database_url,
+        workers=3,
+        worker_class="gthread",
+        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"},
+    ).start()
     yield server
     server.stop()
-
 
 
 def _publisher(server, headers, stop, seed, counts, regulator=None):
@@ -42,8 +45,7 @@ def _publisher(server, headers, stop, seed, counts, regulator=None):
         if roll < 0.55 or not mine:
             items = []
             for _ in range(rng.randint(1, 5)):
-                item = {"kind": rng.choice(["code", "number"]),
-                        "value": str(rng.randint(10690000, 10690300))}
+                item = {"kind": rng.choice(["code", "number"]), "value": str(rng.randint(10690000, 10690300))}
                 if item["kind"] == "number":
                     item["value"] = "1381234" + item["value"][-4:]
                 if rng.random() < 0.2:
@@ -57,12 +59,20 @@ def _publisher(server, headers, stop, seed, counts, regulator=None):
             session.post(f"{server.url}/v1/entries/{rng.choice(mine)}/withdraw", headers=headers, timeout=30)
             counts["withdraw"] += 1
         elif roll < 0.95 or regulator is None:
-            session.post(f"{server.url}/v1/entries/{rng.choice(mine)}/expire", json={"reason": "recycled"},
-                         headers=headers, timeout=30)
+            session.post(
+                f"{server.url}/v1/entries/{rng.choice(mine)}/expire",
+                json={"reason": "recycled"},
+                headers=headers,
+                timeout=30,
+            )
             counts["expire"] += 1
         else:
-            session.post(f"{server.url}/v1/entries/{rng.choice(mine)}/revoke", json={"reason": "official"},
-                         headers=regulator, timeout=30)
+            session.post(
+                f"{server.url}/v1/entries/{rng.choice(mine)}/revoke",
+                json={"reason": "official"},
+                headers=regulator,
+                timeout=30,
+            )
             counts["revoke"] += 1
 
 
@@ -74,16 +84,21 @@ class Follower:
         self.applied = 0
 
     def snapshot(self) -> None:
-        response = requests.get(self.server.url + "/v1/feed/snapshot", headers={**self.headers, "Accept-Encoding": "gzip"},
-                                timeout=30)
+        response = requests.get(
+            self.server.url + "/v1/feed/snapshot", headers={**self.headers, "Accept-Encoding": "gzip"}, timeout=30
+        )
         assert response.status_code == 200
         self.set = {(row["kind"], row["value"]) for row in map(json.loads, response.text.splitlines())}
         self.cursor = response.headers["X-Blocklist-Cursor"]
 
     def page(self, wait: int = 0) -> bool:
         """Apply one page; True when more are waiting."""
-        response = requests.get(self.server.url + "/v1/feed/changes", headers=self.headers, timeout=30 + wait,
-                                params={"since": self.cursor, "limit": 50, "wait": wait})
+        response = requests.get(
+            self.server.url + "/v1/feed/changes",
+            headers=self.headers,
+            timeout=30 + wait,
+            params={"since": self.cursor, "limit": 50, "wait": wait},
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         for change in body["changes"]:
@@ -108,9 +123,12 @@ def test_snapshot_plus_changes_equals_the_active_set_under_concurrent_writes(app
     follower = Follower(server, server.bearer(auth.org("consumer")))
     stop = threading.Event()
     counts = {"publish": 0, "withdraw": 0, "expire": 0, "revoke": 0}
-    threads = [threading.Thread(target=_publisher, args=(server, headers, stop, seed, counts,
-                                                         regulator if seed == 0 else None))
-               for seed, headers in enumerate(publishers)]
+    threads = [
+        threading.Thread(
+            target=_publisher, args=(server, headers, stop, seed, counts, regulator if seed == 0 else None)
+        )
+        for seed, headers in enumerate(publishers)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -136,8 +154,9 @@ def test_snapshot_plus_changes_equals_the_active_set_under_concurrent_writes(app
         pytest.fail("the follower never reached the checksum's cursor")
     with app.app_context():
         active = {tuple(r) for r in db.session.execute(select(Entry.kind, Entry.value).where(Entry.status == "active"))}
-        expired_by_sweeper = db.session.scalar(select(db.func.count()).select_from(Entry)
-                                               .where(Entry.status_reason == "ttl"))
+        expired_by_sweeper = db.session.scalar(
+            select(db.func.count()).select_from(Entry).where(Entry.status_reason == "ttl")
+        )
         db.session.remove()
     assert follower.set == active
     assert (remote["count"], remote["sha256"]) == follower.checksum()

@@ -10,10 +10,10 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import pytest
 import requests
+from conftest import TEST_CONFIG, LiveServer
 
 from blocklist import create_app
 from blocklist.feeds import longpoll
-from conftest import TEST_CONFIG, LiveServer
 
 LONG_WAIT = 30  # the polls return when a change is published, long before this
 BOUND = 20  # seconds any single step below may take before the test gives up
@@ -23,8 +23,12 @@ BOUND = 20  # seconds any single step below may take before the test gives up
 def server(app, database_url):
     # The settings file exports the thread count gunicorn really uses (--threads 4) to the app,
     # which sizes its per-worker bound from it.
-    server = LiveServer(database_url, workers=1, worker_class="gthread", extra_env={
-        "GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4", "BLOCKLIST_ACCESS_LOG": "/dev/null"}).start()
+    server = LiveServer(
+        database_url,
+        workers=1,
+        worker_class="gthread",
+        extra_env={"GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4", "BLOCKLIST_ACCESS_LOG": "/dev/null"},
+    ).start()
     yield server
     server.stop()
 
@@ -36,8 +40,12 @@ def _head(server, headers) -> str:
 
 
 def _poll(server, headers, cursor, seconds=LONG_WAIT) -> requests.Response:
-    return requests.get(server.url + "/v1/feed/changes", params={"since": cursor, "wait": seconds},
-                        headers=headers, timeout=seconds + BOUND)
+    return requests.get(
+        server.url + "/v1/feed/changes",
+        params={"since": cursor, "wait": seconds},
+        headers=headers,
+        timeout=seconds + BOUND,
+    )
 
 
 def _assert_429(response: requests.Response) -> str:
@@ -87,8 +95,9 @@ def test_with_the_worker_bound_full_look_ups_and_health_checks_still_answer(serv
         for response in refused:
             assert "already holds 2 waiting long-polls" in _assert_429(response)
 
-        lookup = requests.get(server.url + "/v1/lookup", params={"value": "10687415", "kind": "code"},
-                              headers=reader, timeout=BOUND)
+        lookup = requests.get(
+            server.url + "/v1/lookup", params={"value": "10687415", "kind": "code"}, headers=reader, timeout=BOUND
+        )
         health = requests.get(server.url + "/healthz", timeout=BOUND)
         assert lookup.status_code == 200 and lookup.json()["listed"] is False
         assert health.status_code == 200
@@ -105,12 +114,15 @@ def _app_with(tmp_path, **config):
     return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/unused.sqlite", **config})
 
 
-@pytest.mark.parametrize(("config", "per_worker"), [
-    ({"THREADS": 8}, 4),  # default: half the threads
-    ({"THREADS": 4, "LONGPOLL_PER_WORKER": 10}, 2),  # clamped: 2 threads stay free
-    ({"THREADS": 16, "LONGPOLL_PER_WORKER": 16, "LONGPOLL_FREE_THREADS": 0}, 15),  # at least 1 stays free
-    ({"THREADS": 1}, 0),  # a sync worker: no long-poll may wait
-])
+@pytest.mark.parametrize(
+    ("config", "per_worker"),
+    [
+        ({"THREADS": 8}, 4),  # default: half the threads
+        ({"THREADS": 4, "LONGPOLL_PER_WORKER": 10}, 2),  # clamped: 2 threads stay free
+        ({"THREADS": 16, "LONGPOLL_PER_WORKER": 16, "LONGPOLL_FREE_THREADS": 0}, 15),  # at least 1 stays free
+        ({"THREADS": 1}, 0),  # a sync worker: no long-poll may wait
+    ],
+)
 def test_per_worker_bound_leaves_free_threads_whatever_the_settings(tmp_path, config, per_worker):
     assert _app_with(tmp_path, **config).config["LONGPOLL_PER_WORKER"] == per_worker
 

@@ -9,9 +9,10 @@ import hashlib
 import io
 import json
 
+from helpers import assert_problem
+
 from blocklist.db import utcnow
 from blocklist.feeds import cursors
-from helpers import assert_problem
 
 
 def _seed(client, callers, publish):
@@ -38,10 +39,12 @@ def test_jsonl_snapshot_holds_exactly_the_active_set_with_its_cursor(client, cal
     assert response.mimetype == "application/x-ndjson"
     rows = sorted(_jsonl(response), key=lambda r: r["kind"])
     assert [(r["kind"], r["value"]) for r in rows] == [
-        ("code", "10687415"), ("keyword", "刷单返利"), ("number", "+8613812345678")]
+        ("code", "10687415"),
+        ("keyword", "刷单返利"),
+        ("number", "+8613812345678"),
+    ]
     number = rows[2]
-    assert set(number) == {"id", "kind", "value", "status", "category", "tags", "reporters", "expires_at",
-                           "updated_at"}
+    assert set(number) == {"id", "kind", "value", "status", "category", "tags", "reporters", "expires_at", "updated_at"}
     assert number["tags"] == ["channel:voice", "fraud:ticket-scam"]
     assert (number["status"], number["category"], number["reporters"]) == ("active", "fraud", 1)
     entry = client.get(f"/v1/entries/{number['id']}", headers=callers["carrier"]).json
@@ -61,8 +64,17 @@ def test_kind_filter_and_csv(client, callers, publish):
     response = _snapshot(client, callers["consumer"], format="csv")
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    assert list(rows[0]) == ["id", "kind", "value", "status", "category", "tags", "reporters", "expires_at",
-                             "updated_at"]
+    assert list(rows[0]) == [
+        "id",
+        "kind",
+        "value",
+        "status",
+        "category",
+        "tags",
+        "reporters",
+        "expires_at",
+        "updated_at",
+    ]
     by_kind = {r["kind"]: r for r in rows}
     assert set(by_kind) == {"number", "code", "keyword"}
     assert by_kind["keyword"]["value"] == "刷单返利"
@@ -85,8 +97,9 @@ def test_gzip_when_asked_and_etag_answers_304_until_the_list_changes(client, cal
     again = client.get("/v1/feed/snapshot", headers={**callers["consumer"], "If-None-Match": etag})
     assert again.status_code == 304 and again.data == b""
     assert again.headers["X-Blocklist-Cursor"] == plain.headers["X-Blocklist-Cursor"]
-    other_kind = client.get("/v1/feed/snapshot", query_string={"kind": "code"},
-                            headers={**callers["consumer"], "If-None-Match": etag})
+    other_kind = client.get(
+        "/v1/feed/snapshot", query_string={"kind": "code"}, headers={**callers["consumer"], "If-None-Match": etag}
+    )
     assert other_kind.status_code == 200 and len(_jsonl(other_kind)) == 1  # read it: ends its transaction
     publish("code", "10680000")
     changed = client.get("/v1/feed/snapshot", headers={**callers["consumer"], "If-None-Match": etag})
@@ -118,6 +131,7 @@ def test_expire_command_sweeps_due_entries_into_the_feed(app, runner, client, ca
     publish("url", "http://bad.example/a", expires_at=(utcnow() + dt.timedelta(seconds=1)).isoformat())
     publish("url", "http://bad.example/b")
     import time
+
     time.sleep(1.2)
     result = runner.invoke(args=["expire"])
     assert result.exit_code == 0, result.output

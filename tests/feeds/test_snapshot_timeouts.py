@@ -9,11 +9,11 @@ import time
 
 import pytest
 import requests
+from conftest import LiveServer, requires_postgres
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from blocklist.db import db
-from conftest import LiveServer, requires_postgres
 
 BOUND = 30  # seconds a bounded loop below polls before the test gives up
 
@@ -49,7 +49,8 @@ def _eventually(condition) -> bool:
 
 
 def test_idle_reader_loses_its_transaction_and_the_pool_keeps_no_connection(
-        app, client, callers, publish, observer, monkeypatch):
+    app, client, callers, publish, observer, monkeypatch
+):
     monkeypatch.setitem(app.config, "SNAPSHOT_IDLE_TIMEOUT", 2)
     publish("code", "10687415")
     publish("code", "10684500")
@@ -76,24 +77,33 @@ def _fill(app, rows: int) -> None:
     """`rows` active keywords of ~400 bytes each, inserted in one statement (a snapshot of them
     is far larger than the socket buffers between the server and a reader)."""
     with app.app_context(), db.engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at)
             SELECT 'keyword', 'filler ' || g || ' ' || repeat('x', 400), 'filler', 'active', 1, 1,
                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-            FROM generate_series(1, :rows) g"""), {"rows": rows})
+            FROM generate_series(1, :rows) g"""),
+            {"rows": rows},
+        )
 
 
 def test_reader_that_never_reads_is_cut_off_after_the_send_timeout(app, database_url, auth, observer):
     _fill(app, 40_000)  # ~18 MB of JSONL
-    server = LiveServer(database_url, workers=1, worker_class="gthread", extra_env={
-        "GUNICORN_CMD_ARGS": "--threads 4", "BLOCKLIST_SNAPSHOT_SEND_TIMEOUT": "2"}).start()
+    server = LiveServer(
+        database_url,
+        workers=1,
+        worker_class="gthread",
+        extra_env={"GUNICORN_CMD_ARGS": "--threads 4", "BLOCKLIST_SNAPSHOT_SEND_TIMEOUT": "2"},
+    ).start()
     try:
         headers = server.bearer(auth.org("consumer"))
         reader = socket.socket()
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, never read
         reader.connect(("127.0.0.1", server.port))
-        reader.sendall(f"GET /v1/feed/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                       f"Authorization: {headers['Authorization']}\r\n\r\n".encode())
+        reader.sendall(
+            f"GET /v1/feed/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {headers['Authorization']}\r\n\r\n".encode()
+        )
         try:
             assert _eventually(lambda: observer() == 1), "the snapshot's transaction never started"
             # The server's writes block on the full socket; after the send timeout it gives up,
@@ -102,8 +112,7 @@ def test_reader_that_never_reads_is_cut_off_after_the_send_timeout(app, database
         finally:
             reader.close()
         # The worker and its pool still serve snapshots.
-        codes = requests.get(server.url + "/v1/feed/snapshot", params={"kind": "code"}, headers=headers,
-                             timeout=BOUND)
+        codes = requests.get(server.url + "/v1/feed/snapshot", params={"kind": "code"}, headers=headers, timeout=BOUND)
         assert codes.status_code == 200 and codes.text == ""
     finally:
         server.stop()

@@ -13,11 +13,11 @@ import sys
 import time
 
 import pytest
+from conftest import LiveServer
 from sqlalchemy import select
 
 from blocklist.db import db, utcnow
 from blocklist.entries.models import Entry
-from conftest import LiveServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -25,16 +25,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def feed_server(app, database_url):
     """gunicorn with threaded workers (long-polls need them) and a fast expiry sweeper."""
-    server = LiveServer(database_url, workers=2, worker_class="gthread",
-                        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"}).start()
+    server = LiveServer(
+        database_url,
+        workers=2,
+        worker_class="gthread",
+        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"},
+    ).start()
     yield server
     server.stop()
 
 
 def _sync_command(server, creds, db_path, *extra):
     # `--opt=value`: a generated secret may start with "-" (argparse would take it for an option)
-    return [sys.executable, "-m", "blocklist.sync.cli", "--url", server.url, f"--client-id={creds.client_id}",
-            f"--client-secret={creds.client_secret}", "--db", str(db_path), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "blocklist.sync.cli",
+        "--url",
+        server.url,
+        f"--client-id={creds.client_id}",
+        f"--client-secret={creds.client_secret}",
+        "--db",
+        str(db_path),
+        *extra,
+    ]
 
 
 def _run(args, **kwargs):
@@ -76,20 +90,36 @@ def test_mirror_follow_kill_and_resume(app, feed_server, auth, client, callers, 
 
     found = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(db_path), "lookup", "+8613812345678"])
     assert found.returncode == 0 and json.loads(found.stdout)["listed"] is True
-    not_canonical = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(db_path), "lookup",
-                          "138-1234-5678", "--kind", "number"])
+    not_canonical = _run(
+        [
+            sys.executable,
+            "-m",
+            "blocklist.sync.cli",
+            "--db",
+            str(db_path),
+            "lookup",
+            "138-1234-5678",
+            "--kind",
+            "number",
+        ]
+    )
     assert json.loads(not_canonical.stdout)["listed"] is False
 
-    follower = subprocess.Popen(_sync_command(feed_server, creds, db_path, "--follow", "--wait", "5"), cwd=ROOT,
-                                stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        _sync_command(feed_server, creds, db_path, "--follow", "--wait", "5"),
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         publish("code", "10680001")
         soon = (utcnow() + dt.timedelta(seconds=1)).isoformat()
         publish("url", "http://short-lived.example.com/x", expires_at=soon)
         assert _wait_for(lambda: ("code", "10680001") in _mirror(db_path))
         # time-based expiry reaches the follower through the server's sweeper
-        assert _wait_for(lambda: _mirror(db_path) == _server_set(app)
-                         and not any(kind == "url" for kind, _ in _mirror(db_path)))
+        assert _wait_for(
+            lambda: _mirror(db_path) == _server_set(app) and not any(kind == "url" for kind, _ in _mirror(db_path))
+        )
     finally:
         follower.send_signal(signal.SIGKILL)
         follower.wait(timeout=10)
@@ -111,16 +141,29 @@ def test_usage_and_connection_errors_have_their_exit_codes(tmp_path, auth):
     bad_kind = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", "x", "--kind", "planet"])
     assert bad_kind.returncode == 2
     creds = auth.org("consumer")
-    down = _run([sys.executable, "-m", "blocklist.sync.cli", "--url", "http://127.0.0.1:9", "--client-id",
-                 creds.client_id, "--client-secret", "wrong", "--db", str(tmp_path / "m.sqlite")])
+    down = _run(
+        [
+            sys.executable,
+            "-m",
+            "blocklist.sync.cli",
+            "--url",
+            "http://127.0.0.1:9",
+            "--client-id",
+            creds.client_id,
+            "--client-secret",
+            "wrong",
+            "--db",
+            str(tmp_path / "m.sqlite"),
+        ]
+    )
     assert down.returncode == 1 and "error" in down.stderr
 
 
 def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server, auth, publish, tmp_path):
     from sqlalchemy import update
 
-    from blocklist.feeds.models import FeedChange
     from blocklist.feeds.changes import prune
+    from blocklist.feeds.models import FeedChange
 
     publish("code", "10687415")
     creds = auth.org("consumer")
@@ -157,16 +200,28 @@ def test_the_client_waits_out_a_429_from_the_long_poll_limit(app, database_url, 
 
     from blocklist.sync.api import FeedClient
 
-    server = LiveServer(database_url, workers=1, worker_class="gthread", extra_env={
-        "GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4", "BLOCKLIST_ACCESS_LOG": "/dev/null",
-        "BLOCKLIST_LONGPOLL_PER_CLIENT": "1"}).start()
+    server = LiveServer(
+        database_url,
+        workers=1,
+        worker_class="gthread",
+        extra_env={
+            "GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4",
+            "BLOCKLIST_ACCESS_LOG": "/dev/null",
+            "BLOCKLIST_LONGPOLL_PER_CLIENT": "1",
+        },
+    ).start()
     try:
         creds = auth.org("consumer")
         feed = FeedClient(server.url, creds.client_id, creds.client_secret, timeout=20)
         head = feed.checksum(None)["cursor"]
-        holder = threading.Thread(target=lambda: requests.get(
-            server.url + "/v1/feed/changes", params={"since": head, "wait": 4},
-            headers={"Authorization": f"Bearer {feed.token}"}, timeout=30))
+        holder = threading.Thread(
+            target=lambda: requests.get(
+                server.url + "/v1/feed/changes",
+                params={"since": head, "wait": 4},
+                headers={"Authorization": f"Bearer {feed.token}"},
+                timeout=30,
+            )
+        )
         holder.start()
         time.sleep(1)  # the holder is waiting in the worker's one slot for this client
         page = feed.changes(head, None, wait=1)

@@ -8,9 +8,9 @@ import datetime as dt
 import time
 
 import pytest
+from helpers import assert_problem
 
 from blocklist.matching.engine import get_engine
-from helpers import assert_problem
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +43,9 @@ def _listed(publish, kind, value, as_="carrier", **fields) -> int:
 
 def _spans(response, kind=None):
     assert response.status_code == 200, response.get_data(as_text=True)
-    return [(m["kind"], m["field"], tuple(m["span"])) for m in response.json["matches"]
-            if kind is None or m["kind"] == kind]
+    return [
+        (m["kind"], m["field"], tuple(m["span"])) for m in response.json["matches"] if kind is None or m["kind"] == kind
+    ]
 
 
 def test_clean_message_is_allowed(check, publish):
@@ -54,29 +55,36 @@ def test_clean_message_is_allowed(check, publish):
     assert response.json == {"verdict": "allow", "matches": []}
 
 
-@pytest.mark.parametrize("text, span", [
-    ("请转入安全账户。", (3, 7)),                       # plain
-    ("请转入安 全 账 户。", (3, 10)),                    # spaces
-    ("请转入安\u3000全\u3000账\u3000户", (3, 10)),        # ideographic spaces
-    ("请转入安\u200b全\u200b账\u200b户!", (3, 10)),       # zero-width spaces
-    ("请转入安\n全\r\n账\n户", (3, 11)),                  # line breaks
-    ("请转入安.全-账*户", (3, 10)),                       # punctuation between characters
-    ("请转入安全賬戶", (3, 7)),                           # traditional characters
-])
+@pytest.mark.parametrize(
+    "text, span",
+    [
+        ("请转入安全账户。", (3, 7)),  # plain
+        ("请转入安 全 账 户。", (3, 10)),  # spaces
+        ("请转入安\u3000全\u3000账\u3000户", (3, 10)),  # ideographic spaces
+        ("请转入安\u200b全\u200b账\u200b户!", (3, 10)),  # zero-width spaces
+        ("请转入安\n全\r\n账\n户", (3, 11)),  # line breaks
+        ("请转入安.全-账*户", (3, 10)),  # punctuation between characters
+        ("请转入安全賬戶", (3, 7)),  # traditional characters
+    ],
+)
 def test_keyword_evasion_forms_match_with_spans_into_the_original(check, publish, text, span):
     entry_id = _listed(publish, "keyword", "安全账户")
     response = check(text)
     assert response.json["verdict"] == "block"
-    assert response.json["matches"] == [{"kind": "keyword", "entry_id": entry_id, "value": "安全账户",
-                                         "field": "text", "span": list(span)}]
+    assert response.json["matches"] == [
+        {"kind": "keyword", "entry_id": entry_id, "value": "安全账户", "field": "text", "span": list(span)}
+    ]
     assert text[span[0]] == "安" and text[span[1] - 1] in "户戶"
 
 
-@pytest.mark.parametrize("text, span", [
-    ("Your ＷＩＮ ＰＲＩＺＥ awaits", (5, 14)),          # full-width
-    ("you WiN-pRiZe now", (4, 13)),                    # case and a dash
-    ("w i n p r i z e", (0, 15)),
-])
+@pytest.mark.parametrize(
+    "text, span",
+    [
+        ("Your ＷＩＮ ＰＲＩＺＥ awaits", (5, 14)),  # full-width
+        ("you WiN-pRiZe now", (4, 13)),  # case and a dash
+        ("w i n p r i z e", (0, 15)),
+    ],
+)
 def test_latin_keyword_forms(check, publish, text, span):
     _listed(publish, "keyword", "win prize")
     assert _spans(check(text)) == [("keyword", "text", span)]
@@ -89,20 +97,30 @@ def test_every_occurrence_and_every_keyword_is_reported(check, publish):
     matches = check(text).json["matches"]
     assert [(m["entry_id"], m["span"]) for m in matches] == [(b, [0, 3]), (a, [8, 12]), (a, [16, 21])]
     for m in matches:
-        assert text[m["span"][0]:m["span"][1]].replace(" ", "") in ("公检法", "安全账户")
+        assert text[m["span"][0] : m["span"][1]].replace(" ", "") in ("公检法", "安全账户")
 
 
-@pytest.mark.parametrize("text, link", [
-    ("点击 http://evil-pay.com/login?id=1 领奖", "http://evil-pay.com/login?id=1"),
-    ("点击www.evil-pay.com/login领奖", "www.evil-pay.com/login"),
-    ("请访问evil-pay。com／login", "evil-pay。com／login"),
-])
+@pytest.mark.parametrize(
+    "text, link",
+    [
+        ("点击 http://evil-pay.com/login?id=1 领奖", "http://evil-pay.com/login?id=1"),
+        ("点击www.evil-pay.com/login领奖", "www.evil-pay.com/login"),
+        ("请访问evil-pay。com／login", "evil-pay。com／login"),
+    ],
+)
 def test_url_forms_match(check, publish, text, link):
     entry_id = _listed(publish, "url", "evil-pay.com/login")
     matches = check(text).json["matches"]
     start = text.index(link)
-    assert matches == [{"kind": "url", "entry_id": entry_id, "value": "http://evil-pay.com/login",
-                        "field": "text", "span": [start, start + len(link)]}]
+    assert matches == [
+        {
+            "kind": "url",
+            "entry_id": entry_id,
+            "value": "http://evil-pay.com/login",
+            "field": "text",
+            "span": [start, start + len(link)],
+        }
+    ]
 
 
 def test_url_entry_ending_in_a_slash_matches_the_paths_below_it(check, publish):
@@ -166,9 +184,18 @@ def test_every_link_in_a_message_is_checked_in_one_query(check, publish, app):
 def test_sender_as_number(check, publish, sender):
     entry_id = _listed(publish, "number", "13812345678")
     response = check("你好", sender=sender)
-    assert response.json == {"verdict": "block", "matches": [
-        {"kind": "number", "entry_id": entry_id, "value": "+8613812345678", "field": "sender",
-         "span": [0, len(sender)]}]}
+    assert response.json == {
+        "verdict": "block",
+        "matches": [
+            {
+                "kind": "number",
+                "entry_id": entry_id,
+                "value": "+8613812345678",
+                "field": "sender",
+                "span": [0, len(sender)],
+            }
+        ],
+    }
 
 
 def test_sender_as_code_and_under_a_covering_range(check, publish):
@@ -190,16 +217,18 @@ def test_sender_and_text_together(check, publish):
 def test_allowlisted_sender_is_never_matched_even_under_a_range(check, publish, client, callers):
     _listed(publish, "range", "9558x")
     assert check("hi", sender="95581").json["verdict"] == "block"
-    response = client.post("/v1/allowlist", json={"kind": "code", "value": "95581", "reason": "bank"},
-                           headers=callers["regulator"])
+    response = client.post(
+        "/v1/allowlist", json={"kind": "code", "value": "95581", "reason": "bank"}, headers=callers["regulator"]
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
     assert check("hi", sender="95581").json == {"verdict": "allow", "matches": []}
     assert check("hi", sender="95582").json["verdict"] == "block"
 
 
 def _allowlist(client, callers, kind, value):
-    response = client.post("/v1/allowlist", json={"kind": kind, "value": value, "reason": "bank"},
-                           headers=callers["regulator"])
+    response = client.post(
+        "/v1/allowlist", json={"kind": kind, "value": value, "reason": "bank"}, headers=callers["regulator"]
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
 
 
@@ -230,8 +259,9 @@ def test_an_allowlisted_sender_is_still_blocked_for_a_listed_link(check, publish
 def test_link_on_an_allowlisted_domain_does_not_match(check, publish, client, callers):
     _listed(publish, "url", "http://bank.example.com/promo")
     _listed(publish, "domain", "evil.com")
-    response = client.post("/v1/allowlist", json={"kind": "domain", "value": "example.com", "reason": "bank"},
-                           headers=callers["regulator"])
+    response = client.post(
+        "/v1/allowlist", json={"kind": "domain", "value": "example.com", "reason": "bank"}, headers=callers["regulator"]
+    )
     assert response.status_code == 201
     assert check("see http://bank.example.com/promo/x").json["verdict"] == "allow"
     assert check("see http://evil.com/promo").json["verdict"] == "block"
@@ -245,23 +275,33 @@ def test_withdrawn_revoked_and_expired_entries_stop_matching(check, publish, cli
     assert {m["entry_id"] for m in check(text).json["matches"]} == {withdrawn, revoked, expired}
 
     assert client.post(f"/v1/entries/{withdrawn}/withdraw", json={}, headers=callers["carrier"]).status_code == 200
-    assert client.post(f"/v1/entries/{revoked}/revoke", json={"reason": "wrong"},
-                       headers=callers["regulator"]).status_code == 200
-    assert client.post(f"/v1/entries/{expired}/expire", json={"reason": "recycled"},
-                       headers=callers["carrier"]).status_code == 200
+    assert (
+        client.post(f"/v1/entries/{revoked}/revoke", json={"reason": "wrong"}, headers=callers["regulator"]).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/v1/entries/{expired}/expire", json={"reason": "recycled"}, headers=callers["carrier"]
+        ).status_code
+        == 200
+    )
     assert check(text).json == {"verdict": "allow", "matches": []}
 
 
 def test_an_entry_stops_matching_when_its_expires_at_passes(check, publish):
     """No change reaches the feed when expires_at passes (the sweeper comes later): every hit's
     expiry is checked at request time."""
-    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
-    for kind, value in (("keyword", "限时返利"), ("domain", "flash-sale.cn"), ("url", "promo-deal.com/deal"),
-                        ("number", "13900001111")):
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    for kind, value in (
+        ("keyword", "限时返利"),
+        ("domain", "flash-sale.cn"),
+        ("url", "promo-deal.com/deal"),
+        ("number", "13900001111"),
+    ):
         _listed(publish, kind, value, expires_at=expires.isoformat())
     text, sender = "限时返利活动 http://m.flash-sale.cn/ promo-deal.com/deal", "13900001111"
     assert {m["kind"] for m in check(text, sender=sender).json["matches"]} == {"keyword", "domain", "url", "number"}
-    time.sleep(max(0.0, (expires - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.2)
+    time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.2)
     assert check(text, sender=sender).json == {"verdict": "allow", "matches": []}
 
 
@@ -285,10 +325,18 @@ def test_oversized_text_is_413(check, app):
     assert str(limit) in body["detail"]
 
 
-@pytest.mark.parametrize("payload", [
-    {}, {"sender": "13812345678"}, {"text": 5}, {"text": None}, {"text": ["x"]},
-    {"text": "hi", "sender": 13812345678}, {"text": "hi", "sender": "1" * 65},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"sender": "13812345678"},
+        {"text": 5},
+        {"text": None},
+        {"text": ["x"]},
+        {"text": "hi", "sender": 13812345678},
+        {"text": "hi", "sender": "1" * 65},
+    ],
+)
 def test_wrong_types_and_missing_text_are_422(client, callers, payload):
     body = assert_problem(client.post("/v1/check", json=payload, headers=callers["consumer"]), 422)
     assert body["errors"]
@@ -314,12 +362,17 @@ def test_publish_and_withdraw_reach_every_worker_on_the_next_check(database_url,
 
     writer = auth.headers(auth.org("carrier"))
     reader = auth.headers(auth.org("consumer"))
-    server = LiveServer(database_url, workers=3, worker_class=worker_class,
-                        extra_env={"GUNICORN_CMD_ARGS": "--threads 4"}).start()
+    server = LiveServer(
+        database_url, workers=3, worker_class=worker_class, extra_env={"GUNICORN_CMD_ARGS": "--threads 4"}
+    ).start()
 
     def call(path, body, headers):
-        request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json", **headers})
+        request = urllib.request.Request(
+            server.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", **headers},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
@@ -334,8 +387,11 @@ def test_publish_and_withdraw_reach_every_worker_on_the_next_check(database_url,
         assert all(v["verdict"] == "allow" for v in checks())
         entry = call("/v1/entries", {"kind": "keyword", "value": "公检法"}, writer)
         verdicts = checks()
-        assert all(v["matches"] == [{"kind": "keyword", "entry_id": entry["id"], "value": "公检法",
-                                     "field": "text", "span": [13, 18]}] for v in verdicts)
+        assert all(
+            v["matches"]
+            == [{"kind": "keyword", "entry_id": entry["id"], "value": "公检法", "field": "text", "span": [13, 18]}]
+            for v in verdicts
+        )
         assert all(v["verdict"] == "block" for v in verdicts)
         call(f"/v1/entries/{entry['id']}/withdraw", {}, writer)
         assert all(v == {"verdict": "allow", "matches": []} for v in checks())

@@ -7,13 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-import pytest
-
 from blocklist.db import db
 from blocklist.matching.engine import MatchingEngine, get_engine
 from blocklist.values.folding import fold
 
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
 def _kw(entry_id, word, expires=None):
@@ -26,8 +24,15 @@ def _ids(engine, text, now=None):
 
 def test_load_and_keyword_hits_with_folded_spans():
     engine = MatchingEngine()
-    engine.load([_kw(1, "安全账户"), _kw(2, "win prize"), (3, "url", "http://evil.com/a", None),
-                 (4, "domain", "evil.org", None)], position=7)  # other kinds are not held
+    engine.load(
+        [
+            _kw(1, "安全账户"),
+            _kw(2, "win prize"),
+            (3, "url", "http://evil.com/a", None),
+            (4, "domain", "evil.org", None),
+        ],
+        position=7,
+    )  # other kinds are not held
     assert engine.position == 7
     hits = list(engine.keyword_hits(fold("请转入 安全賬戶 and WIN PRIZE")))
     assert [(h.entry_id, h.value, h.span) for h in hits] == [(1, "安全账户", (3, 7)), (2, "winprize", (10, 18))]
@@ -36,7 +41,7 @@ def test_load_and_keyword_hits_with_folded_spans():
 
 def test_expiry_is_checked_at_match_time():
     engine = MatchingEngine()
-    soon = dt.datetime(2030, 1, 1, 0, 0, 10, tzinfo=dt.timezone.utc)
+    soon = dt.datetime(2030, 1, 1, 0, 0, 10, tzinfo=dt.UTC)
     engine.load([_kw(1, "安全账户", soon)], position=1)
     before, after = NOW.timestamp(), soon.timestamp()
     assert _ids(engine, "安全账户", before) == [1]
@@ -47,8 +52,10 @@ def test_changes_go_to_the_delta_until_the_main_automaton_is_rebuilt():
     engine = MatchingEngine(rebuild_after=3)
     engine.load([_kw(1, "安全账户"), _kw(2, "公检法")], position=2)
     assert engine.rebuilds == 1
-    engine.apply([(3, "keyword", fold("刷单返利"), "active", None),
-                  (1, "keyword", fold("安全账户"), "expired", None)], position=4)
+    engine.apply(
+        [(3, "keyword", fold("刷单返利"), "active", None), (1, "keyword", fold("安全账户"), "expired", None)],
+        position=4,
+    )
     assert engine.rebuilds == 1  # one added, one dropped: below the threshold
     assert _ids(engine, "安全账户 公检法 刷单返利") == [2, 3]
     engine.apply([(1, "keyword", fold("安全账户"), "active", None)], position=5)  # re-listed
@@ -62,9 +69,14 @@ def test_changes_go_to_the_delta_until_the_main_automaton_is_rebuilt():
 def test_apply_ignores_other_kinds():
     engine = MatchingEngine()
     engine.load([], position=0)
-    engine.apply([(1, "url", "http://bit.ly/x1", "active", None),
-                  (2, "domain", "evil.com", "active", None),
-                  (3, "keyword", fold("刷单"), "active", None)], position=3)
+    engine.apply(
+        [
+            (1, "url", "http://bit.ly/x1", "active", None),
+            (2, "domain", "evil.com", "active", None),
+            (3, "keyword", fold("刷单"), "active", None),
+        ],
+        position=3,
+    )
     assert engine.active == {3: (fold("刷单"), None)} and engine.position == 3
 
 
@@ -111,9 +123,15 @@ def test_readers_on_several_threads_while_changes_are_applied():
     for t in readers:
         t.start()
     for n in range(2, 400):
-        engine.apply([(n, "keyword", f"词{n}号", "active", None),
-                      (n - 7, "keyword", f"词{n - 7}号", "expired", None) if n > 8 and n % 2 else (0, "keyword", "x", "expired", None)],
-                     position=n)
+        engine.apply(
+            [
+                (n, "keyword", f"词{n}号", "active", None),
+                (n - 7, "keyword", f"词{n - 7}号", "expired", None)
+                if n > 8 and n % 2
+                else (0, "keyword", "x", "expired", None),
+            ],
+            position=n,
+        )
     stop.set()
     for t in readers:
         t.join()

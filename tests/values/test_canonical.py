@@ -7,22 +7,29 @@ import pytest
 from blocklist.values.canonical import domain_and_parents, protection_keys, registrable_domain
 
 
-@pytest.mark.parametrize("host, names", [
-    ("a.b.example.com", ["a.b.example.com", "b.example.com", "example.com"]),
-    ("example.com", ["example.com"]),
-    # never above the registrable domain: a public suffix is never a domain entry
-    ("a.b.c.d.e.example.co.uk", ["a.b.c.d.e.example.co.uk", "d.e.example.co.uk", "e.example.co.uk",
-                                 "example.co.uk"]),
-    ("www.gov.cn", ["www.gov.cn"]),
-    # the exact host and the Safe Browsing suffixes only, however deep
-    ("x." * 120 + "evil.com", ["x." * 120 + "evil.com", "x.x.x.evil.com", "x.x.evil.com", "x.evil.com",
-                              "evil.com"]),
-    # no domain entry can be an IP address or a name under no public suffix
-    ("1.2.3.4", []),
-    ("[::1]", []),
-    ("intranet.corp", []),
-    ("co.uk", []),
-])
+@pytest.mark.parametrize(
+    "host, names",
+    [
+        ("a.b.example.com", ["a.b.example.com", "b.example.com", "example.com"]),
+        ("example.com", ["example.com"]),
+        # never above the registrable domain: a public suffix is never a domain entry
+        (
+            "a.b.c.d.e.example.co.uk",
+            ["a.b.c.d.e.example.co.uk", "d.e.example.co.uk", "e.example.co.uk", "example.co.uk"],
+        ),
+        ("www.gov.cn", ["www.gov.cn"]),
+        # the exact host and the Safe Browsing suffixes only, however deep
+        (
+            "x." * 120 + "evil.com",
+            ["x." * 120 + "evil.com", "x.x.x.evil.com", "x.x.evil.com", "x.evil.com", "evil.com"],
+        ),
+        # no domain entry can be an IP address or a name under no public suffix
+        ("1.2.3.4", []),
+        ("[::1]", []),
+        ("intranet.corp", []),
+        ("co.uk", []),
+    ],
+)
 def test_domain_and_parents_stop_at_the_registrable_domain_and_at_five(host, names):
     assert domain_and_parents(host) == names
 

@@ -10,9 +10,40 @@ from hypothesis import strategies as st
 
 from blocklist.values.folding import fold, fold_with_offsets, original_span
 
-SEPARATORS = [" ", "\u3000", "\u00a0", "\t", "\n", "\r\n", "\u2028", "\u200b", "\u200c",
-              "\u200d", "\u2060", "\ufeff", "\u202e", "-", ".", "*", "、", "，", "。", "·",
-              "/", "_", "~", "|", "★", "【", "】", "$", "+", "=", "^", "`"]
+SEPARATORS = [
+    " ",
+    "\u3000",
+    "\u00a0",
+    "\t",
+    "\n",
+    "\r\n",
+    "\u2028",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u202e",
+    "-",
+    ".",
+    "*",
+    "、",
+    "，",
+    "。",
+    "·",
+    "/",
+    "_",
+    "~",
+    "|",
+    "★",
+    "【",
+    "】",
+    "$",
+    "+",
+    "=",
+    "^",
+    "`",
+]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +84,7 @@ def test_fold_with_offsets_maps_each_folded_char_to_its_original():
     folded, offsets = fold_with_offsets(text)
     assert folded == "安全账户"
     assert offsets == [0, 2, 4, 6]
-    for ch, i in zip(folded, offsets):
+    for ch, i in zip(folded, offsets, strict=False):
         assert fold(text[i]) == ch
 
 
@@ -77,7 +108,7 @@ def test_original_span_of_a_match(text, keyword, span):
     folded, offsets = fold_with_offsets(text)
     start = folded.index(keyword)
     assert original_span(offsets, start, start + len(keyword)) == span
-    assert fold(text[span[0]:span[1]]).find(keyword) >= 0
+    assert fold(text[span[0] : span[1]]).find(keyword) >= 0
 
 
 @pytest.mark.parametrize("start, end", [(0, 0), (2, 1), (-1, 1), (0, 9)])
@@ -115,15 +146,21 @@ def test_offsets_are_consistent(text):
 
 
 keywords = st.text(
-    alphabet=st.sampled_from("安全账户賬戶银行中奖免费领取" + string.ascii_letters + string.digits
-                             + "ＡＢＣ１２３"),
-    min_size=1, max_size=12)
+    alphabet=st.sampled_from("安全账户賬戶银行中奖免费领取" + string.ascii_letters + string.digits + "ＡＢＣ１２３"),
+    min_size=1,
+    max_size=12,
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(keywords, st.data())
 def test_separators_between_characters_never_change_fold(keyword, data):
-    seps = data.draw(st.lists(st.lists(st.sampled_from(SEPARATORS), max_size=3).map("".join),
-                              min_size=len(keyword) + 1, max_size=len(keyword) + 1))
-    spaced = seps[0] + "".join(c + s for c, s in zip(keyword, seps[1:]))
+    seps = data.draw(
+        st.lists(
+            st.lists(st.sampled_from(SEPARATORS), max_size=3).map("".join),
+            min_size=len(keyword) + 1,
+            max_size=len(keyword) + 1,
+        )
+    )
+    spaced = seps[0] + "".join(c + s for c, s in zip(keyword, seps[1:], strict=False))
     assert fold(spaced) == fold(keyword)

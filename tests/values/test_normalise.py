@@ -63,8 +63,21 @@ def test_canonical_number_uses_the_region():
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "123", "+86 1", "138123456789012345", "1-800-FLOWERS", "138 1234 5678 ext 9",
-     "+", "--", "13812345678#", "tel:13812345678", "+999 1234567", "abc"],
+    [
+        "",
+        "   ",
+        "123",
+        "+86 1",
+        "138123456789012345",
+        "1-800-FLOWERS",
+        "138 1234 5678 ext 9",
+        "+",
+        "--",
+        "13812345678#",
+        "tel:13812345678",
+        "+999 1234567",
+        "abc",
+    ],
 )
 def test_canonical_number_rejects(raw):
     with pytest.raises(InvalidValue):
@@ -124,8 +137,20 @@ def test_ranges(raw, parsed, text):
 
 @pytest.mark.parametrize(
     "raw",
-    ["95275", "", "xx", "*", "12xx", "95x27", "952750x*", "952750**", "95*0", "abcx",
-     "1234567890123456789xx", "952 750 x x x y"],
+    [
+        "95275",
+        "",
+        "xx",
+        "*",
+        "12xx",
+        "95x27",
+        "952750x*",
+        "952750**",
+        "95*0",
+        "abcx",
+        "1234567890123456789xx",
+        "952 750 x x x y",
+    ],
 )
 def test_ranges_reject(raw):
     with pytest.raises(InvalidValue):

@@ -27,12 +27,18 @@ SB_EXAMPLES = [
     ("http://host/asdf%25%32%35asd", "http://host/asdf%25asd"),
     ("http://host/%%%25%32%35asd%%", "http://host/%25%25%25asd%25%25"),
     ("http://www.google.com/", "http://www.google.com/"),
-    ("http://%31%36%38%2e%31%38%38%2e%39%39%2e%32%36/%2E%73%65%63%75%72%65/%77%77%77%2E%65%62%61%79%2E%63%6F%6D/",
-     "http://168.188.99.26/.secure/www.ebay.com/"),
-    ("http://195.127.0.11/uploads/%20%20%20%20/.verify/.eBaysecure=updateuserdataxplimnbqmn-xplmvalidateinfoswqpcmlx=hgplmcx/",
-     "http://195.127.0.11/uploads/%20%20%20%20/.verify/.eBaysecure=updateuserdataxplimnbqmn-xplmvalidateinfoswqpcmlx=hgplmcx/"),
-    ("http://host%23.com/%257Ea%2521b%2540c%2523d%2524e%25f%255E00%252611%252A22%252833%252944_55%252B",
-     "http://host%23.com/~a!b@c%23d$e%25f^00&11*22(33)44_55+"),
+    (
+        "http://%31%36%38%2e%31%38%38%2e%39%39%2e%32%36/%2E%73%65%63%75%72%65/%77%77%77%2E%65%62%61%79%2E%63%6F%6D/",
+        "http://168.188.99.26/.secure/www.ebay.com/",
+    ),
+    (
+        "http://195.127.0.11/uploads/%20%20%20%20/.verify/.eBaysecure=updateuserdataxplimnbqmn-xplmvalidateinfoswqpcmlx=hgplmcx/",
+        "http://195.127.0.11/uploads/%20%20%20%20/.verify/.eBaysecure=updateuserdataxplimnbqmn-xplmvalidateinfoswqpcmlx=hgplmcx/",
+    ),
+    (
+        "http://host%23.com/%257Ea%2521b%2540c%2523d%2524e%25f%255E00%252611%252A22%252833%252944_55%252B",
+        "http://host%23.com/~a!b@c%23d$e%25f^00&11*22(33)44_55+",
+    ),
     ("http://3279880203/blah", "http://195.127.0.11/blah"),
     ("http://www.google.com/blah/..", "http://www.google.com/"),
     ("www.google.com/", "http://www.google.com/"),
@@ -112,10 +118,24 @@ SB_EXAMPLES_WE_REJECT = ["http:// leadingspace.com/", "http://\x01\x80.com/"]
 
 @pytest.mark.parametrize(
     "raw",
-    SB_EXAMPLES_WE_REJECT + [
-        "", "   ", "#frag", "http://", "http:///path", "http://user@/", "http://:80/",
-        "http://exa mple.com/", "http://a:99999/", "http://a:8o/", "http://256.1.1.1/",
-        "http://1.2.3.4.5/", "http://09/", "http://[::1/", "http://[nope]/", "http://...",
+    SB_EXAMPLES_WE_REJECT
+    + [
+        "",
+        "   ",
+        "#frag",
+        "http://",
+        "http:///path",
+        "http://user@/",
+        "http://:80/",
+        "http://exa mple.com/",
+        "http://a:99999/",
+        "http://a:8o/",
+        "http://256.1.1.1/",
+        "http://1.2.3.4.5/",
+        "http://09/",
+        "http://[::1/",
+        "http://[nope]/",
+        "http://...",
     ],
 )
 def test_canonicalize_url_rejects(raw):
@@ -126,17 +146,35 @@ def test_canonicalize_url_rejects(raw):
 
 def test_sb_expressions_example():
     assert url_expressions("http://a.b.c/1/2.html?param=1") == [
-        "a.b.c/1/2.html?param=1", "a.b.c/1/2.html", "a.b.c/", "a.b.c/1/",
-        "b.c/1/2.html?param=1", "b.c/1/2.html", "b.c/", "b.c/1/",
+        "a.b.c/1/2.html?param=1",
+        "a.b.c/1/2.html",
+        "a.b.c/",
+        "a.b.c/1/",
+        "b.c/1/2.html?param=1",
+        "b.c/1/2.html",
+        "b.c/",
+        "b.c/1/",
     ]
 
 
 @pytest.mark.parametrize(
     "url, expressions",
     [
-        ("http://a.b.c.d.e.f.g/1.html", [
-            "a.b.c.d.e.f.g/1.html", "a.b.c.d.e.f.g/", "c.d.e.f.g/1.html", "c.d.e.f.g/",
-            "d.e.f.g/1.html", "d.e.f.g/", "e.f.g/1.html", "e.f.g/", "f.g/1.html", "f.g/"]),
+        (
+            "http://a.b.c.d.e.f.g/1.html",
+            [
+                "a.b.c.d.e.f.g/1.html",
+                "a.b.c.d.e.f.g/",
+                "c.d.e.f.g/1.html",
+                "c.d.e.f.g/",
+                "d.e.f.g/1.html",
+                "d.e.f.g/",
+                "e.f.g/1.html",
+                "e.f.g/",
+                "f.g/1.html",
+                "f.g/",
+            ],
+        ),
         ("http://1.2.3.4/1/", ["1.2.3.4/1/", "1.2.3.4/"]),
         ("http://a.b/", ["a.b/"]),
         ("http://localhost/x?", ["localhost/x?", "localhost/x", "localhost/"]),
@@ -151,9 +189,14 @@ def test_url_expressions(url, expressions):
 def test_expressions_are_at_most_five_hosts_by_six_paths():
     exprs = url_expressions("http://a.b.c.d.e.f.g.h/1/2/3/4/5/6.html?q=1")
     assert len(exprs) == 30
-    assert exprs[:6] == ["a.b.c.d.e.f.g.h/1/2/3/4/5/6.html?q=1", "a.b.c.d.e.f.g.h/1/2/3/4/5/6.html",
-                         "a.b.c.d.e.f.g.h/", "a.b.c.d.e.f.g.h/1/", "a.b.c.d.e.f.g.h/1/2/",
-                         "a.b.c.d.e.f.g.h/1/2/3/"]
+    assert exprs[:6] == [
+        "a.b.c.d.e.f.g.h/1/2/3/4/5/6.html?q=1",
+        "a.b.c.d.e.f.g.h/1/2/3/4/5/6.html",
+        "a.b.c.d.e.f.g.h/",
+        "a.b.c.d.e.f.g.h/1/",
+        "a.b.c.d.e.f.g.h/1/2/",
+        "a.b.c.d.e.f.g.h/1/2/3/",
+    ]
     assert exprs[-1] == "g.h/1/2/3/"
     assert len(set(exprs)) == 30
 
@@ -165,23 +208,28 @@ def test_host_size_bounds_are_dns_bounds():
     assert len(LONGEST_HOST) == MAX_HOST_CHARS
     assert check_host_size(LONGEST_HOST) == LONGEST_HOST
     assert canonicalize_url(f"http://{LONGEST_HOST}/") == f"http://{LONGEST_HOST}/"
-    for host, why in ((LONGEST_HOST.replace("b" * 57, "b" * 58), "at most 253 characters"),
-                      ("a." * 127 + "a", "at most 253 characters"),
-                      ("a" * 64 + ".com", "at most 63 characters"),
-                      ("中." * 200 + "com", "at most 253 characters")):
+    for host, why in (
+        (LONGEST_HOST.replace("b" * 57, "b" * 58), "at most 253 characters"),
+        ("a." * 127 + "a", "at most 253 characters"),
+        ("a" * 64 + ".com", "at most 63 characters"),
+        ("中." * 200 + "com", "at most 253 characters"),
+    ):
         with pytest.raises(InvalidValue, match=why):
             check_host_size(host)
         with pytest.raises(InvalidValue, match=why):
             canonicalize_url(f"http://{host}/")
 
 
-@pytest.mark.parametrize("raw", [
-    "http://" + "a." * 32000 + "a",                 # the filed attack: 32,000 labels
-    "http://" + "a" * 64 + ".example.com/",         # one label too long
-    "http://" + "%61%2E" * 127 + "com/",             # too long once unescaped
-    "http://" + "中" * 60 + ".com/",                 # punycode of the label over 63
-    "http://" + "ａ．" * 200 + "com/",                # full-width, too long once folded
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "http://" + "a." * 32000 + "a",  # the filed attack: 32,000 labels
+        "http://" + "a" * 64 + ".example.com/",  # one label too long
+        "http://" + "%61%2E" * 127 + "com/",  # too long once unescaped
+        "http://" + "中" * 60 + ".com/",  # punycode of the label over 63
+        "http://" + "ａ．" * 200 + "com/",  # full-width, too long once folded
+    ],
+)
 def test_canonicalize_url_refuses_hosts_dns_cannot_hold(raw):
     with pytest.raises(InvalidValue, match="host name"):
         canonicalize_url(raw)
@@ -198,15 +246,18 @@ def test_a_host_dns_cannot_hold_is_not_a_link_in_text():
                 canonicalize_url(raw)
 
 
-@pytest.mark.parametrize("host, suffixes", [
-    ("a.b.c.d.e.f.g", ["a.b.c.d.e.f.g", "c.d.e.f.g", "d.e.f.g", "e.f.g", "f.g"]),
-    ("a.b.c", ["a.b.c", "b.c"]),
-    ("example.com", ["example.com"]),
-    ("localhost", ["localhost"]),
-    ("1.2.3.4", ["1.2.3.4"]),
-    ("[::1]", ["[::1]"]),
-    ("a." * 120 + "com", ["a." * 120 + "com", "a.a.a.a.com", "a.a.a.com", "a.a.com", "a.com"]),
-])
+@pytest.mark.parametrize(
+    "host, suffixes",
+    [
+        ("a.b.c.d.e.f.g", ["a.b.c.d.e.f.g", "c.d.e.f.g", "d.e.f.g", "e.f.g", "f.g"]),
+        ("a.b.c", ["a.b.c", "b.c"]),
+        ("example.com", ["example.com"]),
+        ("localhost", ["localhost"]),
+        ("1.2.3.4", ["1.2.3.4"]),
+        ("[::1]", ["[::1]"]),
+        ("a." * 120 + "com", ["a." * 120 + "com", "a.a.a.a.com", "a.a.a.com", "a.a.com", "a.com"]),
+    ],
+)
 def test_host_suffixes_are_the_safe_browsing_five(host, suffixes):
     assert host_suffixes(host) == suffixes
 

@@ -10,7 +10,18 @@ from typing import Any, cast
 
 from flask import Flask, Response, current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import CursorResult, DateTime, Executable, MetaData, Table, TypeDecorator, insert, text
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    DateTime,
+    Executable,
+    Integer,
+    MetaData,
+    Table,
+    TypeDecorator,
+    insert,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names so Alembic autogenerate and downgrades agree on every database.
@@ -28,6 +39,11 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# Ids and positions that grow past 2**31 at national scale (entries, reports, the change log, the
+# audit trail): BIGINT on PostgreSQL; INTEGER on SQLite, whose rowid alias only an INTEGER
+# primary key gets (so ids still autoincrement there).
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 def unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Text
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, UTCDateTime, utcnow
+from ..db import Base, BigId, UTCDateTime, utcnow
 
 GENESIS_HASH = "0" * 64
 
@@ -17,9 +17,7 @@ class AuditRecord(Base):
     __tablename__ = "audit_records"
 
     # The chain position; assigned under the head lock so it is gap-free and in commit order.
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
-    )
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     actor_org_id: Mapped[int | None] = mapped_column(index=True)
@@ -42,7 +40,7 @@ class AuditHead(Base):
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    seq: Mapped[int] = mapped_column(BigId, default=0)
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
 
 
@@ -57,7 +55,7 @@ class AuditCheckpoint(Base):
     __tablename__ = "audit_checkpoints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    seq: Mapped[int] = mapped_column(BigId, index=True)
     head_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     signature: Mapped[str] = mapped_column(String(128))  # base64 of the 64-byte Ed25519 signature

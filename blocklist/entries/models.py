@@ -6,15 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, or_, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, or_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import Org
-from ..db import Base, UTCDateTime, utcnow
-
-# BIGINT on PostgreSQL (10M+ rows, many more reports and changes); SQLite wants INTEGER for
-# its rowid alias so ids autoincrement.
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from ..db import Base, BigId, UTCDateTime, utcnow
 
 STATUSES = ("active", "expired", "revoked")
 MAX_VALUE_LENGTH = 2048

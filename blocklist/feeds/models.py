@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, UTCDateTime, utcnow
-from ..entries.models import MAX_VALUE_LENGTH, BigId
+from ..db import Base, BigId, UTCDateTime, utcnow
+from ..entries.models import MAX_VALUE_LENGTH
 
 
 class FeedChange(Base):
@@ -19,7 +19,7 @@ class FeedChange(Base):
     __table_args__ = (Index("ix_feed_changes_kind_position", "kind", "position"),)
 
     position: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    entry_id: Mapped[int] = mapped_column(BigId, index=True)
     op: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import assert_problem
+from support.problems import assert_problem
 
 
 def test_unknown_path_is_404_problem(client):

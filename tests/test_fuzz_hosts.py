@@ -11,8 +11,8 @@ import threading
 from contextlib import contextmanager
 
 import pytest
-from helpers import assert_problem
 from sqlalchemy import event
+from support.problems import assert_problem
 
 from blocklist.db import db
 from blocklist.matching.engine import get_engine

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from conftest import TEST_CONFIG, is_postgres
-from helpers import assert_problem
+from support.problems import assert_problem
 
 from blocklist import create_app
 

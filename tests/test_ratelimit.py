@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 from conftest import TEST_CONFIG, AuthHelper, LiveServer
-from helpers import assert_problem
+from support.problems import assert_problem
 
 from blocklist import create_app
 

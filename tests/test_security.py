@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import assert_problem
+from support.problems import assert_problem
 
 
 @pytest.mark.parametrize(

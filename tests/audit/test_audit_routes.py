@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from audit_support import RECORD_FIELDS, max_seq, sql
-from helpers import assert_problem
+from support.audit import RECORD_FIELDS, max_seq, sql
+from support.problems import assert_problem
 
 AUDIT_ROUTES = ["/v1/audit", "/v1/audit/1", "/v1/audit/verify", "/v1/audit/checkpoints"]
 

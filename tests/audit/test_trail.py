@@ -3,8 +3,8 @@ failed writes leave none; secrets and tokens never reach the trail."""
 
 from __future__ import annotations
 
-from audit_support import max_seq, records_after, sql, trail_text
-from helpers import assert_problem
+from support.audit import max_seq, records_after, sql, trail_text
+from support.problems import assert_problem
 
 
 def _one_record(app, since: int, action: str) -> dict:

@@ -8,10 +8,10 @@ import stat
 import time
 
 import pytest
-from audit_support import records_after, sql
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from helpers import assert_problem
 from sqlalchemy import event
+from support.audit import records_after, sql
+from support.problems import assert_problem
 
 from blocklist.audit.services import record_many
 from blocklist.audit.signing import checkpoint_message

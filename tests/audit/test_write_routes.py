@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from audit_support import max_seq, records_after
 from conftest import TEST_CONFIG
+from support.audit import max_seq, records_after
 
 from blocklist import create_app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import assert_problem
+from support.problems import assert_problem
 
 
 def _admin_routes(org_id: int, client_id: str) -> list[tuple[str, str, dict | None]]:

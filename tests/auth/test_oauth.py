@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 from conftest import requires_postgres
-from helpers import assert_problem
 from sqlalchemy import func, select, text, update
+from support.problems import assert_problem
 
 from blocklist.audit.models import AuditRecord
 from blocklist.auth.models import Client, Token

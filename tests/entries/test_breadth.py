@@ -5,7 +5,7 @@ keyword that covers an allowlisted value. Regulators can."""
 from __future__ import annotations
 
 import pytest
-from helpers import assert_problem
+from support.problems import assert_problem
 
 from blocklist.values.coverage import range_span
 

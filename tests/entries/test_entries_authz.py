@@ -5,7 +5,7 @@ the allowlist."""
 from __future__ import annotations
 
 import pytest
-from helpers import assert_problem
+from support.problems import assert_problem
 
 
 @pytest.fixture

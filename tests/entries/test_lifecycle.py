@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from helpers import assert_problem
 from sqlalchemy import select, update
+from support.problems import assert_problem
 
 from blocklist.db import db
 from blocklist.entries.models import Entry

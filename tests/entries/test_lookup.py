@@ -3,8 +3,8 @@ parent domains, allowlist precedence, and a constant number of queries per batch
 
 from __future__ import annotations
 
-from helpers import assert_problem
 from sqlalchemy import event
+from support.problems import assert_problem
 
 from blocklist.db import db
 

@@ -3,8 +3,8 @@ idempotency — over HTTP against the real app and database."""
 
 from __future__ import annotations
 
-from helpers import assert_problem
 from sqlalchemy import func, select
+from support.problems import assert_problem
 
 from blocklist.audit.models import AuditRecord
 from blocklist.db import db

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from helpers import assert_problem
 from sqlalchemy import select
+from support.problems import assert_problem
 
 from blocklist.db import db, utcnow
 from blocklist.feeds.models import FeedChange

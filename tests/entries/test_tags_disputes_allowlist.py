@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import assert_problem
+from support.problems import assert_problem
 
 
 def test_tags_count_active_entries_only(client, callers, publish):

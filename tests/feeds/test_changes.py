@@ -7,8 +7,8 @@ import datetime as dt
 import threading
 import time
 
-from helpers import assert_problem
 from sqlalchemy import event, update
+from support.problems import assert_problem
 
 from blocklist.db import db, utcnow
 from blocklist.feeds import cursors

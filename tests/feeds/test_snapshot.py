@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 
-from helpers import assert_problem
+from support.problems import assert_problem
 
 from blocklist.db import utcnow
 from blocklist.feeds import cursors

@@ -8,7 +8,7 @@ import datetime as dt
 import time
 
 import pytest
-from helpers import assert_problem
+from support.problems import assert_problem
 
 from blocklist.matching.engine import get_engine
 

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: problem assertions (`problems`), audit trail reads (`audit`)."""

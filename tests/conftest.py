@@ -231,6 +231,17 @@ class LiveServer:
                 self.process.kill()
 
 
+def threaded_server(
+    database_url: str, *, workers: int = 1, threads: int = 4, production_settings: bool = False, **env: str
+) -> LiveServer:
+    """A started gunicorn with gthread workers (long-polls need threads). With
+    `production_settings` it runs with deploy/gunicorn.conf.py, whose hook exports the thread
+    count gunicorn really uses to the app. `env` adds BLOCKLIST_* (or other) variables."""
+    args = f"--threads {threads}" if not production_settings else f"-c deploy/gunicorn.conf.py --threads {threads}"
+    extra = {"GUNICORN_CMD_ARGS": args, **({"BLOCKLIST_ACCESS_LOG": "/dev/null"} if production_settings else {}), **env}
+    return LiveServer(database_url, workers=workers, worker_class="gthread", extra_env=extra).start()
+
+
 @pytest.fixture
 def live_server(app, database_url):
     """gunicorn with 2 sync workers on the session's database; `.url` is its base URL."""

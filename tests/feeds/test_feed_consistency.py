@@ -13,7 +13,8 @@ import time
 
 import pytest
 import requests
-from conftest import LiveServer, requires_postgres
+from conftest import requires_postgres
+from conftest import threaded_server as start_threaded
 from sqlalchemy import select
 
 from blocklist.db import db, utcnow
@@ -26,12 +27,7 @@ RUN_SECONDS = 4.0
 def threaded_server(app, database_url):
     with app.app_context():
         requires_postgres(app)
-    server = LiveServer(
-        database_url,
-        workers=3,
-        worker_class="gthread",
-        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"},
-    ).start()
+    server = start_threaded(database_url, workers=3, threads=8, BLOCKLIST_SWEEP_INTERVAL="1")
     yield server
     server.stop()
 

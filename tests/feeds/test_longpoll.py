@@ -10,7 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import pytest
 import requests
-from conftest import TEST_CONFIG, LiveServer
+from conftest import TEST_CONFIG, threaded_server
 
 from blocklist import create_app
 from blocklist.feeds import longpoll
@@ -23,12 +23,7 @@ BOUND = 20  # seconds any single step below may take before the test gives up
 def server(app, database_url):
     # The settings file exports the thread count gunicorn really uses (--threads 4) to the app,
     # which sizes its per-worker bound from it.
-    server = LiveServer(
-        database_url,
-        workers=1,
-        worker_class="gthread",
-        extra_env={"GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4", "BLOCKLIST_ACCESS_LOG": "/dev/null"},
-    ).start()
+    server = threaded_server(database_url, threads=4, production_settings=True)
     yield server
     server.stop()
 

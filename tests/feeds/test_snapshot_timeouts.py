@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from conftest import LiveServer, requires_postgres
+from conftest import requires_postgres, threaded_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -89,12 +89,7 @@ def _fill(app, rows: int) -> None:
 
 def test_reader_that_never_reads_is_cut_off_after_the_send_timeout(app, database_url, auth, observer):
     _fill(app, 40_000)  # ~18 MB of JSONL
-    server = LiveServer(
-        database_url,
-        workers=1,
-        worker_class="gthread",
-        extra_env={"GUNICORN_CMD_ARGS": "--threads 4", "BLOCKLIST_SNAPSHOT_SEND_TIMEOUT": "2"},
-    ).start()
+    server = threaded_server(database_url, threads=4, BLOCKLIST_SNAPSHOT_SEND_TIMEOUT="2")
     try:
         headers = server.bearer(auth.org("consumer"))
         reader = socket.socket()

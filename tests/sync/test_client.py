@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import LiveServer
+from conftest import threaded_server
 from sqlalchemy import select
 
 from blocklist.db import db, utcnow
@@ -25,12 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def feed_server(app, database_url):
     """gunicorn with threaded workers (long-polls need them) and a fast expiry sweeper."""
-    server = LiveServer(
-        database_url,
-        workers=2,
-        worker_class="gthread",
-        extra_env={"GUNICORN_CMD_ARGS": "--threads 8", "BLOCKLIST_SWEEP_INTERVAL": "1"},
-    ).start()
+    server = threaded_server(database_url, workers=2, threads=8, BLOCKLIST_SWEEP_INTERVAL="1")
     yield server
     server.stop()
 
@@ -200,16 +195,7 @@ def test_the_client_waits_out_a_429_from_the_long_poll_limit(app, database_url, 
 
     from blocklist.sync.api import FeedClient
 
-    server = LiveServer(
-        database_url,
-        workers=1,
-        worker_class="gthread",
-        extra_env={
-            "GUNICORN_CMD_ARGS": "-c deploy/gunicorn.conf.py --threads 4",
-            "BLOCKLIST_ACCESS_LOG": "/dev/null",
-            "BLOCKLIST_LONGPOLL_PER_CLIENT": "1",
-        },
-    ).start()
+    server = threaded_server(database_url, threads=4, production_settings=True, BLOCKLIST_LONGPOLL_PER_CLIENT="1")
     try:
         creds = auth.org("consumer")
         feed = FeedClient(server.url, creds.client_id, creds.client_secret, timeout=20)

@@ -40,39 +40,38 @@ def covered_allowlisted(values: Iterable[Any]) -> dict[Any, AllowlistItem]:
     allowlist = list(db.session.scalars(select(AllowlistItem).order_by(AllowlistItem.id)))
     found = {}
     for value in wide:
-        hit = next((a for a in allowlist if covers(value.kind, value, a.kind, a.value)), None)
+        hit = next((a for a in allowlist if covers(value, a.kind, a.value)), None)
         if hit is not None:
             found[value] = hit
     return found
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _revoked_candidates(value: Any, country: int):
     """A WHERE clause narrowing revoked entries to those the wide value may cover (then checked
     exactly by `covers`): value prefixes for ranges, substrings for keywords, suffixes for domains."""
-    like = lambda column, pattern: column.like(pattern, escape="\\")  # noqa: E731
     if value.kind == "range":
         prefix = value.range_prefix
         number_prefixes = {prefix, f"{country}{prefix}"}
         if prefix.startswith("0"):
             number_prefixes.add(f"{country}{prefix[1:]}")
         return or_(
-            and_(Entry.kind == "code", like(Entry.value, _escape(prefix) + "%")),
+            and_(Entry.kind == "code", Entry.value.startswith(prefix, autoescape=True)),
             and_(
                 Entry.kind == "number",
-                or_(*(like(Entry.value, "+" + _escape(p) + "%") for p in sorted(number_prefixes))),
+                or_(*(Entry.value.startswith("+" + p, autoescape=True) for p in sorted(number_prefixes))),
             ),
         )
     if value.kind == "keyword":
-        return and_(Entry.kind == "keyword", like(Entry.value, "%" + _escape(value.value) + "%"))
-    domain = _escape(value.value)
+        return and_(Entry.kind == "keyword", Entry.value.contains(value.value, autoescape=True))
+    domain = value.value
     return or_(
-        and_(Entry.kind == "domain", or_(Entry.value == value.value, like(Entry.value, "%." + domain))),
+        and_(Entry.kind == "domain", or_(Entry.value == domain, Entry.value.endswith("." + domain, autoescape=True))),
         and_(
-            Entry.kind == "url", or_(like(Entry.match_key, domain + "/%"), like(Entry.match_key, "%." + domain + "/%"))
+            Entry.kind == "url",
+            or_(
+                Entry.match_key.startswith(domain + "/", autoescape=True),
+                Entry.match_key.contains("." + domain + "/", autoescape=True),
+            ),
         ),
     )
 
@@ -91,7 +90,7 @@ def covered_revoked(values: Iterable[Any], region: str) -> dict[Any, Any]:
         )
         revoked = db.session.execute(stmt).all()
         for value in chunk:
-            hit = next((r for r in revoked if covers(value.kind, value, r.kind, r.value, r.match_key)), None)
+            hit = next((r for r in revoked if covers(value, r.kind, r.value, r.match_key)), None)
             if hit is not None:
                 found[value] = hit
     return found

@@ -13,10 +13,6 @@ from ..pagination import Page, paginate
 from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_entries(args: dict[str, Any]) -> Page:
     """Entries filtered by kind, status (as it restricts now), tag, active reporter, last change
     and canonical-value prefix, oldest first."""
@@ -42,7 +38,7 @@ def list_entries(args: dict[str, Any]) -> Page:
     if "updated_since" in args:
         stmt = stmt.where(Entry.updated_at >= args["updated_since"])
     if "q" in args:
-        stmt = stmt.where(Entry.value.like(escape_like(args["q"]) + "%", escape="\\"))
+        stmt = stmt.where(Entry.value.startswith(args["q"], autoescape=True))
     return paginate(stmt, [Entry.id], cursor=args["cursor"], limit=args["limit"])
 
 
@@ -55,7 +51,7 @@ def list_tags(args: dict[str, Any]) -> Page:
         .group_by(EntryTag.tag)
     )
     if "namespace" in args:
-        stmt = stmt.where(EntryTag.tag.like(escape_like(args["namespace"]) + ":%", escape="\\"))
+        stmt = stmt.where(EntryTag.tag.startswith(args["namespace"] + ":", autoescape=True))
     page = paginate(stmt, [EntryTag.tag], cursor=args["cursor"], limit=args["limit"], rows=True)
     return Page([{"tag": row.tag, "count": row.count} for row in page.items], page.next_cursor)
 

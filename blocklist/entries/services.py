@@ -132,9 +132,7 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
         too_wide = (
             None
             if actor.is_regulator
-            else shape_errors(
-                value.kind, value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"]
-            )
+            else shape_errors(value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"])
         )
         if too_wide is not None:
             errors[index] = {"value": [too_wide]}

@@ -3,8 +3,7 @@ shape alone: the pure rules behind the breadth limits (`entries/breadth.py` appl
 
 from __future__ import annotations
 
-from typing import Any
-
+from .canonical import CanonicalValue
 from .folding import fold
 from .normalise import RANGE_MAX_LENGTH, digit_candidates, range_matches
 
@@ -17,10 +16,11 @@ def range_span(prefix: str, length: int | None) -> int:
     return sum(10**k for k in range(RANGE_MAX_LENGTH - len(prefix) + 1))
 
 
-def shape_errors(kind: str, value: Any, *, max_span: int, min_keyword_chars: int) -> str | None:
-    """Why a non-regulator may not publish this canonical value by its shape alone, or None.
-    `value` is a `CanonicalValue`."""
+def shape_errors(value: CanonicalValue, *, max_span: int, min_keyword_chars: int) -> str | None:
+    """Why a non-regulator may not publish this canonical value by its shape alone, or None."""
+    kind = value.kind
     if kind == "range":
+        assert value.range_prefix is not None  # every canonical range has one
         span = range_span(value.range_prefix, value.range_length)
         if span > max_span:
             return (
@@ -52,12 +52,13 @@ def domain_covers(domain: str, kind: str, value: str, match_key: str | None) -> 
     return host == domain or host.endswith("." + domain)
 
 
-def covers(item_kind: str, item: Any, kind: str, value: str, match_key: str | None = None) -> bool:
-    """Whether the published canonical value `item` (a `CanonicalValue`) covers (kind, value)."""
-    if item_kind == "range":
+def covers(item: CanonicalValue, kind: str, value: str, match_key: str | None = None) -> bool:
+    """Whether the published canonical value `item` covers the value (kind, value)."""
+    if item.kind == "range":
+        assert item.range_prefix is not None  # every canonical range has one
         return kind in ("number", "code") and range_covers(item.range_prefix, item.range_length, kind, value)
-    if item_kind == "keyword":
+    if item.kind == "keyword":
         return keyword_covers(item.value, kind, value)
-    if item_kind == "domain":
+    if item.kind == "domain":
         return kind in ("domain", "url") and domain_covers(item.value, kind, value, match_key)
     return False

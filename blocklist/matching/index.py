@@ -179,11 +179,12 @@ def protected_keys(keys: Iterable[tuple[str, str]], region: str) -> set[tuple[st
     return set(find_protecting(keys, region)) if keys else set()
 
 
+def unprotected(key: tuple[str, str], probe_keys: Iterable[tuple[str, str]], protected: set[tuple[str, str]]) -> bool:
+    """Whether a match stands: neither the matched entry's (kind, value) `key` nor any of the
+    keys of the probe that found it is protected by the allowlist."""
+    return key not in protected and not any(k in protected for k in probe_keys)
+
+
 def guard(matches: Iterable[tuple[Any, Sequence[tuple[str, str]]]], protected: set[tuple[str, str]]) -> list[Any]:
-    """The matches the allowlist leaves: each is (entry, the keys of the probe that found it),
-    dropped when the entry or any of the probe's own keys is protected."""
-    return [
-        entry
-        for entry, probe_keys in matches
-        if (entry.kind, entry.value) not in protected and not any(k in protected for k in probe_keys)
-    ]
+    """The matches the allowlist leaves: each is (entry, the keys of the probe that found it)."""
+    return [entry for entry, probe_keys in matches if unprotected((entry.kind, entry.value), probe_keys, protected)]

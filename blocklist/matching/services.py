@@ -25,7 +25,7 @@ from ..values.folding import fold_with_offsets, original_span
 from ..values.kinds import InvalidValue
 from ..values.urls import canonicalize_url, find_urls, url_expression
 from .engine import MatchingEngine, get_engine
-from .index import EntryIndex, Probe, protected_keys
+from .index import EntryIndex, Probe, protected_keys, unprotected
 
 SENDER_KINDS = ("number", "code")
 
@@ -115,8 +115,7 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
         matches = [
             m
             for m in matches
-            if (m["kind"], m["value"]) not in protected
-            and not any(g in protected for g in m["_guard"])
+            if unprotected((m["kind"], m["value"]), m["_guard"], protected)
             and not (sender_allowlisted and m["kind"] == "keyword")
         ]
     for m in matches:

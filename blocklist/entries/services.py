@@ -523,6 +523,12 @@ def deactivate(entry: Entry, status: str, reason: str, now: dt.datetime) -> None
     entry.reporters = 0
 
 
+def _expire_now(entry: Entry, reason: str, now: dt.datetime) -> None:
+    """Take the entry out of the active set as expired now (its `expires_at` says when)."""
+    deactivate(entry, "expired", reason, now)
+    entry.expires_at = now
+
+
 def _locked_entry(entry_id: int) -> Entry:
     lock_for_write()
     entry = get_entry(entry_id)
@@ -619,8 +625,7 @@ def _close_own(entry: Entry, report: Report, reason: str, now: dt.datetime) -> s
     report.withdrawn_at, report.close_reason = now, reason
     recount(entry, now)
     if entry.reporters == 0 and in_feed:
-        deactivate(entry, "expired", reason, now)
-        entry.expires_at = now
+        _expire_now(entry, reason, now)
         return changes.REMOVE
     return changes.UPSERT if in_feed else None
 
@@ -655,8 +660,7 @@ def expire(entry_id: int, reason: str, actor: Actor) -> Entry:
     before = entry_snapshot(entry)
     feed_op: str | None
     if actor.is_regulator:
-        deactivate(entry, "expired", reason, now)
-        entry.expires_at = now
+        _expire_now(entry, reason, now)
         feed_op = changes.REMOVE
     else:
         assert report is not None  # refused above without one

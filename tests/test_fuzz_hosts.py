@@ -7,14 +7,10 @@ link). Nothing is timed."""
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event
 from support.problems import assert_problem
+from support.sql import sql_log
 
-from blocklist.db import db
 from blocklist.matching.engine import get_engine
 
 # Per URL: its canonical (kind, value) pair, 30 Safe Browsing expressions, 5 domain names.
@@ -44,28 +40,6 @@ def fresh_engine(app):
     get_engine(app).reset()
     yield
     get_engine(app).reset()
-
-
-@contextmanager
-def sql_log(app):
-    """Yields a list that collects (statement, number of bound parameters) of every SQL
-    statement run inside the block, token look-ups left out."""
-    log: list[tuple[str, int]] = []
-    # Only this thread's: a feed watcher thread left by an earlier test polls the same engine.
-    thread = threading.get_ident()
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if "oauth_tokens" not in statement and threading.get_ident() == thread:
-            params = parameters if isinstance(parameters, (list, tuple, dict)) else ()
-            log.append((statement, len(params)))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield log
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _answered(response, *ok):

@@ -9,9 +9,9 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from sqlalchemy import event
 from support.audit import records_after, sql
 from support.problems import assert_problem
+from support.sql import sql_log
 
 from blocklist.audit.services import record_many
 from blocklist.audit.signing import checkpoint_message
@@ -211,19 +211,11 @@ def test_verify_streams_in_batches(app, client, runner, reader):
             OPERATOR,
         )
         db.session.commit()
-        queries = []
-
-        def count(conn, cursor, statement, parameters, context, executemany):
-            if "FROM audit_records" in statement and "ORDER BY audit_records.seq" in statement:
-                queries.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with sql_log(app) as log:
             started = time.perf_counter()
             result = verify_chain(db.session, batch=1000)
             seconds = time.perf_counter() - started
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
+        queries = [s for s, _ in log if "FROM audit_records" in s and "ORDER BY audit_records.seq" in s]
         db.session.rollback()
     assert result.ok, result
     assert result.records == n + 2

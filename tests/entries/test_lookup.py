@@ -3,10 +3,8 @@ parent domains, allowlist precedence, and a constant number of queries per batch
 
 from __future__ import annotations
 
-from sqlalchemy import event
 from support.problems import assert_problem
-
-from blocklist.db import db
+from support.sql import sql_log
 
 
 def _lookup(client, headers, value, kind=None):
@@ -88,25 +86,15 @@ def test_batch_lookup_keeps_order_and_uses_a_constant_number_of_queries(client, 
         {"value": "not listed at all"},
         {"value": "12", "kind": "number"},
     ]
-    statements = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        # one value of each shape, against the whole batch: same statements
+    # one value of each shape, against the whole batch: same statements
+    with sql_log(app) as log:
         small = client.post(
             "/v1/lookup", json={"values": [values[0], values[5], values[6]]}, headers=callers["carrier"]
         )
-        small_count = len(statements)
-        statements.clear()
+    small_count = len(log)
+    with sql_log(app) as log:
         big = client.post("/v1/lookup", json={"values": values}, headers=callers["carrier"])
-        big_count = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    big_count = len(log)
     assert small.status_code == big.status_code == 200
     results = big.json["results"]
     assert [r["value"] for r in results] == [v["value"] for v in values]
@@ -127,23 +115,12 @@ def test_single_lookup_round_trips(client, callers, publish, app):
     """After the token, a miss is one query (the probe); a hit is that query (the entries joined
     to their reports and tags) and one allowlist query. (Round trips are most of a look-up.)"""
     publish("number", "13900000001")
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
     counts = {}
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        for name, value in (("miss", "13900000002"), ("hit", "13900000001")):
-            statements.clear()
+    for name, value in (("miss", "13900000002"), ("hit", "13900000001")):
+        with sql_log(app) as log:  # the token look-up is left out
             response = client.get("/v1/lookup", query_string={"value": value}, headers=callers["carrier"])
-            assert response.status_code == 200 and response.json["listed"] == (name == "hit")
-            counts[name] = [s for s in statements if "FROM oauth_tokens" not in s]
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        assert response.status_code == 200 and response.json["listed"] == (name == "hit")
+        counts[name] = [statement for statement, _ in log]
     assert len(counts["miss"]) == 1, counts["miss"]
     assert len(counts["hit"]) == 2, counts["hit"]  # entries with reports and tags, allowlist
     assert any("FROM allowlist" in s for s in counts["hit"])

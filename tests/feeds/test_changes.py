@@ -7,8 +7,9 @@ import datetime as dt
 import threading
 import time
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 from support.problems import assert_problem
+from support.sql import sql_log
 
 from blocklist.db import db, utcnow
 from blocklist.feeds import cursors
@@ -48,20 +49,9 @@ def test_pages_follow_each_other_in_position_order(client, callers):
 
 def _statements_for_a_page(app, client, headers) -> tuple[int, int]:
     """(statements run, changes returned) for one GET of the whole feed."""
-    count = 0
-
-    def counter(*args):
-        nonlocal count
-        count += 1
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
+    with sql_log(app) as log:
         body = _changes(client, headers, limit=1000)
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
-    return count, len(body["changes"])
+    return len(log), len(body["changes"])
 
 
 def test_a_page_costs_the_same_number_of_queries_whatever_its_size(app, client, callers):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from support.problems import assert_problem
+from support.sql import sql_log
 
 from blocklist.matching.engine import get_engine
 
@@ -156,26 +157,14 @@ def test_urls_differing_only_by_scheme_or_port_all_match_until_each_leaves(check
 
 def test_every_link_in_a_message_is_checked_in_one_query(check, publish, app):
     """Sender, links and domains are one UNION ALL probe, however many links the text has."""
-    from sqlalchemy import event
-
-    from blocklist.db import db
 
     first = _listed(publish, "url", "bit.ly/x1")
     second = _listed(publish, "domain", "evil.com")
     check("warm-up")  # builds the keyword engine
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        if "FROM entries" in statement:
-            statements.append(statement)
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
-            text = " ".join(f"https://site{i}.com/p{i}" for i in range(20)) + " bit.ly/x1 a.evil.com/x"
-            response = check(text, sender="13812345678")
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
+    with sql_log(app) as log:
+        text = " ".join(f"https://site{i}.com/p{i}" for i in range(20)) + " bit.ly/x1 a.evil.com/x"
+        response = check(text, sender="13812345678")
+    statements = [statement for statement, _ in log if "FROM entries" in statement]
     assert sorted(m["entry_id"] for m in response.json["matches"]) == [first, second]
     assert len(statements) == 1, statements
 

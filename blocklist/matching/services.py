@@ -20,10 +20,10 @@ from typing import Any
 from flask import current_app
 
 from ..db import db
-from ..values.canonical import CanonicalValue
+from ..values.canonical import canonical_url_value
 from ..values.folding import fold_with_offsets, original_span
 from ..values.kinds import InvalidValue
-from ..values.urls import canonicalize_url, find_urls, url_expression
+from ..values.urls import canonicalize_url, find_urls
 from .engine import MatchingEngine, get_engine
 from .index import EntryIndex, Probe, protected_keys, unprotected
 
@@ -55,7 +55,7 @@ class Link:
             except InvalidValue:
                 continue
             probe = Probe()
-            probe.add(CanonicalValue("url", url, match_key=url_expression(url)))
+            probe.add(canonical_url_value(url))
             links.append(cls((start, end), url, probe))
         return links
 

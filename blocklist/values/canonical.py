@@ -28,8 +28,13 @@ def canonicalise(kind: str, raw: str, region: str) -> CanonicalValue:
         prefix, length = parse_range(value)
         return CanonicalValue(kind, value, range_prefix=prefix, range_length=length)
     if kind == "url":
-        return CanonicalValue(kind, value, match_key=url_expression(value))
+        return canonical_url_value(value)
     return CanonicalValue(kind, value)
+
+
+def canonical_url_value(url: str) -> CanonicalValue:
+    """The value of an already canonical URL, with the expression it is matched by."""
+    return CanonicalValue("url", url, match_key=url_expression(url))
 
 
 def domain_and_parents(host: str) -> list[str]:

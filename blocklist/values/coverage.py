@@ -3,6 +3,8 @@ shape alone: the pure rules behind the breadth limits (`entries/breadth.py` appl
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .canonical import CanonicalValue
 from .folding import fold
 from .normalise import RANGE_MAX_LENGTH, digit_candidates, range_matches
@@ -40,10 +42,17 @@ def range_covers(prefix: str, length: int | None, kind: str, value: str) -> bool
     return any(range_matches(prefix, length, digits) for digits in digit_candidates(kind, value))
 
 
+@lru_cache(maxsize=4096)
+def _folded_text(kind: str, value: str) -> str:
+    """The text a keyword is matched against in a value; cached, since a publish tests every
+    keyword it carries against the same few hundred allowlisted values."""
+    return value if kind == "keyword" else fold(value)
+
+
 def keyword_covers(keyword: str, kind: str, value: str) -> bool:
     """Whether the folded keyword occurs in the folded text of the value: a message naming the
     value (quoting the phrase, the number, the domain) would match the keyword."""
-    return keyword in (value if kind == "keyword" else fold(value))
+    return keyword in _folded_text(kind, value)
 
 
 def domain_covers(domain: str, kind: str, value: str, match_key: str | None) -> bool:

@@ -346,7 +346,7 @@ def main() -> None:
         path = args.database_url[len("sqlite:///") :]
         if os.path.exists(path):
             os.remove(path)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench"})
+    app = create_app({"database_url": args.database_url, "secret_key": "bench"})
     data = setup_database(app, args)
 
     results: list[tuple[str, str]] = []

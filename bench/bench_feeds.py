@@ -63,9 +63,7 @@ def setup(url: str, n: int) -> dict:
     from blocklist.context import OPERATOR
     from blocklist.db import db
 
-    app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_HASH_METHOD": "pbkdf2:sha256:1000", "SECRET_KEY": "bench"}
-    )
+    app = create_app({"database_url": url, "secret_hash_method": "pbkdf2:sha256:1000", "secret_key": "bench"})
     with app.app_context():
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

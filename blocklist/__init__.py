@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, send_from_directory
@@ -12,8 +13,8 @@ from marshmallow import INCLUDE, Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import IntegerConverter
 
-from . import context, errors, jsonio, ops, ratelimit
-from .config import load_settings, normalise_database_url
+from . import config, context, errors, jsonio, ops, ratelimit
+from .config import Settings
 from .db import db, init_unit_of_work
 from .jsonio import StorableFlaskParser, StorableJSONProvider
 from .pagination import MAX_ID
@@ -81,27 +82,18 @@ def _document_security(api: Api) -> None:
     )
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: settings from the environment, then `config` overrides, then extensions."""
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, then `overrides` (Settings field names),
+    then extensions."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = StorableJSONProvider(app)
     # Ids in paths fit the id columns: a larger one is simply not found (404), never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
-    app.config.update(load_settings(app.instance_path))
-    if config:
-        app.config.update(config)
-        if "SQLALCHEMY_DATABASE_URI" in config:
-            app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    settings = Settings.from_env(app.instance_path).replace(overrides or {})
+    config.init_app(app, settings)
     app.json.sort_keys = False
-    # Swagger UI assets come from the package itself: carrier networks are closed.
-    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    if settings.database_url.startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)
-        # Several gunicorn workers share the file: wait for the write lock instead of failing.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "connect_args": {"timeout": 30},
-        }
 
     db.init_app(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)

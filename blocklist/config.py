@@ -1,17 +1,28 @@
-"""Settings from the environment, in one place.
+"""Settings from the environment, in one place: a frozen, typed `Settings` built once per app.
 
-Every variable is documented in the README's "Configuration" table; keep the two in step.
+Every variable is documented in the README's "Configuration" table; keep the two in step. Code
+reads `current_settings()` (in a request or app context) or `settings_of(app)` (at start-up);
+nothing reads the environment or `app.config` for the service's own settings. Tests build an
+app with overrides by field name (`create_app({"max_range_span": 100})`): a misspelt or dead
+name is a TypeError, not a silently ignored key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from flask import Flask, current_app
+
 ENV_PREFIX = "BLOCKLIST_"
+EXTENSION = "blocklist.settings"
 
 DAY = 24 * 3600
 # Numbers are reassigned to new subscribers, URLs are short-lived; ranges, codes and keywords
@@ -36,29 +47,174 @@ DEFAULT_RATE_LIMITS = {
 }
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(ENV_PREFIX + name, default)
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
 
 
-def _env_int(name: str, default: int | None) -> int | None:
-    value = _env(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise RuntimeError(f"{ENV_PREFIX}{name} must be an integer, got {value!r}") from exc
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    testing: bool = False
+    # Whole-request body limit; larger bodies get a 413 problem.
+    max_body_bytes: int = 16 * 1024 * 1024
+    token_lifetime: int = 3600
+    # werkzeug.security method for client secrets; scrypt is a memory-hard password hash.
+    secret_hash_method: str = "scrypt"
+    # Entries: numbers without a country code are read in this region (ISO 3166 alpha-2).
+    default_region: str = "CN"
+    # Default time-to-live per kind, seconds (0: never expires); publishers may set their own.
+    entry_ttl: Mapping[str, int] = field(default_factory=lambda: _frozen(DEFAULT_TTL))
+    # Breadth limits for non-regulators: the most numbers one published range may cover,
+    # and the fewest folded characters a keyword may have (regulators are not limited).
+    max_range_span: int = 10_000
+    min_keyword_chars: int = 3
+    # How long a stored Idempotency-Key answer is replayed, seconds.
+    idempotency_ttl: int = DAY
+    # Rate limiting (blocklist/ratelimit.py); Redis makes the counts shared by all workers.
+    redis_url: str | None = None
+    rate_limit_enabled: bool = True
+    rate_limits: Mapping[str, str] = field(default_factory=lambda: _frozen(DEFAULT_RATE_LIMITS))
+    rate_limit_token: str = "60/minute"
+    # Failed client authentications per caller address on /oauth/* (each costs a hash).
+    rate_limit_token_failures: str = "10/minute"
+    rate_limit_key_prefix: str = "blocklist"
+    rate_limit_proxy_hops: int = 0
+    # POST /v1/check: longest text in characters (longer: 413), and how many keywords may be
+    # added to or dropped from the active set before the main automaton is rebuilt.
+    check_max_text: int = 65536
+    check_rebuild_after: int = 2000
+    # Feed: days of change log kept (older cursors get 410 and re-snapshot), and seconds
+    # between expiry sweeps in each serving process (0: only `flask expire` / the timer).
+    feed_retention_days: int = 7
+    sweep_interval: int = 5
+    # Long-polls (blocklist/feeds/longpoll.py): threads per gunicorn worker (the same variable
+    # deploy/gunicorn.conf.py reads), threads per worker never given to long-polls, and the
+    # waiting long-polls allowed per worker (None: half the threads; clamped at start-up to
+    # THREADS - LONGPOLL_FREE_THREADS) and per API client in one worker.
+    threads: int = 8
+    longpoll_free_threads: int = 2
+    longpoll_per_worker: int | None = None
+    longpoll_per_client: int = 2
+    # Snapshots and checksums (blocklist/feeds/snapshot.py), seconds: longest wait for the
+    # client to take one streamed chunk; longest idle gap inside the snapshot's transaction
+    # and longest statement (PostgreSQL), after which the server ends the transaction.
+    snapshot_send_timeout: int = 30
+    snapshot_idle_timeout: int = 60
+    snapshot_statement_timeout: int = 1800
+    # The audit trail's checkpoint signing key (PEM), and public keys (PEM files) of earlier
+    # signing keys whose checkpoints stay verifiable after a rotation.
+    audit_signing_key_file: str = ""
+    audit_retired_public_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
+        object.__setattr__(self, "default_region", self.default_region.upper())
+        object.__setattr__(self, "entry_ttl", _frozen(self.entry_ttl))
+        object.__setattr__(self, "rate_limits", _frozen(self.rate_limits))
+        object.__setattr__(self, "audit_retired_public_keys", tuple(self.audit_retired_public_keys))
+
+    @classmethod
+    def from_env(cls, instance_path: str, environ: Mapping[str, str] = os.environ) -> Settings:
+        env = _Env(environ)
+        return cls(
+            database_url=env.text("DATABASE_URL") or default_sqlite_url(instance_path),
+            secret_key=env.text("SECRET_KEY") or secrets.token_urlsafe(32),
+            max_body_bytes=env.integer("MAX_BODY_BYTES", 16 * 1024 * 1024),
+            token_lifetime=env.integer("TOKEN_LIFETIME", 3600),
+            secret_hash_method=env.text("SECRET_HASH_METHOD") or "scrypt",
+            default_region=env.text("DEFAULT_REGION") or "CN",
+            entry_ttl={kind: env.integer(f"TTL_{kind.upper()}", ttl) for kind, ttl in DEFAULT_TTL.items()},
+            max_range_span=env.integer("MAX_RANGE_SPAN", 10_000),
+            min_keyword_chars=env.integer("MIN_KEYWORD_CHARS", 3),
+            idempotency_ttl=env.integer("IDEMPOTENCY_TTL", DAY),
+            redis_url=env.text("REDIS_URL"),
+            rate_limit_enabled=env.flag("RATE_LIMIT_ENABLED", True),
+            rate_limits={
+                kind: env.text(f"RATE_LIMIT_{kind.upper()}") or limit for kind, limit in DEFAULT_RATE_LIMITS.items()
+            },
+            rate_limit_token=env.text("RATE_LIMIT_TOKEN") or "60/minute",
+            rate_limit_token_failures=env.text("RATE_LIMIT_TOKEN_FAILURES") or "10/minute",
+            rate_limit_key_prefix=env.text("RATE_LIMIT_KEY_PREFIX") or "blocklist",
+            rate_limit_proxy_hops=env.integer("RATE_LIMIT_PROXY_HOPS", 0),
+            check_max_text=env.integer("CHECK_MAX_TEXT", 65536),
+            check_rebuild_after=env.integer("CHECK_REBUILD_AFTER", 2000),
+            feed_retention_days=env.integer("FEED_RETENTION_DAYS", 7),
+            sweep_interval=env.integer("SWEEP_INTERVAL", 5),
+            threads=env.integer("THREADS", 8),
+            longpoll_free_threads=env.integer("LONGPOLL_FREE_THREADS", 2),
+            longpoll_per_worker=env.optional_integer("LONGPOLL_PER_WORKER"),
+            longpoll_per_client=env.integer("LONGPOLL_PER_CLIENT", 2),
+            snapshot_send_timeout=env.integer("SNAPSHOT_SEND_TIMEOUT", 30),
+            snapshot_idle_timeout=env.integer("SNAPSHOT_IDLE_TIMEOUT", 60),
+            snapshot_statement_timeout=env.integer("SNAPSHOT_STATEMENT_TIMEOUT", 1800),
+            audit_signing_key_file=env.text("AUDIT_SIGNING_KEY_FILE")
+            or str(Path(instance_path) / "audit-signing-key.pem"),
+            audit_retired_public_keys=tuple(
+                p.strip() for p in (env.text("AUDIT_RETIRED_PUBLIC_KEYS") or "").split(",") if p.strip()
+            ),
+        )
+
+    def replace(self, changes: Mapping[str, Any]) -> Settings:
+        """These settings with `changes` (field names); an unknown name raises TypeError."""
+        return dataclasses.replace(self, **changes)
+
+    def flask_config(self) -> dict[str, Any]:
+        """The keys Flask and its extensions read from `app.config`, derived from these settings."""
+        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.database_url.startswith("sqlite"):
+            # Several gunicorn workers share the file: wait for the write lock instead of failing.
+            engine_options["connect_args"] = {"timeout": 30}
+        return {
+            "TESTING": self.testing,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "MAX_CONTENT_LENGTH": self.max_body_bytes,
+            "OAUTH2_TOKEN_EXPIRES_IN": {"client_credentials": self.token_lifetime},
+            # flask-smorest / OpenAPI; Swagger UI assets come from the package itself:
+            # carrier networks are closed.
+            "API_TITLE": "Blocklist exchange",
+            "API_VERSION": "v1",
+            "OPENAPI_VERSION": "3.1.0",
+            "OPENAPI_URL_PREFIX": "/",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            "OPENAPI_SWAGGER_UI_PATH": "docs",
+            "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        }
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = _env(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise RuntimeError(f"{ENV_PREFIX}{name} must be true or false, got {value!r}")
+class _Env:
+    """Typed reads of BLOCKLIST_* variables; a malformed value stops start-up with its name."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def text(self, name: str) -> str | None:
+        return self._environ.get(ENV_PREFIX + name) or None
+
+    def optional_integer(self, name: str) -> int | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise RuntimeError(f"{ENV_PREFIX}{name} must be an integer, got {value!r}") from exc
+
+    def integer(self, name: str, default: int) -> int:
+        value = self.optional_integer(name)
+        return default if value is None else value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if value.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise RuntimeError(f"{ENV_PREFIX}{name} must be true or false, got {value!r}")
 
 
 def normalise_database_url(url: str) -> str:
@@ -80,72 +236,16 @@ def default_sqlite_url(instance_path: str) -> str:
     return "sqlite:///" + str(Path(instance_path) / "blocklist.sqlite")
 
 
-def load_settings(instance_path: str) -> dict[str, Any]:
-    """Build the Flask config mapping from the environment."""
-    database_url = _env("DATABASE_URL") or default_sqlite_url(instance_path)
-    secret_key = _env("SECRET_KEY")
-    token_lifetime = _env_int("TOKEN_LIFETIME", 3600)
-    return {
-        "SECRET_KEY": secret_key or secrets.token_urlsafe(32),
-        "SECRET_KEY_IS_EPHEMERAL": secret_key is None,
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        # Whole-request body limit; larger bodies get a 413 problem.
-        "MAX_CONTENT_LENGTH": _env_int("MAX_BODY_BYTES", 16 * 1024 * 1024),
-        "TOKEN_LIFETIME": token_lifetime,
-        "OAUTH2_TOKEN_EXPIRES_IN": {"client_credentials": token_lifetime},
-        # werkzeug.security method for client secrets; scrypt is a memory-hard password hash.
-        "SECRET_HASH_METHOD": _env("SECRET_HASH_METHOD", "scrypt"),
-        # Entries: numbers without a country code are read in this region (ISO 3166 alpha-2).
-        "DEFAULT_REGION": (_env("DEFAULT_REGION", "CN") or "CN").upper(),
-        # Default time-to-live per kind, seconds (0: never expires); publishers may set their own.
-        "ENTRY_TTL": {kind: _env_int(f"TTL_{kind.upper()}", default) for kind, default in DEFAULT_TTL.items()},
-        # Breadth limits for non-regulators: the most numbers one published range may cover,
-        # and the fewest folded characters a keyword may have (regulators are not limited).
-        "MAX_RANGE_SPAN": _env_int("MAX_RANGE_SPAN", 10_000),
-        "MIN_KEYWORD_CHARS": _env_int("MIN_KEYWORD_CHARS", 3),
-        # How long a stored Idempotency-Key answer is replayed.
-        "IDEMPOTENCY_TTL": _env_int("IDEMPOTENCY_TTL", 24 * 3600),
-        # Rate limiting (blocklist/ratelimit.py); Redis makes the counts shared by all workers.
-        "REDIS_URL": _env("REDIS_URL") or None,
-        "RATE_LIMIT_ENABLED": _env_bool("RATE_LIMIT_ENABLED", True),
-        "RATE_LIMITS": {
-            kind: _env(f"RATE_LIMIT_{kind.upper()}") or default for kind, default in DEFAULT_RATE_LIMITS.items()
-        },
-        "RATE_LIMIT_TOKEN": _env("RATE_LIMIT_TOKEN") or "60/minute",
-        # Failed client authentications per caller address on /oauth/* (each costs a hash).
-        "RATE_LIMIT_TOKEN_FAILURES": _env("RATE_LIMIT_TOKEN_FAILURES") or "10/minute",
-        "RATE_LIMIT_KEY_PREFIX": _env("RATE_LIMIT_KEY_PREFIX") or "blocklist",
-        "RATE_LIMIT_PROXY_HOPS": _env_int("RATE_LIMIT_PROXY_HOPS", 0),
-        # POST /v1/check: longest text in characters (longer: 413), and how many keywords may be
-        # added to or dropped from the active set before the main automaton is rebuilt.
-        "CHECK_MAX_TEXT": _env_int("CHECK_MAX_TEXT", 65536),
-        "CHECK_REBUILD_AFTER": _env_int("CHECK_REBUILD_AFTER", 2000),
-        # Feed: days of change log kept (older cursors get 410 and re-snapshot), and seconds
-        # between expiry sweeps in each serving process (0: only `flask expire` / the timer).
-        "FEED_RETENTION_DAYS": _env_int("FEED_RETENTION_DAYS", 7),
-        "SWEEP_INTERVAL": _env_int("SWEEP_INTERVAL", 5),
-        # Long-polls (blocklist/feeds/longpoll.py): threads per gunicorn worker (the same variable
-        # deploy/gunicorn.conf.py reads), threads per worker never given to long-polls, and the
-        # waiting long-polls allowed per worker (unset: half the threads; clamped at start-up to
-        # THREADS - LONGPOLL_FREE_THREADS) and per API client in one worker.
-        "THREADS": _env_int("THREADS", 8),
-        "LONGPOLL_FREE_THREADS": _env_int("LONGPOLL_FREE_THREADS", 2),
-        "LONGPOLL_PER_WORKER": _env_int("LONGPOLL_PER_WORKER", None),
-        "LONGPOLL_PER_CLIENT": _env_int("LONGPOLL_PER_CLIENT", 2),
-        # Snapshots and checksums (blocklist/feeds/snapshot.py), seconds: longest wait for the
-        # client to take one streamed chunk; longest idle gap inside the snapshot's transaction
-        # and longest statement (PostgreSQL), after which the server ends the transaction.
-        "SNAPSHOT_SEND_TIMEOUT": _env_int("SNAPSHOT_SEND_TIMEOUT", 30),
-        "SNAPSHOT_IDLE_TIMEOUT": _env_int("SNAPSHOT_IDLE_TIMEOUT", 60),
-        "SNAPSHOT_STATEMENT_TIMEOUT": _env_int("SNAPSHOT_STATEMENT_TIMEOUT", 1800),
-        "PAGE_LIMIT_DEFAULT": 100,
-        "PAGE_LIMIT_MAX": 1000,
-        # flask-smorest / OpenAPI
-        "API_TITLE": "Blocklist exchange",
-        "API_VERSION": "v1",
-        "OPENAPI_VERSION": "3.1.0",
-        "OPENAPI_URL_PREFIX": "/",
-        "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "docs",
-    }
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions[EXTENSION] = settings
+    app.config.update(settings.flask_config())
+
+
+def settings_of(app: Flask) -> Settings:
+    settings: Settings = app.extensions[EXTENSION]
+    return settings
+
+
+def current_settings() -> Settings:
+    """The running app's settings (inside an app or request context)."""
+    return settings_of(current_app)

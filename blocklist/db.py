@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from .clock import CLOCK
+
 # Deterministic constraint names so Alembic autogenerate and downgrades agree on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -82,8 +84,8 @@ def execute_count(statement: Executable) -> int:
 
 
 def utcnow() -> dt.datetime:
-    """Return the current time as an aware UTC datetime."""
-    return dt.datetime.now(dt.UTC)
+    """Return the current time as an aware UTC datetime, from the service's one clock."""
+    return CLOCK.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

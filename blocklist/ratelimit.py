@@ -35,6 +35,7 @@ from limits import parse_many
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
+from .config import Settings, current_settings, settings_of
 from .context import Actor, NoActor, client_address, current_actor, presented_client
 
 EXTENSION = "blocklist_ratelimit"
@@ -93,7 +94,7 @@ def _authentication_failed(response: Response) -> bool:
 
 def _api_limit() -> str:
     """The limit string for the authenticated caller's org kind."""
-    limits = current_app.config["RATE_LIMITS"]
+    limits = current_settings().rate_limits
     caller = _caller()  # none yet: the strictest (a consumer's)
     return limits.get((caller.org_kind if caller else None) or "", limits["consumer"])
 
@@ -107,7 +108,7 @@ def _breach_detail() -> str:
 def _failures_breach_detail() -> str:
     return (
         f"Too many failed client authentications from this address "
-        f"({current_app.config['RATE_LIMIT_TOKEN_FAILURES']}); retry after the number of "
+        f"({current_settings().rate_limit_token_failures}); retry after the number of "
         f"seconds in Retry-After."
     )
 
@@ -147,35 +148,35 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
-def _validate(config) -> None:
+def _validate(settings: Settings) -> None:
     for name, value in [
-        *((f"RATE_LIMIT_{k.upper()}", v) for k, v in config["RATE_LIMITS"].items()),
-        ("RATE_LIMIT_TOKEN", config["RATE_LIMIT_TOKEN"]),
-        ("RATE_LIMIT_TOKEN_FAILURES", config["RATE_LIMIT_TOKEN_FAILURES"]),
+        *((f"RATE_LIMIT_{k.upper()}", v) for k, v in settings.rate_limits.items()),
+        ("RATE_LIMIT_TOKEN", settings.rate_limit_token),
+        ("RATE_LIMIT_TOKEN_FAILURES", settings.rate_limit_token_failures),
     ]:
         try:
             parse_many(value)
         except ValueError as exc:
             raise RuntimeError(f"BLOCKLIST_{name} is not a rate limit like '6000/minute': {value!r}") from exc
-    missing = [kind for kind in ORG_KINDS if kind not in config["RATE_LIMITS"]]
+    missing = [kind for kind in ORG_KINDS if kind not in settings.rate_limits]
     if missing:
         raise RuntimeError(f"RATE_LIMITS lacks org kinds: {', '.join(missing)}")
 
 
 def init_app(app: Flask) -> None:
     """Set up the limiter for `app`; call after the OAuth blueprint is registered."""
-    config = app.config
-    _validate(config)
+    settings = settings_of(app)
+    _validate(settings)
     limiter = Limiter(
         key_func=remote_address,
         app=app,
-        enabled=bool(config["RATE_LIMIT_ENABLED"]),
-        storage_uri=config.get("REDIS_URL") or "memory://",
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config.get("REDIS_URL") else {},
-        strategy=config.get("RATE_LIMIT_STRATEGY", "fixed-window"),
-        key_prefix=config.get("RATE_LIMIT_KEY_PREFIX", "blocklist"),
+        enabled=settings.rate_limit_enabled,
+        storage_uri=settings.redis_url or "memory://",
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if settings.redis_url else {},
+        strategy="fixed-window",
+        key_prefix=settings.rate_limit_key_prefix,
         headers_enabled=False,  # our own headers below: Retry-After only on a 429
-        in_memory_fallback_enabled=bool(config.get("REDIS_URL")),
+        in_memory_fallback_enabled=bool(settings.redis_url),
         swallow_errors=True,  # anything else going wrong in the limiter lets the request through
     )
     limiter.request_filter(lambda: request.endpoint in NEVER_LIMITED)
@@ -189,14 +190,14 @@ def init_app(app: Flask) -> None:
     oauth_bp = cast(Blueprint | None, app.blueprints.get("oauth"))
     if oauth_bp is not None:
         limiter.shared_limit(
-            lambda: current_app.config["RATE_LIMIT_TOKEN"],
+            lambda: current_settings().rate_limit_token,
             scope="oauth",
             key_func=_oauth_key,
             error_message=_breach_detail,
         )(oauth_bp)
         # Tested before the request, counted after it only when authentication failed.
         limiter.shared_limit(
-            lambda: current_app.config["RATE_LIMIT_TOKEN_FAILURES"],
+            lambda: current_settings().rate_limit_token_failures,
             scope="oauth-failures",
             key_func=_failures_key,
             deduct_when=_authentication_failed,

@@ -10,22 +10,24 @@ import flask_migrate
 import pytest
 import werkzeug.security
 from sqlalchemy import delete, insert, text
+from support.settings import override_settings
 
 from blocklist import create_app
 from blocklist.audit.models import AuditHead
 from blocklist.auth import services as auth_services
+from blocklist.clock import CLOCK
 from blocklist.context import OPERATOR
 from blocklist.db import db
 from blocklist.feeds.models import FeedHead
 
 TEST_CONFIG = {
-    "TESTING": True,
+    "testing": True,
     # A cheap hash keeps the suite fast; production uses scrypt (see config.py).
-    "SECRET_HASH_METHOD": "pbkdf2:sha256:1000",
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
-    "SECRET_KEY": "test-secret-key",
+    "secret_hash_method": "pbkdf2:sha256:1000",
+    "max_body_bytes": 1024 * 1024,
+    "secret_key": "test-secret-key",
     # tests/test_ratelimit.py turns it on with small limits.
-    "RATE_LIMIT_ENABLED": False,
+    "rate_limit_enabled": False,
 }
 
 
@@ -55,7 +57,7 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def app(database_url):
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    app = create_app({**TEST_CONFIG, "database_url": database_url})
     with app.app_context():
         _reset_schema(app)
         flask_migrate.upgrade()
@@ -173,8 +175,8 @@ class LiveServer:
         env = {
             **os.environ,
             "BLOCKLIST_DATABASE_URL": self.database_url,
-            "BLOCKLIST_SECRET_KEY": TEST_CONFIG["SECRET_KEY"],
-            "BLOCKLIST_SECRET_HASH_METHOD": TEST_CONFIG["SECRET_HASH_METHOD"],
+            "BLOCKLIST_SECRET_KEY": TEST_CONFIG["secret_key"],
+            "BLOCKLIST_SECRET_HASH_METHOD": TEST_CONFIG["secret_hash_method"],
             **self.extra_env,
         }
         gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
@@ -313,5 +315,12 @@ def hash_checks(monkeypatch) -> list[str]:
 def signing_key(app, tmp_path, monkeypatch):
     """Point the app at a fresh key file under tmp_path (generated on first use)."""
     path = tmp_path / "keys" / "audit-signing-key.pem"
-    monkeypatch.setitem(app.config, "AUDIT_SIGNING_KEY_FILE", str(path))
+    override_settings(monkeypatch, app, audit_signing_key_file=str(path))
     return path
+
+
+@pytest.fixture
+def clock():
+    """The service's clock (blocklist/clock.py), for a test to move forward instead of sleeping."""
+    yield CLOCK
+    CLOCK.reset()

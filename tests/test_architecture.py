@@ -95,3 +95,28 @@ def test_only_the_unit_of_work_clis_and_jobs_commit():
         if path.name in allowed:
             continue
         assert not re.search(r"session\.commit\(\)", path.read_text()), f"{path.relative_to(ROOT)} commits"
+
+
+def test_settings_are_read_from_the_settings_object_only():
+    """The service's own settings come from `blocklist.config.Settings`: no other module of the
+    server reads BLOCKLIST_* variables or looks a setting up in `app.config` by string key (the
+    sync client, a separate program, reads its own environment)."""
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "sync" or path.name == "config.py":
+            continue
+        text = path.read_text()
+        assert not re.search(r"os\.environ(\.get)?\(?\[?[\"']BLOCKLIST_", text), f"{relative} reads the environment"
+        assert not re.search(r"\.config(\.get\(|\[)[\"'][A-Z_]+[\"']", text), f"{relative} reads app.config"
+
+
+def test_the_service_tells_the_time_by_its_one_clock():
+    """Every "what time is it" goes through `db.utcnow()` (blocklist/clock.py), so a test can move
+    time forward instead of sleeping; the rate limiter's Retry-After follows the limits library's
+    own wall clock, and intervals use time.monotonic()."""
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "sync" or path.name in ("clock.py", "ratelimit.py"):
+            continue
+        text = path.read_text()
+        assert not re.search(r"datetime\.(now|utcnow|today)\(|time\.time\(\)", text), f"{relative} reads the wall clock"

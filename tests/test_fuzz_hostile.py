@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from blocklist import create_app
 
-SPEC = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"}).test_client().get("/openapi.json").json
+SPEC = create_app({**TEST_CONFIG, "database_url": "sqlite://"}).test_client().get("/openapi.json").json
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 

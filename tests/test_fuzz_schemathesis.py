@@ -22,9 +22,7 @@ from blocklist import create_app
 
 # The spec comes from an app of its own (a throwaway in-memory database): the schema is the
 # same for every database, and collection must not touch the test database.
-schema = schemathesis.openapi.from_wsgi(
-    "/openapi.json", create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-)
+schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app({**TEST_CONFIG, "database_url": "sqlite://"}))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ NOW, LATER = "2026-11-01 00:00:00", "2027-05-01 00:00:00"
 
 
 def test_0005_gives_open_reports_their_entrys_expiry_and_every_reporter_a_claim_on_its_tags(tmp_path):
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+    app = create_app({**TEST_CONFIG, "database_url": f"sqlite:///{tmp_path / 'm.sqlite'}"})
     with app.app_context():
         flask_migrate.upgrade(revision="0004")
         with db.engine.begin() as conn:

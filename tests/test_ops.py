@@ -39,14 +39,12 @@ def test_readyz_fails_when_database_is_down(app, tmp_path):
     with app.app_context():
         postgres = is_postgres(app)
     # Nothing listens on port 1; a SQLite file in a missing directory cannot be opened.
-    url = "postgresql://postgres@127.0.0.1:1/test" if postgres else f"sqlite:///{tmp_path}/missing/dir/db.sqlite"
-    down = create_app(
-        {
-            **TEST_CONFIG,
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}} if postgres else {},
-        }
+    url = (
+        "postgresql://postgres@127.0.0.1:1/test?connect_timeout=2"
+        if postgres
+        else f"sqlite:///{tmp_path}/missing/dir/db.sqlite"
     )
+    down = create_app({**TEST_CONFIG, "database_url": url})
     response = down.test_client().get("/readyz")
     body = assert_problem(response, 503)
     assert "Database unreachable" in body["detail"]
@@ -58,14 +56,12 @@ def test_readyz_fails_when_database_is_down(app, tmp_path):
 def test_api_routes_answer_503_problem_when_database_is_down(app, tmp_path):
     with app.app_context():
         postgres = is_postgres(app)
-    url = "postgresql://postgres@127.0.0.1:1/test" if postgres else f"sqlite:///{tmp_path}/missing/dir/db.sqlite"
-    down = create_app(
-        {
-            **TEST_CONFIG,
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}} if postgres else {},
-        }
+    url = (
+        "postgresql://postgres@127.0.0.1:1/test?connect_timeout=2"
+        if postgres
+        else f"sqlite:///{tmp_path}/missing/dir/db.sqlite"
     )
+    down = create_app({**TEST_CONFIG, "database_url": url})
     response = down.test_client().get("/v1/entries", headers={"Authorization": "Bearer blx_x"})
     assert_problem(response, 503)
 

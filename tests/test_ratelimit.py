@@ -13,6 +13,7 @@ from conftest import TEST_CONFIG, AuthHelper, LiveServer
 from support.problems import assert_problem
 
 from blocklist import create_app
+from blocklist.config import settings_of
 
 LIMITS = {"carrier": "3/minute", "internet": "5/minute", "consumer": "2/minute", "regulator": "4/minute"}
 TOKEN_LIMIT = "4/minute"
@@ -24,11 +25,11 @@ def limited_app(database_url, **overrides):
     return create_app(
         {
             **TEST_CONFIG,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATE_LIMIT_ENABLED": True,
-            "RATE_LIMITS": dict(LIMITS),
-            "RATE_LIMIT_TOKEN": TOKEN_LIMIT,
-            "RATE_LIMIT_TOKEN_FAILURES": FAILURE_LIMIT,
+            "database_url": database_url,
+            "rate_limit_enabled": True,
+            "rate_limits": dict(LIMITS),
+            "rate_limit_token": TOKEN_LIMIT,
+            "rate_limit_token_failures": FAILURE_LIMIT,
             **overrides,
         }
     )
@@ -95,8 +96,8 @@ def test_org_kind_limits_apply(limited, kind):
 def test_org_kind_limits_come_from_the_environment(app, database_url, monkeypatch):
     monkeypatch.setenv("BLOCKLIST_RATE_LIMIT_CARRIER", "2/hour")
     monkeypatch.setenv("BLOCKLIST_RATE_LIMIT_CONSUMER", "1/hour")
-    rate_app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMIT_ENABLED": True})
-    assert rate_app.config["RATE_LIMITS"]["internet"] == "6000/minute"  # the default stays
+    rate_app = create_app({**TEST_CONFIG, "database_url": database_url, "rate_limit_enabled": True})
+    assert settings_of(rate_app).rate_limits["internet"] == "6000/minute"  # the default stays
     client = rate_app.test_client()
     auth = AuthHelper(rate_app, client)
     carrier, consumer = auth.headers("carrier"), auth.headers("consumer")
@@ -107,7 +108,7 @@ def test_org_kind_limits_come_from_the_environment(app, database_url, monkeypatc
 
 def test_a_malformed_limit_is_refused_at_start(database_url):
     with pytest.raises(RuntimeError, match="BLOCKLIST_RATE_LIMIT_CARRIER"):
-        limited_app(database_url, RATE_LIMITS={**LIMITS, "carrier": "lots"})
+        limited_app(database_url, rate_limits={**LIMITS, "carrier": "lots"})
 
 
 def test_unauthenticated_requests_are_refused_not_counted(limited):
@@ -145,16 +146,16 @@ def test_token_endpoint_is_limited_per_client_and_address(limited):
 def token_limited(request, app, database_url):
     """(test client, auth helper) of an app with small limits behind one trusted proxy hop,
     counting in memory or in Redis (under a key prefix of its own)."""
-    overrides = {"RATE_LIMIT_PROXY_HOPS": 1}
+    overrides = {"rate_limit_proxy_hops": 1}
     connection = None
     if request.param == "redis":
         connection = _redis_or_skip()
-        overrides.update(REDIS_URL=REDIS_URL, RATE_LIMIT_KEY_PREFIX=f"blocklist-test-{uuid.uuid4().hex}")
+        overrides.update(redis_url=REDIS_URL, rate_limit_key_prefix=f"blocklist-test-{uuid.uuid4().hex}")
     rate_app = limited_app(database_url, **overrides)
     client = rate_app.test_client()
     yield client, AuthHelper(rate_app, client)
     if connection is not None:
-        keys = connection.keys(f"*{overrides['RATE_LIMIT_KEY_PREFIX']}*")
+        keys = connection.keys(f"*{overrides['rate_limit_key_prefix']}*")
         assert keys, "the counts live in Redis"
         connection.delete(*keys)
 
@@ -260,7 +261,7 @@ def test_failed_authentications_are_limited_per_address(token_limited, hash_chec
 def test_a_huge_client_id_does_not_make_a_huge_redis_key(app, database_url):
     connection = _redis_or_skip()
     prefix = f"blocklist-test-{uuid.uuid4().hex}"
-    rate_app = limited_app(database_url, REDIS_URL=REDIS_URL, RATE_LIMIT_KEY_PREFIX=prefix)
+    rate_app = limited_app(database_url, redis_url=REDIS_URL, rate_limit_key_prefix=prefix)
     client = rate_app.test_client()
     try:
         form = {"grant_type": "client_credentials"}
@@ -285,7 +286,7 @@ def test_oversized_token_request_is_still_a_413_problem(limited):
 
 
 def test_forwarded_address_counts_only_behind_a_trusted_proxy(app, database_url):
-    rate_app = limited_app(database_url, RATE_LIMIT_PROXY_HOPS=1, RATE_LIMIT_TOKEN="1/minute")
+    rate_app = limited_app(database_url, rate_limit_proxy_hops=1, rate_limit_token="1/minute")
     client = rate_app.test_client()
     creds = AuthHelper(rate_app, client).org("carrier")
     form = {"grant_type": "client_credentials"}
@@ -317,7 +318,7 @@ def test_limiting_is_off_when_disabled(client, auth):
 
 
 def test_unreachable_redis_falls_back_to_counting_in_memory(app, database_url):
-    rate_app = limited_app(database_url, REDIS_URL="redis://127.0.0.1:1/0")
+    rate_app = limited_app(database_url, redis_url="redis://127.0.0.1:1/0")
     client = rate_app.test_client()
     headers = AuthHelper(rate_app, client).headers("consumer")
     responses = [_list(client, headers) for _ in range(3)]

@@ -22,11 +22,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import current_app
 
+from ..config import current_settings
+
 ALGORITHM = "Ed25519"
 
 
 def key_path() -> Path:
-    return Path(current_app.config["AUDIT_SIGNING_KEY_FILE"])
+    return Path(current_settings().audit_signing_key_file)
 
 
 def _generate(path: Path) -> None:
@@ -69,7 +71,7 @@ def public_key() -> Ed25519PublicKey:
 def verification_keys() -> dict[str, Ed25519PublicKey]:
     """key_id -> public key: the current key and every retired one."""
     keys = {}
-    for path in current_app.config.get("AUDIT_RETIRED_PUBLIC_KEYS", []):
+    for path in current_settings().audit_retired_public_keys:
         key = serialization.load_pem_public_key(Path(path).read_bytes())
         if not isinstance(key, Ed25519PublicKey):
             raise RuntimeError(f"{path} does not hold an Ed25519 public key")

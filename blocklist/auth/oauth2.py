@@ -21,6 +21,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from werkzeug import security
 
+from ..config import settings_of
 from ..context import Actor, presented_client, set_actor
 from ..db import db, utcnow
 from ..errors import abort
@@ -277,5 +278,5 @@ def init_app(app: Flask) -> None:
     protector = ProblemResourceProtector()
     protector.register_token_validator(TokenValidator())
     # Verified against for unknown client ids: the same method, so the same cost, as real ones.
-    dummy_hash = security.generate_password_hash(secrets.token_urlsafe(32), method=app.config["SECRET_HASH_METHOD"])
+    dummy_hash = security.generate_password_hash(secrets.token_urlsafe(32), method=settings_of(app).secret_hash_method)
     app.extensions["blocklist_oauth2"] = {"server": server, "protector": protector, "dummy_secret_hash": dummy_hash}

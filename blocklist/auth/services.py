@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from ..audit.actions import Action
 from ..audit.services import record
+from ..config import current_settings
 from ..context import Actor
 from ..db import db, execute_count, utcnow
 from ..exceptions import Conflict, Invalid, NotFound
@@ -84,7 +84,7 @@ def set_org_status(org: Org, status: str, reason: str | None = None, *, actor: A
 
 def _new_secret() -> tuple[str, str]:
     secret = secrets.token_urlsafe(32)
-    return secret, generate_password_hash(secret, method=current_app.config["SECRET_HASH_METHOD"])
+    return secret, generate_password_hash(secret, method=current_settings().secret_hash_method)
 
 
 def resolve_client_scope(org: Org, scope: str | None) -> str:

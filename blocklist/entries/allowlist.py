@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
 from ..audit.actions import Action
 from ..audit.services import record
+from ..config import current_settings
 from ..context import Actor
 from ..db import db
 from ..exceptions import Conflict, Invalid, NotFound
@@ -23,7 +23,7 @@ def allowlist_snapshot(item: AllowlistItem) -> dict:
 def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
     """Allowlist a value. An active entry with that value is revoked in the same transaction, so
     carriers' mirrors drop it too (an official number must not stay blocked anywhere)."""
-    region = current_app.config["DEFAULT_REGION"]
+    region = current_settings().default_region
     try:
         value = canonicalise(kind, raw_value, region)
     except InvalidValue as error:

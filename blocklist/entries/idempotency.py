@@ -22,6 +22,7 @@ from flask import json as flask_json
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ..config import current_settings
 from ..context import current_actor
 from ..db import db, execute_count, utcnow
 from ..exceptions import BadRequest, Invalid
@@ -54,7 +55,7 @@ class IdempotentRequest:
         )
         if stored is None:
             return None
-        if stored.created_at <= utcnow() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]):
+        if stored.created_at <= utcnow() - dt.timedelta(seconds=current_settings().idempotency_ttl):
             db.session.delete(stored)
             db.session.flush()
             return None
@@ -116,5 +117,5 @@ def idempotent(view):
 
 def purge_expired() -> int:
     """Drop answers older than the retention; returns how many (the caller commits)."""
-    cutoff = utcnow() - dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"])
+    cutoff = utcnow() - dt.timedelta(seconds=current_settings().idempotency_ttl)
     return execute_count(delete(IdempotentResponse).where(IdempotentResponse.created_at < cutoff))

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, insert, or_, select
 
 from ..audit.actions import Action
 from ..audit.services import record, record_many
+from ..config import current_settings
 from ..context import Actor
 from ..db import allocate_ids, bulk_insert, db, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
@@ -71,7 +71,7 @@ def fresh(entry_id: int) -> Entry:
 
 
 def default_expiry(kind: str, now: dt.datetime) -> dt.datetime | None:
-    ttl = current_app.config["ENTRY_TTL"].get(kind, 0)
+    ttl = current_settings().entry_ttl.get(kind, 0)
     return now + dt.timedelta(seconds=ttl) if ttl else None
 
 
@@ -119,8 +119,8 @@ def _item_errors(errors: dict[int, dict[str, list[str]]], single: bool) -> dict:
 def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishItem]:
     """Canonicalise every item, and hold a non-regulator to the breadth limits of its shape
     (`breadth.shape_errors`); a 422 problem naming each bad item and field otherwise."""
-    config = current_app.config
-    region = config["DEFAULT_REGION"]
+    settings = current_settings()
+    region = settings.default_region
     now = utcnow()
     prepared, errors = [], {}
     for index, item in enumerate(items):
@@ -132,7 +132,7 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
         too_wide = (
             None
             if actor.is_regulator
-            else shape_errors(value, max_span=config["MAX_RANGE_SPAN"], min_keyword_chars=config["MIN_KEYWORD_CHARS"])
+            else shape_errors(value, max_span=settings.max_range_span, min_keyword_chars=settings.min_keyword_chars)
         )
         if too_wide is not None:
             errors[index] = {"value": [too_wide]}
@@ -166,7 +166,7 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
 def _refuse_allowlisted(items: list[PublishItem], actor: Actor, single: bool) -> None:
     """409 for a value on the allowlist (or under an allowlisted domain), and for a
     non-regulator's range or keyword that covers an allowlisted value."""
-    region = current_app.config["DEFAULT_REGION"]
+    region = current_settings().default_region
     protected = find_protecting({(i.value.kind, i.value.value) for i in items}, region)
     covered = {} if actor.is_regulator else breadth.covered_allowlisted(i.value for i in items)
     if not protected and not covered:
@@ -204,7 +204,7 @@ def _refuse_revoked(
         if (e := existing.get((i.value.kind, i.value.value))) is not None and e.status == "revoked"
     }
     covered = breadth.covered_revoked(
-        (i.value for i in items if i.index not in refused), current_app.config["DEFAULT_REGION"]
+        (i.value for i in items if i.index not in refused), current_settings().default_region
     )
     for item in items:
         hit = covered.get(item.value)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, select, update
 
+from ..config import current_settings
 from ..db import bulk_insert, db, execute_count, table_of, utcnow
 from .models import FeedChange, FeedHead
 
@@ -75,7 +75,7 @@ def head_and_horizon() -> tuple[int, int]:
 def prune(now: dt.datetime | None = None) -> int:
     """Delete changes older than the retention and record the horizon; returns how many (the
     caller commits)."""
-    days = current_app.config["FEED_RETENTION_DAYS"]
+    days = current_settings().feed_retention_days
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
     through = db.session.scalar(select(func.max(FeedChange.position)).where(FeedChange.created_at < cutoff))
     if through is None:

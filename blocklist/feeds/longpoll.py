@@ -29,6 +29,7 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app
 
+from ..config import settings_of
 from ..context import current_actor
 from ..errors import abort
 
@@ -106,9 +107,9 @@ def slot() -> Iterator[None]:
 
 def init_app(app: Flask) -> None:
     """Size this app's long-poll bounds from its settings, clamping them as documented above."""
-    config = app.config
-    threads, free = config["THREADS"], config["LONGPOLL_FREE_THREADS"]
-    requested = config["LONGPOLL_PER_WORKER"]
+    settings = settings_of(app)
+    threads, free = settings.threads, settings.longpoll_free_threads
+    requested = settings.longpoll_per_worker
     per_worker = worker_cap(threads, free, requested)
     if requested is not None and per_worker != requested:
         log.warning(
@@ -126,6 +127,5 @@ def init_app(app: Flask) -> None:
             threads,
             max(1, free),
         )
-    per_client = max(1, config["LONGPOLL_PER_CLIENT"])
-    config["LONGPOLL_PER_WORKER"], config["LONGPOLL_PER_CLIENT"] = per_worker, per_client
+    per_client = max(1, settings.longpoll_per_client)
     app.extensions[EXTENSION] = LongPollSlots(per_worker, per_client)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth.oauth2 import require
 from ..auth.scopes import FEEDS_READ
+from ..config import current_settings
 from ..db import db
 from . import cursors, longpoll, services, snapshot
 from .schemas import ChangesArgsSchema, ChangesSchema, ChecksumArgsSchema, ChecksumSchema, SnapshotArgsSchema
@@ -55,9 +56,9 @@ def _consistent_read() -> snapshot.ConsistentRead:
     server-side timeouts from the settings."""
     engine = db.engine
     db.session.remove()
-    config = current_app.config
+    settings = current_settings()
     return snapshot.ConsistentRead(
-        engine, idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"], statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"]
+        engine, idle_timeout=settings.snapshot_idle_timeout, statement_timeout=settings.snapshot_statement_timeout
     )
 
 
@@ -113,7 +114,7 @@ class Snapshot(MethodView):
             headers["Content-Encoding"] = "gzip"
         response = Response(body, mimetype=MEDIA_TYPES[fmt], headers=headers)
         response.call_on_close(read.close)
-        _bound_send_time(response, current_app.config["SNAPSHOT_SEND_TIMEOUT"])
+        _bound_send_time(response, current_settings().snapshot_send_timeout)
         return response
 
 

@@ -16,6 +16,7 @@ import time
 
 from flask import Flask
 
+from ..config import settings_of
 from ..context import SYSTEM
 from ..db import db
 from ..entries import services as entry_services
@@ -67,8 +68,9 @@ def _run(app: Flask, interval: float) -> None:
 
 
 def init_app(app: Flask) -> None:
-    interval = app.config["SWEEP_INTERVAL"]
-    if app.config.get("TESTING") or interval <= 0:
+    settings = settings_of(app)
+    interval = settings.sweep_interval
+    if settings.testing or interval <= 0:
         return
     started = threading.Event()
     lock = threading.Lock()

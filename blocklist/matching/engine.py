@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import ahocorasick
 from sqlalchemy import select
 
+from ..config import settings_of
+from ..db import utcnow
 from ..entries.models import Entry
 from ..feeds import changes
 from ..feeds.models import FeedChange
@@ -211,7 +212,7 @@ class MatchingEngine:
 
     def keyword_hits(self, folded: str, now: float | None = None) -> Iterator[Hit]:
         """Every occurrence of an active keyword in ``folded`` text (spans in the folded text)."""
-        now = time.time() if now is None else now
+        now = utcnow().timestamp() if now is None else now
         seen: set[tuple[int, int]] = set()
         for automaton in (self._main, self._delta):
             if automaton is None:
@@ -236,7 +237,5 @@ def get_engine(app) -> MatchingEngine:
     """The engine of this app in this process (made on first use)."""
     engine = app.extensions.get("blocklist_matching")
     if engine is None:
-        engine = app.extensions.setdefault(
-            "blocklist_matching", MatchingEngine(app.config.get("CHECK_REBUILD_AFTER", REBUILD_AFTER))
-        )
+        engine = app.extensions.setdefault("blocklist_matching", MatchingEngine(settings_of(app).check_rebuild_after))
     return engine

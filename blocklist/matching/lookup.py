@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
+from ..config import current_settings
 from ..exceptions import Invalid
 from .index import EntryIndex, Probe, guard, protected_keys
 
 
 def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One verdict per query (`{value, kind}`), in order."""
-    region = current_app.config["DEFAULT_REGION"]
+    region = current_settings().default_region
     probes = [Probe.of(q["value"], q.get("kind"), region) for q in queries]
     index = EntryIndex.fetch(probes, whole=True)
     found = [[(entry, probe.keys) for entry in index.matching(probe)] for probe in probes]

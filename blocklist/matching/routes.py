@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..auth.oauth2 import require
 from ..auth.scopes import ENTRIES_READ
+from ..config import current_settings
 from ..errors import abort
 from . import services
 
@@ -54,7 +54,7 @@ class Check(MethodView):
     )
     def post(self, data):
         """Check a message: sender number/code/range, keywords, URLs and domains in the text"""
-        limit = current_app.config["CHECK_MAX_TEXT"]
+        limit = current_settings().check_max_text
         if len(data["text"]) > limit:
             abort(413, f"The text has {len(data['text'])} characters; the limit is {limit}.")
         return services.check(data["sender"], data["text"])

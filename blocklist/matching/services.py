@@ -12,14 +12,14 @@ host longer than DNS allows is no link at all (``find_urls``, ``canonicalize_url
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 
-from ..db import db
+from ..config import current_settings
+from ..db import db, utcnow
 from ..values.canonical import canonical_url_value
 from ..values.folding import fold_with_offsets, original_span
 from ..values.kinds import InvalidValue
@@ -81,10 +81,10 @@ def keyword_matches(engine: MatchingEngine, text: str, now: float) -> list[dict[
 
 def check(sender: str | None, text: str) -> dict[str, Any]:
     """The verdict on one message and every match, spans into the original strings."""
-    region = current_app.config["DEFAULT_REGION"]
+    region = current_settings().default_region
     engine = get_engine(current_app)
     engine.refresh(db.session)
-    now = time.time()
+    now = utcnow().timestamp()
 
     sender_reading = sender_probe(sender, region) if sender else Probe()
     links = Link.found_in(text)

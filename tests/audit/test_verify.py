@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from support.audit import records_after, sql
 from support.problems import assert_problem
+from support.settings import override_settings
 from support.sql import sql_log
 
 from blocklist.audit.services import record_many
@@ -306,7 +307,7 @@ def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(
     old_pem = client.get("/v1/audit/public-key", headers=reader).json["public_key"]
     # Rotate: a new signing key; the old checkpoint now names a key nobody knows, so the chain
     # does not verify and no new checkpoint is signed ...
-    monkeypatch.setitem(app.config, "AUDIT_SIGNING_KEY_FILE", str(tmp_path / "new" / "key.pem"))
+    override_settings(monkeypatch, app, audit_signing_key_file=str(tmp_path / "new" / "key.pem"))
     auth.org("carrier")
     api = client.get("/v1/audit/verify", headers=reader).json
     assert api["ok"] is False and "unknown key" in api["reason"] and api["first_bad"] == 8
@@ -314,7 +315,7 @@ def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(
     # ... until its public key is configured as retired: both checkpoints hold.
     retired = tmp_path / "retired-1.pem"
     retired.write_text(old_pem)
-    monkeypatch.setitem(app.config, "AUDIT_RETIRED_PUBLIC_KEYS", [str(retired)])
+    override_settings(monkeypatch, app, audit_retired_public_keys=(str(retired),))
     new = _checkpoint_id(runner)
     api, cli, exit_code = _verify(client, runner, reader)
     assert api["ok"] is True and exit_code == 0, api

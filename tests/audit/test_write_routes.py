@@ -191,7 +191,7 @@ WRITE_ROUTE_CALLS: dict[tuple[str, str], Callable[[WriteCall], str | None]] = {
 
 def _write_rules() -> list[tuple[str, str]]:
     """(rule, method) of every write route under /v1, from a throwaway app's URL map."""
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app({**TEST_CONFIG, "database_url": "sqlite://"})
     return sorted(
         {
             (rule.rule, method)

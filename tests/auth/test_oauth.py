@@ -15,6 +15,7 @@ from support.problems import assert_problem
 from blocklist.audit.models import AuditRecord
 from blocklist.auth.models import Client, Token
 from blocklist.auth.scopes import DEFAULT_SCOPES, scope_string
+from blocklist.config import settings_of
 from blocklist.db import db
 
 
@@ -82,7 +83,7 @@ def test_unknown_and_known_client_ids_cost_the_same_hashing(app, client, auth, h
         hash_checks.clear()
         assert_problem(_token_request(client, attempt, basic=basic), 401)
         # One verification each, with the configured method (the dummy hash's is the same).
-        assert hash_checks == [app.config["SECRET_HASH_METHOD"]], name
+        assert hash_checks == [settings_of(app).secret_hash_method], name
 
 
 @pytest.mark.parametrize(

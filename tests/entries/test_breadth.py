@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from support.problems import assert_problem
+from support.settings import override_settings
 
 from blocklist.values.coverage import range_span
 
@@ -47,8 +48,7 @@ def test_short_keywords_are_for_regulators(publish, value):
 
 
 def test_the_limits_are_configurable(app, publish, monkeypatch):
-    monkeypatch.setitem(app.config, "MAX_RANGE_SPAN", 100)
-    monkeypatch.setitem(app.config, "MIN_KEYWORD_CHARS", 2)
+    override_settings(monkeypatch, app, max_range_span=100, min_keyword_chars=2)
     assert publish("range", "952750xx").status_code == 201
     assert_problem(publish("range", "95275xxx"), 422)
     assert publish("keyword", "验证").status_code == 201

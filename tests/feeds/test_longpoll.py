@@ -106,20 +106,20 @@ def test_with_the_worker_bound_full_look_ups_and_health_checks_still_answer(serv
 
 
 def _app_with(tmp_path, **config):
-    return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/unused.sqlite", **config})
+    return create_app({**TEST_CONFIG, "database_url": f"sqlite:///{tmp_path}/unused.sqlite", **config})
 
 
 @pytest.mark.parametrize(
     ("config", "per_worker"),
     [
-        ({"THREADS": 8}, 4),  # default: half the threads
-        ({"THREADS": 4, "LONGPOLL_PER_WORKER": 10}, 2),  # clamped: 2 threads stay free
-        ({"THREADS": 16, "LONGPOLL_PER_WORKER": 16, "LONGPOLL_FREE_THREADS": 0}, 15),  # at least 1 stays free
-        ({"THREADS": 1}, 0),  # a sync worker: no long-poll may wait
+        ({"threads": 8}, 4),  # default: half the threads
+        ({"threads": 4, "longpoll_per_worker": 10}, 2),  # clamped: 2 threads stay free
+        ({"threads": 16, "longpoll_per_worker": 16, "longpoll_free_threads": 0}, 15),  # at least 1 stays free
+        ({"threads": 1}, 0),  # a sync worker: no long-poll may wait
     ],
 )
 def test_per_worker_bound_leaves_free_threads_whatever_the_settings(tmp_path, config, per_worker):
-    assert _app_with(tmp_path, **config).config["LONGPOLL_PER_WORKER"] == per_worker
+    assert _app_with(tmp_path, **config).extensions[longpoll.EXTENSION].per_worker == per_worker
 
 
 def test_bound_is_read_from_the_environment_and_a_clamp_is_logged(tmp_path, monkeypatch, caplog):
@@ -128,5 +128,5 @@ def test_bound_is_read_from_the_environment_and_a_clamp_is_logged(tmp_path, monk
     monkeypatch.setenv("BLOCKLIST_LONGPOLL_PER_CLIENT", "1")
     with caplog.at_level(logging.WARNING, logger="blocklist.feeds.longpoll"):
         app = _app_with(tmp_path)
-    assert (app.config["LONGPOLL_PER_WORKER"], app.config["LONGPOLL_PER_CLIENT"]) == (4, 1)
+    assert (app.extensions[longpoll.EXTENSION].per_worker, app.extensions[longpoll.EXTENSION].per_client) == (4, 1)
     assert "BLOCKLIST_LONGPOLL_PER_WORKER=6 clamped to 4" in caplog.text

@@ -12,6 +12,7 @@ import requests
 from conftest import requires_postgres, threaded_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
+from support.settings import override_settings
 
 from blocklist.db import db
 
@@ -51,7 +52,7 @@ def _eventually(condition) -> bool:
 def test_idle_reader_loses_its_transaction_and_the_pool_keeps_no_connection(
     app, client, callers, publish, observer, monkeypatch
 ):
-    monkeypatch.setitem(app.config, "SNAPSHOT_IDLE_TIMEOUT", 2)
+    override_settings(monkeypatch, app, snapshot_idle_timeout=2)
     publish("code", "10687415")
     publish("code", "10684500")
     with app.app_context():

@@ -4,11 +4,13 @@ BLOCKLIST_TEST_DATABASE_URL is set), migrated to head with Alembic; every test s
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import flask_migrate
 import pytest
 import werkzeug.security
+from flask_sqlalchemy.session import Session as SignallingSession
 from sqlalchemy import delete, insert, text
 from support.settings import override_settings
 
@@ -77,8 +79,56 @@ def _empty_tables(app) -> None:
         conn.execute(insert(FeedHead).values(id=1, position=0))
 
 
+class _SessionOnTestConnection(SignallingSession):
+    """Flask-SQLAlchemy's session, but every statement runs on the test's own connection
+    (its `get_bind` would otherwise pick the engine and escape the outer transaction)."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind
+
+
+@contextmanager
+def _rolled_back(app):
+    """Run the test inside one outer transaction on one connection, rolled back at the end
+    (Warehouse's tests/conftest.py): the app's commits only release savepoints."""
+    with app.app_context():
+        connection = db.engine.connect()
+    outer = connection.begin()
+    if connection.dialect.name == "sqlite":
+        # pysqlite only opens a transaction before DML: open it now, or releasing the first
+        # savepoint would commit.
+        connection.exec_driver_sql("BEGIN")
+    scoped = db.session
+    db.session = db._make_scoped_session(
+        {"class_": _SessionOnTestConnection, "bind": connection, "join_transaction_mode": "create_savepoint"}
+    )
+    try:
+        yield
+    finally:
+        with app.app_context():
+            db.session.remove()
+        db.session = scoped
+        outer.rollback()
+        connection.close()
+
+
+def pytest_collection_modifyitems(items):
+    """A test that asks for the database URL opens its own connections to it (a live server,
+    another app on the same database): its writes must really commit."""
+    for item in items:
+        if {"database_url", "live_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.committed)
+
+
 @pytest.fixture(autouse=True)
-def clean_db(app):
+def clean_db(request, app):
+    """Each test starts from the migrated, empty database. Most run in a transaction that is
+    rolled back; a test marked `committed` (other connections or processes must see its data:
+    live servers, threads, snapshots) really commits, and the tables are emptied after it."""
+    if request.node.get_closest_marker("committed") is None:
+        with _rolled_back(app):
+            yield
+        return
     yield
     with app.app_context():
         db.session.remove()

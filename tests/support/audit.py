@@ -39,6 +39,7 @@ def trail_text(app) -> str:
 def sql(app, statement: str, **params) -> list:
     """Run raw SQL in its own committed transaction, as an attacker with database access would."""
     with app.app_context():
-        with db.engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return result.all() if result.returns_rows else []
+        result = db.session.execute(text(statement), params)
+        rows = result.all() if result.returns_rows else []
+        db.session.commit()
+        return rows

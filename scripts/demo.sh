@@ -297,7 +297,7 @@ step "feeds: a snapshot (X-Blocklist-Cursor), the changes after it, the checksum
 call 200 GET '/v1/feed/snapshot?format=jsonl' "${AS_CARRIER[@]}" -H 'Accept-Encoding: gzip' --compressed >"$WORK/active.jsonl"
 CURSOR=$(header X-Blocklist-Cursor)
 [ -n "$CURSOR" ] || fail "the snapshot has no X-Blocklist-Cursor"
-grep -q '"value":"10687415"' "$WORK/active.jsonl" || fail "10687415 is not in the snapshot"
+jq -se 'any(.[]; .value == "10687415")' "$WORK/active.jsonl" >/dev/null || fail "10687415 is not in the snapshot"
 echo "snapshot: $(wc -l <"$WORK/active.jsonl") active entries, cursor $CURSOR"
 codes=$(call 200 GET '/v1/feed/snapshot?format=csv&kind=code' "${AS_CARRIER[@]}")
 head -3 <<<"$codes"

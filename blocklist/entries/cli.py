@@ -174,12 +174,14 @@ def export_entries(fmt: str, kind: str | None, output: str) -> None:
     """Write the active set (as GET /v1/feed/snapshot does, from one consistent read) in JSONL
     or CSV, streamed. Prints the feed cursor of the export on stderr (follow changes from it)."""
     config = current_app.config
-    read = snapshot.ConsistentRead(
-        db.engine, idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"], statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"]
-    )
-    cursor = cursors.encode(read.position)
     with click.open_file(output, "wb") as out:
-        for chunk in snapshot.stream(read, kind, fmt):
+        read = snapshot.ConsistentRead(
+            db.engine,
+            idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"],
+            statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"],
+        )
+        cursor = cursors.encode(read.position)
+        for chunk in snapshot.stream(read, kind, fmt):  # closes the read when done or abandoned
             out.write(chunk)
     click.echo(json.dumps({"cursor": cursor}), err=True)
 

@@ -287,9 +287,9 @@ answer=$(call 409 POST /v1/entries "${AS_CARRIER[@]}" "${json[@]}" -d '{"kind": 
 echo "the carrier publishing 95588: 409, $(jq -r .detail <<<"$answer")"
 answer=$(call 200 GET /v1/allowlist "${AS_CARRIER[@]}")
 check "$answer" 'any(.items[]; .value == "95588")' "the allowlist"
-answer=$(call 201 POST /v1/allowlist "${AS_REGULATOR[@]}" "${json[@]}" -d "{\"kind\": \"code\", \"value\": \"9${RUN: -4}\", \"reason\": \"demo\"}")
+answer=$(call 201 POST /v1/allowlist "${AS_REGULATOR[@]}" "${json[@]}" -d "{\"kind\": \"code\", \"value\": \"96${RUN: -4}\", \"reason\": \"demo\"}")
 call 204 DELETE "/v1/allowlist/$(jq -r .id <<<"$answer")" "${AS_REGULATOR[@]}" >/dev/null
-echo "added and removed 9${RUN: -4} (DELETE /v1/allowlist/{id})"
+echo "added and removed 96${RUN: -4} (DELETE /v1/allowlist/{id})"
 
 # --- 10. feeds -------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from . import models  # noqa: F401  (registers the tables)
 
 
 def init_app(app: Flask, api: Api) -> None:
-    from . import routes
+    from . import cli, routes
 
     for blueprint in routes.BLUEPRINTS:
         api.register_blueprint(blueprint)
+    cli.init_app(app)

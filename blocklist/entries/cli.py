@@ -1,0 +1,221 @@
+"""Operator commands for entries and the allowlist: `flask entries import | export` and
+`flask allowlist import`.
+
+Imports read the whole file first, validate every row with the API's own schema, then hand
+them to the same services as the API inside one transaction: a bad row is reported with its
+line number and nothing is written (exit 1). Every change is audited as the operator's. The
+export streams the active set with the snapshot's own code (bounded memory, one consistent
+read), in the snapshot's formats, which `entries import` reads back.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from ..auth import services as auth_services
+from ..context import OPERATOR, Actor
+from ..db import db
+from ..exceptions import Conflict, DomainError
+from ..feeds import cursors, snapshot
+from ..values.kinds import KINDS
+from . import allowlist, services
+from .schemas import MAX_BULK, AllowlistItemSchema, PublishSchema
+
+entries_cli = AppGroup("entries", help="Bulk import and export of entries.")
+allowlist_cli = AppGroup("allowlist", help="The regulators' allowlist.")
+
+FORMATS = click.Choice(snapshot.FORMATS)
+MAX_REPORTED = 20  # bad rows listed in one error message
+
+
+class BadRows(click.ClickException):
+    """Bad rows, each named by its line number; nothing was written."""
+
+    def __init__(self, problems: list[tuple[int, str]], what: str = "import"):
+        shown = [f"  line {line}: {message}" for line, message in problems[:MAX_REPORTED]]
+        if len(problems) > MAX_REPORTED:
+            shown.append(f"  ... and {len(problems) - MAX_REPORTED} more")
+        super().__init__(f"{what} refused, nothing was written ({len(problems)} bad rows):\n" + "\n".join(shown))
+
+
+def _format_of(path: str, given: str | None) -> str:
+    if given:
+        return given
+    return "csv" if path.lower().endswith(".csv") else "jsonl"
+
+
+def _rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row) for each data row, or (line number, message) for one that cannot be
+    read. CSV: a header row, empty fields left out, `tags` space-separated; JSONL: one object a
+    line, blank lines skipped; `null` members left out (the export writes them)."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                yield line, "more fields than the header names"
+                continue
+            fields: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+            if "tags" in fields:
+                fields["tags"] = fields["tags"].split()
+            yield line, fields
+        return
+    for line, text in enumerate(stream, start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except ValueError as error:
+            yield line, f"not JSON ({error})"
+            continue
+        if not isinstance(obj, dict):
+            yield line, "not a JSON object"
+            continue
+        yield line, {k: v for k, v in obj.items() if v is not None}
+
+
+def _messages(errors: Any) -> str:
+    """marshmallow's or a domain error's per-field messages as one line."""
+    if isinstance(errors, dict):
+        return "; ".join(f"{field}: {_messages(message)}" for field, message in errors.items())
+    if isinstance(errors, list):
+        return " ".join(_messages(message) for message in errors)
+    return str(errors)
+
+
+def _load(stream: IO[str], fmt: str, schema: Schema) -> tuple[list[int], list[dict[str, Any]]]:
+    """Every row validated by `schema`: (line numbers, loaded rows); BadRows if any is bad."""
+    lines, items, problems = [], [], []
+    try:
+        for line, row in _rows(stream, fmt):
+            if isinstance(row, str):
+                problems.append((line, row))
+                continue
+            try:
+                items.append(schema.load(row))
+                lines.append(line)
+            except ValidationError as error:
+                problems.append((line, _messages(error.messages)))
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise click.ClickException(f"cannot read the file: {error}") from None
+    if problems:
+        raise BadRows(problems)
+    if not items:
+        raise click.ClickException("the file has no rows")
+    return lines, items
+
+
+def _item_problems(error: DomainError, lines: list[int]) -> list[tuple[int, str]]:
+    """A service's per-item errors (`{"items": {index: {field: [...]}}}`) by line number."""
+    items = (error.errors or {}).get("items")
+    if not isinstance(items, dict):
+        return []
+    return [(lines[int(index)], _messages(messages)) for index, messages in items.items()]
+
+
+def operator_for(org_id: int) -> Actor:
+    """The operator acting for an org: reports are that org's and its kind's rules apply (a
+    carrier's import gets no regulator powers); the audit trail names the operator."""
+    org = auth_services.get_org(org_id)
+    if not org.is_active:
+        raise Conflict(f"Organisation {org.id} is suspended; reinstate it before importing for it.")
+    return dataclasses.replace(
+        OPERATOR, org_id=org.id, org_name=f"{OPERATOR.org_name} for {org.name}", org_kind=org.kind
+    )
+
+
+@entries_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--org", "org_id", required=True, type=int, help="The org whose reports these are")
+@click.option("--format", "fmt", type=FORMATS, default=None, help="Default: csv for *.csv, else jsonl")
+def import_entries(file: IO[str], org_id: int, fmt: str | None) -> None:
+    """Publish every row of FILE (JSONL or CSV with a header; `-` for stdin) as ORG's reports,
+    all or nothing. Columns as in POST /v1/entries (kind, value, region, reason, evidence,
+    category, tags, expires_at); others, such as an export's id and status, are ignored. Prints
+    the counts as JSON."""
+    lines, items = _load(file, _format_of(file.name, fmt), PublishSchema(unknown=EXCLUDE))
+    counts = dict.fromkeys(("created", "relisted", "corroborated", "refreshed"), 0)
+    try:
+        actor = operator_for(org_id)
+        for start in range(0, len(items), MAX_BULK):
+            try:
+                outcomes = services.publish(items[start : start + MAX_BULK], actor)
+            except DomainError as error:
+                problems = _item_problems(error, lines[start : start + MAX_BULK])
+                if problems:
+                    raise BadRows(problems) from None
+                raise
+            for outcome in outcomes:
+                counts[outcome.result] += 1
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.detail) from None
+    except click.ClickException:
+        db.session.rollback()
+        raise
+    click.echo(json.dumps({"rows": len(items), **counts}))
+
+
+@entries_cli.command("export")
+@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
+@click.option("--kind", type=click.Choice(KINDS), default=None, help="Only this kind")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default="-", help="Default: stdout")
+def export_entries(fmt: str, kind: str | None, output: str) -> None:
+    """Write the active set (as GET /v1/feed/snapshot does, from one consistent read) in JSONL
+    or CSV, streamed. Prints the feed cursor of the export on stderr (follow changes from it)."""
+    config = current_app.config
+    with click.open_file(output, "wb") as out:
+        read = snapshot.ConsistentRead(
+            db.engine,
+            idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"],
+            statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"],
+        )
+        cursor = cursors.encode(read.position)
+        for chunk in snapshot.stream(read, kind, fmt):  # closes the read when done or abandoned
+            out.write(chunk)
+    click.echo(json.dumps({"cursor": cursor}), err=True)
+
+
+@allowlist_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--skip-existing", is_flag=True, help="Skip values already on the allowlist instead of failing")
+def import_allowlist(file: IO[str], skip_existing: bool) -> None:
+    """Allowlist every row of FILE (CSV with the header kind,value,reason; `-` for stdin), all or
+    nothing; an active entry with an allowlisted value is revoked, as by POST /v1/allowlist.
+    Prints the counts as JSON."""
+    lines, items = _load(file, "csv", AllowlistItemSchema(unknown=EXCLUDE))
+    added = skipped = 0
+    problems: list[tuple[int, str]] = []
+    try:
+        for line, item in zip(lines, items, strict=True):
+            try:
+                allowlist.add(item["kind"], item["value"], item["reason"], OPERATOR)
+                added += 1
+            except Conflict as error:  # raised before anything of this row is written
+                if not skip_existing:
+                    problems.append((line, error.detail))
+                skipped += 1
+            except DomainError as error:
+                problems.append((line, error.detail))
+        if problems:
+            raise BadRows(problems, "allowlist import")
+        db.session.commit()
+    except click.ClickException:
+        db.session.rollback()
+        raise
+    click.echo(json.dumps({"rows": len(items), "added": added, "skipped": skipped}))
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(entries_cli)
+    app.cli.add_command(allowlist_cli)

@@ -112,11 +112,25 @@ def _rolled_back(app):
         connection.close()
 
 
+def _opens_own_connections(item) -> bool:
+    """Whether the test, or a fixture it uses (other than the session's `app`), asks for the
+    database URL: it opens its own connections to the database (a live server, another app)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    if "database_url" in info.argnames:
+        return True
+    return any(
+        "database_url" in definitions[-1].argnames
+        for name, definitions in info.name2fixturedefs.items()
+        if name != "app" and definitions
+    )
+
+
 def pytest_collection_modifyitems(items):
-    """A test that asks for the database URL opens its own connections to it (a live server,
-    another app on the same database): its writes must really commit."""
+    """Such a test's writes must really commit: mark it `committed`."""
     for item in items:
-        if {"database_url", "live_server"} & set(getattr(item, "fixturenames", ())):
+        if _opens_own_connections(item):
             item.add_marker(pytest.mark.committed)
 
 

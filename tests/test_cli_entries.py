@@ -132,6 +132,7 @@ def test_import_holds_a_carrier_to_its_own_rules(runner, client, auth, regulator
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.committed  # the export reads on a connection of its own
 def test_export_is_the_snapshot_and_imports_back(runner, client, auth, regulator, tmp_path, fmt):
     carrier = auth.org("carrier")
     source = tmp_path / "in.jsonl"

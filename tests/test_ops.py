@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TEST_CONFIG, is_postgres
 from support.problems import assert_problem
 
@@ -35,6 +36,7 @@ def test_readyz_when_database_is_up(client):
     assert response.json["status"] == "ready"
 
 
+@pytest.mark.committed  # another app, on a database that is down
 def test_readyz_fails_when_database_is_down(app, tmp_path):
     with app.app_context():
         postgres = is_postgres(app)
@@ -53,6 +55,7 @@ def test_readyz_fails_when_database_is_down(app, tmp_path):
     assert down.test_client().get("/healthz").status_code == 200
 
 
+@pytest.mark.committed  # another app, on a database that is down
 def test_api_routes_answer_503_problem_when_database_is_down(app, tmp_path):
     with app.app_context():
         postgres = is_postgres(app)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from marshmallow import EXCLUDE, Schema, ValidationError
 
@@ -173,13 +173,8 @@ def import_entries(file: IO[str], org_id: int, fmt: str | None) -> None:
 def export_entries(fmt: str, kind: str | None, output: str) -> None:
     """Write the active set (as GET /v1/feed/snapshot does, from one consistent read) in JSONL
     or CSV, streamed. Prints the feed cursor of the export on stderr (follow changes from it)."""
-    config = current_app.config
     with click.open_file(output, "wb") as out:
-        read = snapshot.ConsistentRead(
-            db.engine,
-            idle_timeout=config["SNAPSHOT_IDLE_TIMEOUT"],
-            statement_timeout=config["SNAPSHOT_STATEMENT_TIMEOUT"],
-        )
+        read = snapshot.consistent_read()
         cursor = cursors.encode(read.position)
         for chunk in snapshot.stream(read, kind, fmt):  # closes the read when done or abandoned
             out.write(chunk)

@@ -51,17 +51,6 @@ def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, 
     return page
 
 
-def _consistent_read() -> snapshot.ConsistentRead:
-    """A snapshot read on its own connection (the session's is given back first), with the
-    server-side timeouts from the settings."""
-    engine = db.engine
-    db.session.remove()
-    settings = current_settings()
-    return snapshot.ConsistentRead(
-        engine, idle_timeout=settings.snapshot_idle_timeout, statement_timeout=settings.snapshot_statement_timeout
-    )
-
-
 def _bound_send_time(response: Response, seconds: int) -> None:
     """Under gunicorn, let each write of `response` to the client's socket block at most
     `seconds` (0: no limit): a client that stops reading then fails the write, which ends the
@@ -102,7 +91,7 @@ class Snapshot(MethodView):
         """Stream the whole active set, consistent with the cursor in X-Blocklist-Cursor"""
         kind, fmt = args["kind"], args["format"]
         gzip = request.accept_encodings["gzip"] > 0
-        read = _consistent_read()
+        read = snapshot.consistent_read()
         etag = _etag(read.position, kind, fmt, gzip)
         headers = {CURSOR_HEADER: cursors.encode(read.position), "ETag": etag, "Vary": "Accept-Encoding"}
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
@@ -125,7 +114,7 @@ class Checksum(MethodView):
     @blp.response(200, ChecksumSchema)
     def get(self, args):
         """Count and SHA-256 of the active set at a cursor (sorted `kind\\tvalue\\n` lines)"""
-        read = _consistent_read()
+        read = snapshot.consistent_read()
         try:
             count, sha256 = snapshot.checksum(read, args["kind"])
         finally:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from ..config import current_settings
+from ..db import db
 from . import changes
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,17 @@ class ConsistentRead:
                 self.conn.invalidate()
             finally:
                 self.conn.close()
+
+
+def consistent_read() -> ConsistentRead:
+    """A snapshot read on its own connection (the session's is given back first), with the
+    server-side timeouts from the settings."""
+    engine = db.engine
+    db.session.remove()
+    settings = current_settings()
+    return ConsistentRead(
+        engine, idle_timeout=settings.snapshot_idle_timeout, statement_timeout=settings.snapshot_statement_timeout
+    )
 
 
 def _kind_filter(kind: str | None) -> str:

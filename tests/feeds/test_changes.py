@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 import time
 
+import pytest
 from sqlalchemy import update
 from support.problems import assert_problem
 from support.sql import sql_log
@@ -180,6 +181,7 @@ def test_pruned_cursor_is_gone_and_the_retained_log_is_followable(client, caller
     assert [c["position"] for c in _changes(client, callers["consumer"])["changes"]] == [4]
 
 
+@pytest.mark.committed  # another thread publishes; the long-poll's watcher reads on its own connection
 def test_long_poll_returns_as_soon_as_a_change_commits(app, client, callers):
     headers = callers["consumer"]
     since = _changes(client, headers)["next_cursor"]

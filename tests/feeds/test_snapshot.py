@@ -9,10 +9,14 @@ import hashlib
 import io
 import json
 
+import pytest
 from support.problems import assert_problem
 
 from blocklist.db import utcnow
 from blocklist.feeds import cursors
+
+# Snapshots and checksums read on a connection of their own (feeds.snapshot.consistent_read).
+pytestmark = pytest.mark.committed
 
 
 def _seed(client, callers, publish):

@@ -15,6 +15,8 @@ export BLOCKLIST_BIND="${BLOCKLIST_BIND:-127.0.0.1:8000}"
 flask() { .venv/bin/flask --app wsgi "$@"; }
 
 flask db upgrade
+# The audit checkpoint-signing key (BLOCKLIST_AUDIT_SIGNING_KEY_FILE, default instance/): made once.
+flask audit keygen --if-missing >/dev/null
 creds=instance/demo-credentials.json
 if [ ! -s "$creds" ]; then
   regulator=$(flask org create --name "Demo Regulator" --kind regulator)

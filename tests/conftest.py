@@ -12,6 +12,7 @@ import werkzeug.security
 from sqlalchemy import delete, insert, text
 
 from blocklist import create_app
+from blocklist.audit import signing
 from blocklist.audit.models import AuditHead
 from blocklist.auth import services as auth_services
 from blocklist.context import OPERATOR
@@ -311,7 +312,23 @@ def hash_checks(monkeypatch) -> list[str]:
 
 @pytest.fixture
 def signing_key(app, tmp_path, monkeypatch):
-    """Point the app at a fresh key file under tmp_path (generated on first use)."""
+    """Point the app at a fresh key file under tmp_path (`flask audit keygen` does this in production)."""
     path = tmp_path / "keys" / "audit-signing-key.pem"
+    signing.generate_key(path)
     monkeypatch.setitem(app.config, "AUDIT_SIGNING_KEY_FILE", str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_signing_key(tmp_path_factory):
+    """One audit signing key for the session's app and every gunicorn the tests start (which
+    refuses to start without one, deploy/gunicorn.conf.py), as `flask audit keygen` makes it."""
+    path = tmp_path_factory.mktemp("audit-key") / "audit-signing-key.pem"
+    signing.generate_key(path)
+    previous = os.environ.get("BLOCKLIST_AUDIT_SIGNING_KEY_FILE")
+    os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"]
+    else:
+        os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"] = previous

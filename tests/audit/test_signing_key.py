@@ -90,7 +90,9 @@ def test_a_checkpoint_signed_on_one_node_verifies_on_another_sharing_the_key(
 ):
     assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
     # Another node: its own app and connection pool, configured with the same key file.
-    other = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "AUDIT_SIGNING_KEY_FILE": str(signing_key)})
+    other = create_app(
+        {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "AUDIT_SIGNING_KEY_FILE": str(signing_key)}
+    )
     result = other.test_cli_runner().invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and json.loads(result.output)["ok"] is True
     # A node with a key of its own (what the old default made) cannot verify the checkpoint.

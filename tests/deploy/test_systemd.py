@@ -28,7 +28,8 @@ VENV_BIN = "/opt/blocklist/venv/bin"
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze missing (Debian package systemd; .ci/run installs it)"
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze missing (Debian package systemd; .ci/run installs it)",
 )
 
 

@@ -320,11 +320,13 @@ def signing_key(app, tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_signing_key(tmp_path_factory):
-    """One audit signing key for the session's app and every gunicorn the tests start (which
-    refuses to start without one, deploy/gunicorn.conf.py), as `flask audit keygen` makes it."""
+def session_signing_key(app, tmp_path_factory):
+    """One audit signing key for the session's app, every app a test creates and every gunicorn
+    the tests start (which refuses to start without one, deploy/gunicorn.conf.py), as
+    `flask audit keygen` makes it."""
     path = tmp_path_factory.mktemp("audit-key") / "audit-signing-key.pem"
     signing.generate_key(path)
+    app.config["AUDIT_SIGNING_KEY_FILE"] = str(path)
     previous = os.environ.get("BLOCKLIST_AUDIT_SIGNING_KEY_FILE")
     os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"] = str(path)
     yield path

@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 
 from ..exceptions import Unavailable
 
@@ -107,7 +107,8 @@ def private_key() -> Ed25519PrivateKey:
         try:
             key = load_key(path)
         except SigningKeyError as error:
-            log.error("%s", error)
+            if has_request_context():  # a CLI says it itself (audit/cli.py)
+                log.error("%s", error)
             raise SigningKeyUnavailable(
                 "The audit signing key is not configured on this server; the operator must provide it "
                 "(BLOCKLIST_AUDIT_SIGNING_KEY_FILE, see deploy/README.md).",

@@ -13,6 +13,7 @@ provides systemd-analyze; `.ci/run` installs it when missing.
 from __future__ import annotations
 
 import configparser
+import os
 import shutil
 import subprocess
 import sys
@@ -27,8 +28,9 @@ APP_DIR = "/opt/blocklist/app"
 VENV_BIN = "/opt/blocklist/venv/bin"
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 
+# Skipped on a developer machine without it; in CI (CI=true) a missing tool fails instead.
 pytestmark = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None,
+    shutil.which("systemd-analyze") is None and not os.environ.get("CI"),
     reason="systemd-analyze missing (Debian package systemd; .ci/run installs it)",
 )
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from sqlalchemy import text
 
+from . import metrics as operator_metrics
 from .db import db
 from .errors import problem_response
 
@@ -44,14 +44,9 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    # Under gunicorn with PROMETHEUS_MULTIPROC_DIR set, aggregate every worker's samples.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        payload = generate_latest(registry)
-    else:
-        payload = generate_latest()
-    return Response(payload, mimetype=CONTENT_TYPE_LATEST)
+    # Every worker's samples and the database gauges (blocklist/metrics.py). content_type, not
+    # mimetype: CONTENT_TYPE_LATEST already names its charset.
+    return Response(operator_metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def _start_timer() -> None:
@@ -69,5 +64,6 @@ def _observe(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    operator_metrics.init_app(app)
     app.before_request(_start_timer)
     app.after_request(_observe)

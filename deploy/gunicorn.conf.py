@@ -35,6 +35,54 @@ accesslog = os.environ.get("BLOCKLIST_ACCESS_LOG", "-")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+# prometheus_client's multiprocess mode: every worker writes its samples to files in one
+# directory and /metrics adds them up, so counters never go backwards between scrapes that land on
+# different workers. The directory must be set before a worker imports prometheus_client (this
+# file is read by the master first) and emptied at every start: the systemd unit and the image
+# name one (/run/blocklist, /tmp/blocklist-metrics); without one, a private directory is made here
+# and removed at exit.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_own_metrics_dir = not _metrics_dir
+if _own_metrics_dir:
+    import tempfile
+
+    _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="blocklist-metrics-")
+
+
+def on_starting(server):
+    # Samples of an earlier run would be added to this one's: drop them (only prometheus_client's
+    # own *.db files, whatever else the directory holds).
+    os.makedirs(_metrics_dir, exist_ok=True)
+    for name in os.listdir(_metrics_dir):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(_metrics_dir, name))
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    # Refuse to serve without the audit signing key (blocklist/audit/signing.py): a clear start-up
+    # error, instead of a 503 on GET /v1/audit/public-key later. Exiting with gunicorn's
+    # WORKER_BOOT_ERROR (3) makes the master stop too, with this message in the log.
+    import sys
+
+    from blocklist.audit import signing
+
+    app = getattr(worker.wsgi, "app", worker.wsgi)  # the Flask app, even if wrapped
+    try:
+        with app.app_context():
+            key_id = signing.require_key(app)
+    except signing.SigningKeyError as error:
+        worker.log.error("blocklist cannot start: %s", error)
+        sys.exit(3)
+    worker.log.debug("audit signing key %s loaded", key_id)
+
+
 def post_fork(server, worker):
     # The app sizes its long-poll bound from the threads this worker really has (a --threads on
     # the command line or in GUNICORN_CMD_ARGS wins over BLOCKLIST_THREADS). It is created after
@@ -43,11 +91,10 @@ def post_fork(server, worker):
 
 
 def child_exit(server, worker):
-    # With PROMETHEUS_MULTIPROC_DIR set, drop a dead worker's live gauges from /metrics.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    # Drop a dead worker's live gauges (long-polls waiting) from /metrics; its counters stay.
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)
 
 
 # gunicorn's control socket defaults to one path per user, so two servers on a host would fight

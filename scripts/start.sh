@@ -23,6 +23,10 @@ export BLOCKLIST_BIND="${BLOCKLIST_BIND:-127.0.0.1:8000}"
 flask() { .venv/bin/flask --app wsgi "$@"; }
 
 flask db upgrade
+# The audit checkpoint-signing key (BLOCKLIST_AUDIT_SIGNING_KEY_FILE, default in the instance
+# directory): made once.
+export BLOCKLIST_AUDIT_SIGNING_KEY_FILE="${BLOCKLIST_AUDIT_SIGNING_KEY_FILE:-$(cd "$instance" && pwd)/audit-signing-key.pem}"
+flask audit keygen --if-missing >/dev/null
 creds="$instance/demo-credentials.json"
 if [ ! -s "$creds" ]; then
   regulator=$(flask org create --name "Demo Regulator" --kind regulator)

@@ -15,9 +15,12 @@ from sqlalchemy import delete, insert, text
 from support.settings import override_settings
 
 from blocklist import create_app
+from blocklist.audit import signing
 from blocklist.audit.models import AuditHead
 from blocklist.auth import services as auth_services
 from blocklist.clock import CLOCK
+from blocklist.config import EXTENSION as SETTINGS
+from blocklist.config import settings_of
 from blocklist.context import OPERATOR
 from blocklist.db import db
 from blocklist.feeds.models import FeedHead
@@ -377,8 +380,9 @@ def hash_checks(monkeypatch) -> list[str]:
 
 @pytest.fixture
 def signing_key(app, tmp_path, monkeypatch):
-    """Point the app at a fresh key file under tmp_path (generated on first use)."""
+    """Point the app at a fresh key file under tmp_path (`flask audit keygen` does this in production)."""
     path = tmp_path / "keys" / "audit-signing-key.pem"
+    signing.generate_key(path)
     override_settings(monkeypatch, app, audit_signing_key_file=str(path))
     return path
 
@@ -388,3 +392,20 @@ def clock():
     """The service's clock (blocklist/clock.py), for a test to move forward instead of sleeping."""
     yield CLOCK
     CLOCK.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_signing_key(app, tmp_path_factory):
+    """One audit signing key for the session's app, every app a test creates and every gunicorn
+    the tests start (which refuses to start without one, deploy/gunicorn.conf.py), as
+    `flask audit keygen` makes it."""
+    path = tmp_path_factory.mktemp("audit-key") / "audit-signing-key.pem"
+    signing.generate_key(path)
+    app.extensions[SETTINGS] = settings_of(app).replace({"audit_signing_key_file": str(path)})
+    previous = os.environ.get("BLOCKLIST_AUDIT_SIGNING_KEY_FILE")
+    os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"]
+    else:
+        os.environ["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"] = previous

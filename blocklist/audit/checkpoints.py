@@ -21,7 +21,7 @@ def create_checkpoint(*, batch: int = DEFAULT_BATCH) -> tuple[AuditCheckpoint | 
     result = verify_chain(session, batch=batch)
     if not result.ok:
         return None, result
-    kid = signing.key_id()  # load (or create) the key before taking the lock
+    kid = signing.key_id()  # load the key (SigningKeyUnavailable if none) before taking the lock
     # The full walk ran without the lock (appenders were not held up); under the lock, check only
     # the records appended since then, linking them to what was verified.
     seq, head_hash = _lock_head(0)

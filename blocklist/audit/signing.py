@@ -1,39 +1,64 @@
 """The Ed25519 key that signs audit checkpoints, and the exact bytes it signs.
 
-The private key lives in a PEM file (``AUDIT_SIGNING_KEY_FILE``, from
-``BLOCKLIST_AUDIT_SIGNING_KEY_FILE``, default ``instance/audit-signing-key.pem``) and is generated
-with mode 0600 on first use. The public key is published so anyone can check a checkpoint.
-After a rotation the earlier public keys (``AUDIT_RETIRED_PUBLIC_KEYS``, from
-``BLOCKLIST_AUDIT_RETIRED_PUBLIC_KEYS``: PEM files, comma-separated) keep older checkpoints
-verifiable; checkpoints name their key by ``key_id``.
+The private key lives in one PEM file (``AUDIT_SIGNING_KEY_FILE``, from
+``BLOCKLIST_AUDIT_SIGNING_KEY_FILE``, default ``instance/audit-signing-key.pem``), the same file on
+every node, so a checkpoint signed on one node verifies on all of them. It is made once, by the
+operator, with ``flask --app wsgi audit keygen`` (mode 0600; ``scripts/start.sh`` runs it with
+``--if-missing`` for the embedded default) and then only read: nothing that serves requests ever
+creates it, and the server refuses to start without it (``deploy/gunicorn.conf.py`` calls
+`require_key`). A key that is missing or unreadable when a request needs it is a 503 problem,
+never a 500. The public key is published so anyone can check a checkpoint. After a rotation the
+earlier public keys (``AUDIT_RETIRED_PUBLIC_KEYS``, from ``BLOCKLIST_AUDIT_RETIRED_PUBLIC_KEYS``:
+PEM files, comma-separated) keep older checkpoints verifiable; checkpoints name their key by
+``key_id``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import errno
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import current_app
+from flask import Flask, current_app, has_request_context
 
-from ..config import current_settings
+from ..config import current_settings, settings_of
+from ..exceptions import Unavailable
 
 ALGORITHM = "Ed25519"
+KEYGEN_HINT = "create it once with `flask --app wsgi audit keygen` and give every node the same file"
+log = logging.getLogger(__name__)
 
 
-def key_path() -> Path:
-    return Path(current_settings().audit_signing_key_file)
+class SigningKeyError(Exception):
+    """The configured signing key file cannot be used; the message names the file and why."""
 
 
-def _generate(path: Path) -> None:
-    """Write a new key to `path` atomically with mode 0600; a concurrent writer's key wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+class SigningKeyUnavailable(Unavailable):
+    """A request needs the signing key and the server has none it can read (503)."""
+
+
+def key_path(app: Flask | None = None) -> Path:
+    return Path(settings_of(app or current_app).audit_signing_key_file)
+
+
+def generate_key(path: Path) -> None:
+    """Write a new key to `path` with mode 0600, atomically (readers never see half a file).
+
+    Raises FileExistsError when `path` already exists (a key is never overwritten: rotating it
+    means keeping the old public key, see deploy/README.md) and OSError when it cannot be
+    written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the directory should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -42,24 +67,54 @@ def _generate(path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
-        os.link(tmp, path)  # fails if another process created the key first
-    except FileExistsError:
-        pass
+        os.link(tmp, path)  # fails if the key exists, also when another process made it first
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def load_key(path: Path) -> Ed25519PrivateKey:
+    """The private key in `path`; raises SigningKeyError saying what is wrong with the file."""
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise SigningKeyError(f"audit signing key {path} does not exist: {KEYGEN_HINT}") from None
+    except OSError as error:
+        raise SigningKeyError(f"audit signing key {path} cannot be read: {error.strerror or error}") from None
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as error:
+        raise SigningKeyError(f"audit signing key {path} is not an unencrypted PEM private key: {error}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"audit signing key {path} does not hold an Ed25519 private key")
+    return key
+
+
+def require_key(app: Flask) -> str:
+    """Load `app`'s signing key (start-up check); return its key_id or raise SigningKeyError."""
+    key = load_key(key_path(app))
+    app.extensions.setdefault("blocklist_audit_keys", {})[str(key_path(app))] = key
+    return key_id(key.public_key())
+
+
 def private_key() -> Ed25519PrivateKey:
-    """The signing key for the current app, generated on first use; cached per path."""
+    """The signing key for the current app, read once per path and cached; never created here.
+
+    Raises SigningKeyUnavailable (503) when the file is missing or unusable; the log says which
+    file and why, the problem does not (the public-key route answers anyone)."""
     path = key_path()
     cache = current_app.extensions.setdefault("blocklist_audit_keys", {})
     key = cache.get(str(path))
     if key is None:
-        if not path.exists():
-            _generate(path)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise RuntimeError(f"{path} does not hold an Ed25519 private key")
+        try:
+            key = load_key(path)
+        except SigningKeyError as error:
+            if has_request_context():  # a CLI says it itself (audit/cli.py)
+                log.error("%s", error)
+            raise SigningKeyUnavailable(
+                "The audit signing key is not configured on this server; the operator must provide it "
+                "(BLOCKLIST_AUDIT_SIGNING_KEY_FILE, see deploy/README.md).",
+                headers={"Retry-After": "300"},
+            ) from None
         cache[str(path)] = key
     return key
 
@@ -72,9 +127,16 @@ def verification_keys() -> dict[str, Ed25519PublicKey]:
     """key_id -> public key: the current key and every retired one."""
     keys = {}
     for path in current_settings().audit_retired_public_keys:
-        key = serialization.load_pem_public_key(Path(path).read_bytes())
+        try:
+            key = serialization.load_pem_public_key(Path(path).read_bytes())
+        except (OSError, ValueError) as error:
+            log.error("retired audit public key %s cannot be used: %s", path, error)
+            raise SigningKeyUnavailable(
+                "A retired audit public key configured on this server cannot be read (see the server log)."
+            ) from None
         if not isinstance(key, Ed25519PublicKey):
-            raise RuntimeError(f"{path} does not hold an Ed25519 public key")
+            log.error("retired audit public key %s does not hold an Ed25519 public key", path)
+            raise SigningKeyUnavailable("A retired audit public key configured on this server is not an Ed25519 key.")
         keys[key_id(key)] = key
     current = public_key()
     keys[key_id(current)] = current

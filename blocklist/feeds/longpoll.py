@@ -32,6 +32,7 @@ from flask import Flask, current_app
 from ..config import settings_of
 from ..context import current_actor
 from ..errors import abort
+from ..metrics import LONGPOLL_WAITING
 
 EXTENSION = "blocklist_longpoll"
 RETRY_AFTER_SECONDS = 2
@@ -99,9 +100,11 @@ def slot() -> Iterator[None]:
             "of threads for them; retry after the number of seconds in Retry-After.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    LONGPOLL_WAITING.inc()
     try:
         yield
     finally:
+        LONGPOLL_WAITING.dec()
         slots.release(client)
 
 

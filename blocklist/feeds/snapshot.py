@@ -46,8 +46,10 @@ SELECT '{{"id":' || e.id || ',"kind":"' || e.kind || '","value":' || to_json(e.v
     || ',"updated_at":"' || {_PG_TIME.format(column="e.updated_at")} || '"}}'
 FROM entries e {_PG_TAGS.format(agg=_JSON_TAGS)}
 WHERE e.status = 'active' {{kind_filter}}"""
+# CSV: an entry without tags or category has an empty field, as Python's csv writer gives on
+# SQLite (COPY writes NULL as an empty field and an empty string as `""`, so no coalesce here).
 _PG_CSV = f"""
-SELECT e.id, e.kind, e.value, e.status, e.category, coalesce(t.tags, '') AS tags, e.reporters,
+SELECT e.id, e.kind, e.value, e.status, e.category, t.tags, e.reporters,
     {_PG_TIME.format(column="e.expires_at")} AS expires_at, {_PG_TIME.format(column="e.updated_at")} AS updated_at
 FROM entries e {_PG_TAGS.format(agg=_CSV_TAGS)}
 WHERE e.status = 'active' {{kind_filter}}"""
@@ -146,8 +148,14 @@ def _pg_copy(read: ConsistentRead, select_sql: str, options: str, kind: str | No
 
 
 def _iso(value) -> str | None:
-    """SQLite keeps naive UTC text; give it the UTC offset as the PostgreSQL query does."""
-    return None if value is None else str(value).replace(" ", "T") + "+00:00"
+    """SQLite keeps naive UTC text (always six digits of microseconds); write it exactly as the
+    PostgreSQL query does: `T`, microseconds without trailing zeros (none when zero), `+00:00`."""
+    if value is None:
+        return None
+    stamp = str(value).replace(" ", "T")
+    if "." in stamp:
+        stamp = stamp.rstrip("0").rstrip(".")
+    return stamp + "+00:00"
 
 
 def _sqlite_rows(read: ConsistentRead, kind: str | None) -> Iterator[dict]:

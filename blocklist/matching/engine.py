@@ -44,6 +44,7 @@ from ..db import utcnow
 from ..entries.models import Entry
 from ..feeds import changes
 from ..feeds.models import FeedChange
+from ..metrics import ENGINE_REBUILDS
 
 KINDS = ("keyword",)
 REBUILD_AFTER = 2000  # delta keywords + dropped keywords before the main automaton is rebuilt
@@ -146,6 +147,7 @@ class MatchingEngine:
         self._delta = None
         self._dropped = 0
         self.rebuilds += 1
+        ENGINE_REBUILDS.inc()
 
     def apply(self, rows: Iterable[tuple[int, str, str, str, dt.datetime | None]], position: int) -> None:
         """Apply the current state (id, kind, value, status, expires_at) of entries that changed,

@@ -20,6 +20,7 @@ from flask import current_app
 
 from ..config import current_settings
 from ..db import db, utcnow
+from ..metrics import CHECK_VERDICTS
 from ..values.canonical import canonical_url_value
 from ..values.folding import fold_with_offsets, original_span
 from ..values.kinds import InvalidValue
@@ -121,4 +122,6 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
     for m in matches:
         del m["_guard"]
     matches.sort(key=lambda m: (m["field"] != "sender", m["span"][0], m["span"][1], m["entry_id"]))
-    return {"verdict": "block" if matches else "allow", "matches": matches}
+    verdict = "block" if matches else "allow"
+    CHECK_VERDICTS.labels(verdict).inc()
+    return {"verdict": verdict, "matches": matches}

@@ -308,6 +308,7 @@ def test_checkpoints_of_a_rotated_key_verify_with_its_retired_public_key(
     # Rotate: a new signing key; the old checkpoint now names a key nobody knows, so the chain
     # does not verify and no new checkpoint is signed ...
     override_settings(monkeypatch, app, audit_signing_key_file=str(tmp_path / "new" / "key.pem"))
+    assert runner.invoke(args=["audit", "keygen"]).exit_code == 0
     auth.org("carrier")
     api = client.get("/v1/audit/verify", headers=reader).json
     assert api["ok"] is False and "unknown key" in api["reason"] and api["first_bad"] == 8

@@ -10,9 +10,10 @@ import io
 import json
 
 import pytest
+from sqlalchemy import text
 from support.problems import assert_problem
 
-from blocklist.db import utcnow
+from blocklist.db import db, utcnow
 from blocklist.feeds import cursors
 
 # Snapshots and checksums read on a connection of their own (feeds.snapshot.consistent_read).
@@ -141,3 +142,35 @@ def test_expire_command_sweeps_due_entries_into_the_feed(app, runner, client, ca
     changes = client.get("/v1/feed/changes", headers=callers["consumer"]).json["changes"]
     assert [(c["op"], c["entry"]["value"]) for c in changes][-1] == ("remove", "http://bad.example/a")
     assert [(r["value"]) for r in _jsonl(_snapshot(client, callers["consumer"]))] == ["http://bad.example/b"]
+
+
+def test_csv_snapshot_bytes_are_the_same_on_both_databases(app, client, callers, publish):
+    """The exact CSV text, asserted as written here on SQLite and on PostgreSQL alike: no tags is
+    an empty field (not `""`), no category an empty field, fields holding a comma or a quote are
+    quoted, timestamps are ISO with the UTC offset and microseconds without trailing zeros."""
+    bare = publish("code", "10687415", expires_at="2030-01-02T03:04:05+00:00").json["id"]
+    tagged = publish(
+        "url",
+        'http://scam.example/pay,now?q="x"',
+        tags=["fraud:ticket-scam", "channel:sms"],
+        category="fraud",
+        expires_at="2030-01-02T03:04:05.120000+00:00",
+    ).json["id"]
+    with app.app_context():
+        # Fixed change times, so the expected bytes can be written down.
+        db.session.execute(text("UPDATE entries SET updated_at = '2026-05-06 07:08:09.123450'"))
+        db.session.commit()
+    url_value = client.get(f"/v1/entries/{tagged}", headers=callers["carrier"]).json["value"]
+    assert "," in url_value and '"' in url_value
+    quoted_url = '"' + url_value.replace('"', '""') + '"'
+    body = _snapshot(client, callers["consumer"], format="csv").get_data()
+    header, *rows = body.decode().split("\n")
+    assert header == "id,kind,value,status,category,tags,reporters,expires_at,updated_at"
+    assert rows[-1] == ""  # the last record ends with a newline
+    assert sorted(rows[:-1]) == sorted(
+        [
+            f"{bare},code,10687415,active,,,1,2030-01-02T03:04:05+00:00,2026-05-06T07:08:09.12345+00:00",
+            f"{tagged},url,{quoted_url},active,fraud,channel:sms fraud:ticket-scam,1,"
+            "2030-01-02T03:04:05.12+00:00,2026-05-06T07:08:09.12345+00:00",
+        ]
+    )

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -92,13 +93,10 @@ class Syncer:
             before_sleep=_log_retry,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                result = step(*args)
-            if attempt.retry_state.attempt_number > 1:
-                log.warning("server reachable again after %d tries", attempt.retry_state.attempt_number)
-            return result
-        raise AssertionError("unreachable: tenacity either returns or raises")
+        result = retrying(step, *args)
+        if (tries := retrying.statistics.get("attempt_number", 1)) > 1:
+            log.warning("server reachable again after %d tries", tries)
+        return result
 
     def snapshot(self) -> None:
         log.info("loading a snapshot" + (f" of {self.kind} entries" if self.kind else ""))
@@ -326,6 +324,10 @@ def _lookup(args: argparse.Namespace) -> int:
     return 0 if verdict["listed"] else 1
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -352,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     tries = None if args.follow else max(args.tries, 1)
     backoff = (args.backoff[0], args.backoff[1])
     syncer = Syncer(feed, mirror, args.kind, tries=tries, backoff=backoff, progress=progress)
+    # systemd stops the service with SIGTERM: end like Ctrl-C (a local transaction rolls back).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         syncer.retrying(syncer.ready)
         if args.follow:

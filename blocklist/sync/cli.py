@@ -108,7 +108,7 @@ class Syncer:
         with tqdm(
             total=total,
             unit=" entries",
-            unit_scale=True,
+            unit_scale=total is None or total >= 100_000,  # 1.2M/10.0M; small counts exactly
             desc="snapshot",
             disable=not self.progress,
             file=sys.stderr,

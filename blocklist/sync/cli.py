@@ -254,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verify-interval",
         type=_seconds,
-        default=_seconds(env("BLOCKLIST_SYNC_VERIFY_INTERVAL", "600")),
+        default=env("BLOCKLIST_SYNC_VERIFY_INTERVAL", "600"),  # a string default: argparse checks it
         metavar="SECONDS",
         help="with --follow, compare checksums with the server this often and re-snapshot on a "
         "difference; 0 never (default 600; env BLOCKLIST_SYNC_VERIFY_INTERVAL)",
@@ -262,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tries",
         type=int,
-        default=int(env("BLOCKLIST_SYNC_TRIES", "5")),
+        default=env("BLOCKLIST_SYNC_TRIES", "5"),
         metavar="N",
         help="without --follow, how many times a step is tried while the server is unavailable "
         "(default 5; env BLOCKLIST_SYNC_TRIES); --follow retries forever",
@@ -271,7 +271,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backoff",
         type=_seconds,
         nargs=2,
-        default=[_seconds(s) for s in env("BLOCKLIST_SYNC_BACKOFF", "1 60").split()],
+        default=None,
         metavar=("INITIAL", "MAX"),
         help="retry waits: exponential from INITIAL seconds with full jitter, at most MAX "
         "(default 1 60; env BLOCKLIST_SYNC_BACKOFF='1 60')",
@@ -329,6 +329,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    env = os.environ.get
     parser = _parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -352,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     mirror = Mirror(args.db)
     feed = FeedClient(args.url, args.client_id, secret, timeout=args.timeout)
     tries = None if args.follow else max(args.tries, 1)
+    if args.backoff is None:  # not on the command line: the environment, else 1 and 60 s
+        try:
+            args.backoff = [_seconds(text) for text in env("BLOCKLIST_SYNC_BACKOFF", "1 60").split()]
+            if len(args.backoff) != 2:
+                raise ValueError
+        except (ValueError, argparse.ArgumentTypeError):
+            parser.error("BLOCKLIST_SYNC_BACKOFF is two numbers of seconds, e.g. '1 60'")
     backoff = (args.backoff[0], args.backoff[1])
     syncer = Syncer(feed, mirror, args.kind, tries=tries, backoff=backoff, progress=progress)
     # systemd stops the service with SIGTERM: end like Ctrl-C (a local transaction rolls back).

@@ -120,3 +120,30 @@ def test_the_service_tells_the_time_by_its_one_clock():
             continue
         text = path.read_text()
         assert not re.search(r"datetime\.(now|utcnow|today)\(|time\.time\(\)", text), f"{relative} reads the wall clock"
+
+
+# What the sync client may import: it runs on a carrier's host without the server's stack.
+SYNC_THIRD_PARTY = {"requests", "tenacity", "tqdm"}
+
+
+def test_the_sync_client_imports_only_the_pure_values_core():
+    """blocklist.sync imports blocklist.values (the shared matching rules) and itself, never the
+    server's modules (Flask, the database layer, services), and of third-party libraries only
+    SYNC_THIRD_PARTY besides the standard library."""
+    import sys
+
+    modules = _modules()
+    for name, path in modules.items():
+        if not name.startswith("blocklist.sync"):
+            continue
+        inside = _imports(name, path, modules)
+        assert all(m.startswith(("blocklist.values", "blocklist.sync")) for m in inside), (name, inside)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                tops = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops = {node.module.split(".")[0]}
+            else:
+                continue
+            outside = tops - SYNC_THIRD_PARTY - set(sys.stdlib_module_names) - {"__future__"}
+            assert not outside, f"{name} imports {outside}"

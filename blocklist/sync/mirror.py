@@ -1,5 +1,6 @@
 """The local SQLite mirror: the active set keyed by (kind, value) and the feed cursor, always
-changed together in one local transaction, so a crash never loses or double-applies a page."""
+changed together in one local transaction, so a crash never loses or double-applies a page.
+URL entries also store their Safe Browsing expression (`match_key`), the key `lookup` probes."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from ..values.urls import url_expression
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     kind TEXT NOT NULL, value TEXT NOT NULL, id INTEGER NOT NULL, status TEXT, category TEXT,
-    tags TEXT, reporters INTEGER, expires_at TEXT, updated_at TEXT,
+    tags TEXT, reporters INTEGER, expires_at TEXT, updated_at TEXT, match_key TEXT,
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 """
+_MATCH_KEY_INDEX = "CREATE INDEX IF NOT EXISTS entries_match_key ON entries (match_key) WHERE match_key IS NOT NULL"
 _UPSERT = (
     "INSERT OR REPLACE INTO entries (kind, value, id, status, category, tags, reporters, expires_at, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "updated_at, match_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+COLUMNS = ("kind", "value", "id", "status", "category", "tags", "reporters", "expires_at", "updated_at")
 
 
 def _row(entry: dict[str, Any]) -> tuple:
@@ -33,6 +38,7 @@ def _row(entry: dict[str, Any]) -> tuple:
         entry.get("reporters"),
         entry.get("expires_at"),
         entry.get("updated_at"),
+        url_expression(entry["value"]) if entry["kind"] == "url" else None,
     )
 
 
@@ -41,6 +47,26 @@ class Mirror:
         self.db = sqlite3.connect(path, isolation_level=None)  # transactions are explicit here
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        self._upgrade()
+        self.db.execute(_MATCH_KEY_INDEX)
+
+    def _upgrade(self) -> None:
+        """A mirror written before `match_key` existed gets the column, filled for its URLs."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(entries)")}
+        if "match_key" in columns:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("ALTER TABLE entries ADD COLUMN match_key TEXT")
+            urls = [row[0] for row in self.db.execute("SELECT value FROM entries WHERE kind = 'url'")]
+            self.db.executemany(
+                "UPDATE entries SET match_key = ? WHERE kind = 'url' AND value = ?",
+                [(url_expression(url), url) for url in urls],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -104,16 +130,16 @@ class Mirror:
             count += len(rows)
         return count, digest.hexdigest()
 
-    def lookup(self, value: str, kind: str | None) -> list[dict[str, Any]]:
-        sql = (
-            "SELECT kind, value, id, status, category, tags, reporters, expires_at, updated_at"
-            " FROM entries WHERE value = ?"
-        )
-        params: tuple = (value,)
-        if kind:
-            sql, params = sql + " AND kind = ?", (value, kind)
-        columns = ("kind", "value", "id", "status", "category", "tags", "reporters", "expires_at", "updated_at")
-        rows = [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql + " ORDER BY kind", params)]
-        for row in rows:
-            row["tags"] = row["tags"].split() if row["tags"] else []
-        return rows
+    def find(self, pairs: Iterable[tuple[str, str]], url_keys: Iterable[str]) -> list[dict[str, Any]]:
+        """The rows with one of the exact (kind, value) `pairs` or one of the URL expressions
+        `url_keys`: the index probes behind a look-up (`lookup.py` decides what matches)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        select = f"SELECT {', '.join(COLUMNS)} FROM entries WHERE "
+        queries: list[tuple[str, tuple[str, ...]]] = [(select + "kind = ? AND value = ?", pair) for pair in set(pairs)]
+        queries += [(select + "match_key = ? AND kind = 'url'", (key,)) for key in set(url_keys)]
+        for sql, params in queries:
+            for row in self.db.execute(sql, params):
+                entry = dict(zip(COLUMNS, row, strict=True))
+                entry["tags"] = entry["tags"].split() if entry["tags"] else []
+                found[(entry["kind"], entry["value"])] = entry
+        return sorted(found.values(), key=lambda entry: entry["id"])

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
 from conftest import threaded_server
-from sqlalchemy import select
+from sync_support import (
+    FAST_RETRIES,
+    ROOT,
+    SYNC,
+    mirror_set,
+    run,
+    secret_env,
+    server_set,
+    sync_command,
+    wait_for,
+)
 
 from blocklist.db import db, utcnow
-from blocklist.entries.models import Entry
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
@@ -31,44 +35,14 @@ def feed_server(app, database_url):
 
 
 def _sync_command(server, creds, db_path, *extra):
-    # `--opt=value`: a generated secret may start with "-" (argparse would take it for an option)
-    return [
-        sys.executable,
-        "-m",
-        "blocklist.sync.cli",
-        "--url",
-        server.url,
-        f"--client-id={creds.client_id}",
-        f"--client-secret={creds.client_secret}",
-        "--db",
-        str(db_path),
-        *extra,
-    ]
+    return sync_command(server, creds, db_path, *extra)
 
 
-def _run(args, **kwargs):
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60, **kwargs)
+def _run(args, creds=None, **kwargs):
+    return run(args, env=secret_env(creds) if creds else None, **kwargs)
 
 
-def _mirror(db_path) -> set[tuple[str, str]]:
-    with sqlite3.connect(db_path) as conn:
-        return set(conn.execute("SELECT kind, value FROM entries"))
-
-
-def _server_set(app) -> set[tuple[str, str]]:
-    with app.app_context():
-        rows = db.session.execute(select(Entry.kind, Entry.value).where(Entry.status == "active")).all()
-        db.session.remove()
-    return {tuple(row) for row in rows}
-
-
-def _wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+_mirror, _server_set, _wait_for = mirror_set, server_set, wait_for
 
 
 def test_mirror_follow_kill_and_resume(app, feed_server, auth, client, callers, publish, tmp_path):
@@ -78,33 +52,24 @@ def test_mirror_follow_kill_and_resume(app, feed_server, auth, client, callers, 
     creds = auth.org("consumer")
     db_path = tmp_path / "mirror.sqlite"
 
-    first = _run(_sync_command(feed_server, creds, db_path))
+    first = _run(_sync_command(feed_server, creds, db_path), creds)
     assert first.returncode == 0, first.stderr
     assert "snapshot loaded: 3 rows" in first.stderr and "in sync" in first.stderr
+    assert "\r" not in first.stderr and "entries/s" not in first.stderr  # no progress bar off a terminal
     assert _mirror(db_path) == _server_set(app)
 
-    found = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(db_path), "lookup", "+8613812345678"])
+    found = _run([*SYNC, "--db", str(db_path), "lookup", "+8613812345678"])
     assert found.returncode == 0 and json.loads(found.stdout)["listed"] is True
-    not_canonical = _run(
-        [
-            sys.executable,
-            "-m",
-            "blocklist.sync.cli",
-            "--db",
-            str(db_path),
-            "lookup",
-            "138-1234-5678",
-            "--kind",
-            "number",
-        ]
-    )
-    assert json.loads(not_canonical.stdout)["listed"] is False
+    # canonicalised as the server does: the national spelling finds the E.164 entry
+    national = _run([*SYNC, "--db", str(db_path), "lookup", "138-1234-5678", "--kind", "number"])
+    assert national.returncode == 0 and json.loads(national.stdout)["listed"] is True
 
     follower = subprocess.Popen(
         _sync_command(feed_server, creds, db_path, "--follow", "--wait", "5"),
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
+        env=secret_env(creds),
     )
     try:
         publish("code", "10680001")
@@ -123,7 +88,7 @@ def test_mirror_follow_kill_and_resume(app, feed_server, auth, client, callers, 
     entry_id = publish("code", "10680002").json["id"]
     client.post(f"/v1/entries/{entry_id}/withdraw", headers=callers["carrier"])
     publish("keyword", "安全账户")
-    resumed = _run(_sync_command(feed_server, creds, db_path))
+    resumed = _run(_sync_command(feed_server, creds, db_path), creds)
     assert resumed.returncode == 0, resumed.stderr
     assert "snapshot" not in resumed.stderr  # resumed from its stored cursor
     assert _mirror(db_path) == _server_set(app)
@@ -131,27 +96,35 @@ def test_mirror_follow_kill_and_resume(app, feed_server, auth, client, callers, 
 
 
 def test_usage_and_connection_errors_have_their_exit_codes(tmp_path, auth):
-    no_url = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", str(tmp_path / "m.sqlite")])
+    no_url = _run([*SYNC, "--db", str(tmp_path / "m.sqlite")])
     assert no_url.returncode == 2 and "--url" in no_url.stderr
-    bad_kind = _run([sys.executable, "-m", "blocklist.sync.cli", "--db", "x", "--kind", "planet"])
+    bad_kind = _run([*SYNC, "--db", "x", "--kind", "planet"])
     assert bad_kind.returncode == 2
     creds = auth.org("consumer")
+    no_secret = run(
+        [*SYNC, "--url", "http://127.0.0.1:9", "--client-id", creds.client_id, "--db", str(tmp_path / "m.sqlite")],
+        env={k: v for k, v in secret_env(creds).items() if k != "BLOCKLIST_CLIENT_SECRET"},
+    )
+    assert no_secret.returncode == 2 and "client secret" in no_secret.stderr
+    # nothing listens on port 9: each try is logged, then the one-shot sync gives up with 1
     down = _run(
         [
-            sys.executable,
-            "-m",
-            "blocklist.sync.cli",
+            *SYNC,
             "--url",
             "http://127.0.0.1:9",
             "--client-id",
             creds.client_id,
-            "--client-secret",
-            "wrong",
             "--db",
             str(tmp_path / "m.sqlite"),
-        ]
+            "--tries",
+            "3",
+            *FAST_RETRIES,
+        ],
+        creds,
     )
-    assert down.returncode == 1 and "error" in down.stderr
+    assert down.returncode == 1, down.stderr
+    assert down.stderr.count("server unavailable") == 2 and "try 2 failed" in down.stderr
+    assert "error: cannot get a token" in down.stderr
 
 
 def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server, auth, publish, tmp_path):
@@ -163,13 +136,15 @@ def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server
     publish("code", "10687415")
     creds = auth.org("consumer")
     db_path = tmp_path / "mirror.sqlite"
-    assert _run(_sync_command(feed_server, creds, db_path)).returncode == 0
+    assert _run(_sync_command(feed_server, creds, db_path), creds).returncode == 0
+
+    import sqlite3
 
     with sqlite3.connect(db_path) as conn:  # the mirror drifts: a row the server never had
         conn.execute("INSERT INTO entries (kind, value, id) VALUES ('code', '99999999', 0)")
-    drifted = _run(_sync_command(feed_server, creds, db_path))
+    drifted = _run(_sync_command(feed_server, creds, db_path), creds)
     assert drifted.returncode == 0, drifted.stderr
-    assert "checksum mismatch; re-snapshotting" in drifted.stderr
+    assert "checksum mismatch (the mirror has 2 entries); re-snapshotting" in drifted.stderr
     assert _mirror(db_path) == _server_set(app) == {("code", "10687415")}
 
     publish("code", "10680001")
@@ -179,7 +154,7 @@ def test_resnapshot_on_checksum_mismatch_and_on_a_pruned_cursor(app, feed_server
         db.session.commit()
         assert prune() == 3
         db.session.commit()  # the sweeper job owns the commit
-    gone = _run(_sync_command(feed_server, creds, db_path))
+    gone = _run(_sync_command(feed_server, creds, db_path), creds)
     assert gone.returncode == 0, gone.stderr
     assert "older than the server's change log; re-snapshotting" in gone.stderr
     assert _mirror(db_path) == _server_set(app)

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from typing import Any
 
 from flask import Flask, send_from_directory
 from flask_migrate import Migrate
 from flask_smorest import Api, Blueprint
 from marshmallow import INCLUDE, Schema, fields
-from swagger_ui_bundle import swagger_ui_path
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import context, errors, jsonio, ops, ratelimit
+from . import apidoc, context, errors, jsonio, ops, ratelimit
 from .config import load_settings, normalise_database_url
 from .db import db, init_unit_of_work
 from .jsonio import StorableFlaskParser, StorableJSONProvider
 from .pagination import MAX_ID
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+# Swagger UI 5 (renders OpenAPI 3.1), from the dist that the flask-swagger-ui package ships with
+# its licence; only its files are used, flask-smorest renders the page at /docs.
+SWAGGER_UI_DIST = str(files("flask_swagger_ui") / "dist")
 
 
 class ProblemSchema(Schema):
@@ -79,6 +83,12 @@ def _document_security(api: Api) -> None:
             },
         },
     )
+    api.spec.components.security_scheme(
+        "clientBasic",
+        {"type": "http", "scheme": "basic", "description": "OAuth client id and secret (client_secret_basic)"},
+    )
+    api.spec.tag({"name": "oauth", "description": "Tokens (RFC 6749, 7009, 7662) and server metadata (RFC 8414)"})
+    api.spec.tag({"name": "ops", "description": "Health, readiness and metrics (no token, never rate limited)"})
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -113,8 +123,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
 
     from . import audit, auth, entries, feeds, matching
+    from .auth import metadata
 
     auth.init_app(app, api)
+    app.register_blueprint(metadata.bp)
     audit.init_app(app, api)
     entries.init_app(app, api)
     ratelimit.init_app(app)
@@ -124,7 +136,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):
-        return send_from_directory(swagger_ui_path, filename)
+        return send_from_directory(SWAGGER_UI_DIST, filename)
 
+    apidoc.init_app(app, api)  # the plain views (OAuth, ops, metadata) into the spec
     init_unit_of_work(app)  # last: every view, the OAuth endpoints included
+    hops = app.config["RATE_LIMIT_PROXY_HOPS"]
+    if hops > 0:
+        # The caller's address (request.remote_addr: rate limits, the audit trail) is the
+        # X-Forwarded-For entry the nearest of `hops` trusted proxies added; entries further
+        # left are the caller's own claims. gunicorn already honours X-Forwarded-Proto.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     return app

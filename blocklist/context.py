@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -55,14 +55,9 @@ def current_request_id() -> str | None:
 
 
 def client_address() -> str | None:
-    """The caller's address: the ``X-Forwarded-For`` entry added by the nearest of
-    ``RATE_LIMIT_PROXY_HOPS`` trusted proxies (nginx), or the socket's peer when 0. Entries
-    further left are the caller's own claims and are never trusted."""
-    hops = current_app.config.get("RATE_LIMIT_PROXY_HOPS", 0)
-    if hops > 0:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
+    """The caller's address. Behind ``RATE_LIMIT_PROXY_HOPS`` trusted proxies (nginx) Werkzeug's
+    ProxyFix (set up in `create_app`) has already made it the ``X-Forwarded-For`` entry the
+    nearest of them added; entries further left are the caller's own claims, never trusted."""
     return request.remote_addr
 
 

@@ -258,6 +258,13 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
                     },
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 },
+                "503": {
+                    "description": "The database is unavailable; retry after `Retry-After` seconds",
+                    "headers": {
+                        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying"}
+                    },
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                },
             },
         )(wrapper)
 

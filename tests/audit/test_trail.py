@@ -172,24 +172,28 @@ def test_no_secret_or_token_ever_reaches_the_trail(app, client, auth):
         assert value not in listed
 
 
-def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app, client, auth):
-    """Behind nginx (RATE_LIMIT_PROXY_HOPS=1) the trail records the address nginx saw, not
-    nginx's own; without trusted proxies a caller's X-Forwarded-For is ignored."""
+def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app, client, auth, database_url):
+    """Behind nginx (RATE_LIMIT_PROXY_HOPS=1: Werkzeug's ProxyFix) the trail records the
+    address nginx saw, not nginx's own; without trusted proxies a caller's X-Forwarded-For is
+    ignored."""
+    from conftest import TEST_CONFIG, AuthHelper
+
+    from blocklist import create_app
+
     admin, headers = _as_admin(auth, "req-proxy")
     forwarded = {**headers, "X-Forwarded-For": "203.0.113.9, 198.51.100.7"}  # claim, then nginx's entry
     before = max_seq(app)
     assert client.post("/v1/orgs", headers=forwarded, json={"name": "Spoofer", "kind": "carrier"}).status_code == 201
     assert _one_record(app, before, "org.create")["remote_addr"] == "127.0.0.1"
-    app.config["RATE_LIMIT_PROXY_HOPS"] = 1
-    try:
-        before = max_seq(app)
-        assert (
-            client.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code
-            == 201
-        )
-        assert _one_record(app, before, "org.create")["remote_addr"] == "198.51.100.7"
-    finally:
-        app.config["RATE_LIMIT_PROXY_HOPS"] = 0
+    proxied = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMIT_PROXY_HOPS": 1})
+    behind = proxied.test_client()
+    helper = AuthHelper(proxied, behind)
+    forwarded = {**helper.headers(helper.org("regulator", name="Regulator behind nginx")), "X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+    before = max_seq(app)
+    assert (
+        behind.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code == 201
+    )
+    assert _one_record(app, before, "org.create")["remote_addr"] == "198.51.100.7"
 
 
 def test_only_known_actions_are_recorded(app):

@@ -245,6 +245,12 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
             responses={
                 "401": {
                     "description": "Missing, invalid, expired or revoked token",
+                    "headers": {
+                        "WWW-Authenticate": {
+                            "schema": {"type": "string"},
+                            "description": "Bearer challenge (RFC 6750), with `error` for a bad token",
+                        }
+                    },
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 },
                 "403": {

@@ -188,7 +188,10 @@ def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app,
     proxied = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "RATE_LIMIT_PROXY_HOPS": 1})
     behind = proxied.test_client()
     helper = AuthHelper(proxied, behind)
-    forwarded = {**helper.headers(helper.org("regulator", name="Regulator behind nginx")), "X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+    forwarded = {
+        **helper.headers(helper.org("regulator", name="Regulator behind nginx")),
+        "X-Forwarded-For": "203.0.113.9, 198.51.100.7",
+    }
     before = max_seq(app)
     assert (
         behind.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code == 201

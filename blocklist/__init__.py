@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import os
 from importlib.resources import files
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from flask import Flask, send_from_directory
 from flask_migrate import Migrate
 from flask_smorest import Api, Blueprint
+from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -23,6 +25,16 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 # Swagger UI 5 (renders OpenAPI 3.1), from the dist that the flask-swagger-ui package ships with
 # its licence; only its files are used, flask-smorest renders the page at /docs.
 SWAGGER_UI_DIST = str(files("flask_swagger_ui") / "dist")
+
+
+API_DESCRIPTION = """Shared blocklist exchange: one violation, restricted everywhere.
+
+Headers on every operation, declared here once: the response's `X-Request-Id` (a sane one the
+caller sent, else a new one; it is also the audit trail's `request_id`), and, with rate limiting
+on, `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds) and `X-RateLimit-Limit`,
+`X-RateLimit-Remaining`, `X-RateLimit-Reset` (a Unix time). Errors are RFC 9457
+`application/problem+json`. OAuth clients discover the token endpoints at
+`/.well-known/oauth-authorization-server` (RFC 8414)."""
 
 
 class ProblemSchema(Schema):
@@ -61,6 +73,19 @@ class BlocklistApi(Api):
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
+
+    def _register_responses(self):
+        """flask-smorest's shared error responses (422, default), documented with the media type
+        they are really sent with: every error body is `application/problem+json`."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_MIME)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_MIME)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def _document_security(api: Api) -> None:
@@ -118,7 +143,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     context.init_app(app)
     ops.init_app(app)
 
-    api = BlocklistApi(app, spec_kwargs={"info": {"description": "Shared blocklist exchange"}})
+    api = BlocklistApi(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
     _document_security(api)
     errors.init_app(app)
 

@@ -86,20 +86,22 @@ def _declared_parameters(spec, path: str, method: str) -> set[str]:
     }
 
 
-def _declared_response_headers(spec, path: str, method: str, status: int) -> set[str]:
+def _declared_response(spec, path: str, method: str, status: int) -> dict:
     responses = spec["paths"][path][method]["responses"]
     response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
     assert response is not None, f"{method.upper()} {path} answered {status}, which the spec does not list"
     if "$ref" in response:
         response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    return {name.lower() for name in response.get("headers", {})}
+    return response
 
 
 @pytest.fixture
 def observed(database_url, monkeypatch):
     """(app, client, auth, seen): a fresh app whose every request records the headers it read
     and sent, by (path template, method, status)."""
-    seen: dict[tuple[str, str, int], dict[str, set[str]]] = defaultdict(lambda: {"read": set(), "sent": set()})
+    seen: dict[tuple[str, str, int], dict[str, set[str]]] = defaultdict(
+        lambda: {"read": set(), "sent": set(), "media": set()}
+    )
     reads: list[str] = []
     original = EnvironHeaders._get_key
 
@@ -125,6 +127,8 @@ def observed(database_url, monkeypatch):
             record = seen[(path, request.method.lower(), response.status_code)]
             record["read"].update(reads)
             record["sent"].update(name.lower() for name in response.headers.keys())
+            if response.mimetype and response.status_code not in (204, 304):
+                record["media"].add(response.mimetype)
         return response
 
     client = observed_app.test_client()
@@ -202,7 +206,7 @@ def _exercise(client, auth) -> None:
     client.get("/v1/audit/checkpoints", headers=audit)
 
 
-def test_every_header_a_route_reads_or_sends_is_declared(observed, spec):
+def test_every_header_and_body_type_a_route_reads_or_sends_is_declared(observed, spec):
     _app, client, auth, seen = observed
     _exercise(client, auth)
     assert len({(path, method) for path, method, _ in seen}) >= 35  # the scenario reached the API
@@ -210,9 +214,12 @@ def test_every_header_a_route_reads_or_sends_is_declared(observed, spec):
     for (path, method, status), headers in sorted(seen.items()):
         for name in sorted(headers["read"] - GENERIC_REQUEST - _declared_parameters(spec, path, method)):
             undeclared.append(f"{method.upper()} {path}: request header {name}")
+        declared = _declared_response(spec, path, method, status)
         sent = headers["sent"] - GENERIC_RESPONSE
-        for name in sorted(sent - _declared_response_headers(spec, path, method, status)):
+        for name in sorted(sent - {name.lower() for name in declared.get("headers", {})}):
             undeclared.append(f"{method.upper()} {path} {status}: response header {name}")
+        for media in sorted(headers["media"] - set(declared.get("content", {}))):
+            undeclared.append(f"{method.upper()} {path} {status}: body of type {media}")
     assert not undeclared, "\n".join(undeclared)
     # The headers this API defines were really exercised above.
     read = set().union(*(h["read"] for h in seen.values()))

@@ -187,7 +187,10 @@ def issue_token():
     operationId="revokeToken",
     requestBody=_form(_REVOKE_REQUEST),
     responses={
-        "200": {"description": "Revoked (or it was not a live token of this client)"},
+        "200": {
+            "description": "Revoked (or it was not a live token of this client)",
+            "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
+        },
         "400": _oauth_error("invalid_request or unsupported_token_type"),
         **_OAUTH_ERRORS,
     },

@@ -204,6 +204,9 @@ def _exercise(client, auth) -> None:
     audit = auth.headers(regulator)
     client.get("/v1/audit", headers=audit)
     client.get("/v1/audit/checkpoints", headers=audit)
+    client.get("/v1/audit/999999", headers=audit)  # 404
+    client.get("/v1/orgs/999999", headers=r)  # 404
+    client.post("/v1/orgs", json={"name": "Example Mobile", "kind": "carrier"}, headers=r)  # 409
 
 
 def test_every_header_and_body_type_a_route_reads_or_sends_is_declared(observed, spec):

@@ -215,6 +215,9 @@ def introspect_token():
     return _as_problem(authorization_server().create_endpoint_response("introspection"))
 
 
+ORG_NOT_FOUND = {"404": problem("No organisation with this id")}
+CLIENT_NOT_FOUND = {"404": problem("No such organisation, or it has no client with this id")}
+
 blp = Blueprint(
     "orgs", __name__, url_prefix="/v1/orgs", description="Organisations and their API clients (regulators only)"
 )
@@ -232,6 +235,7 @@ class Orgs(MethodView):
     @require(ADMIN, regulator=True)
     @blp.arguments(OrgSchema)
     @blp.response(201, OrgSchema)
+    @blp.doc(responses={"409": problem("An organisation with this name exists")})
     def post(self, data):
         """Register an organisation"""
         return services.create_org(data["name"], data["kind"], actor=current_actor())
@@ -241,6 +245,7 @@ class Orgs(MethodView):
 class OrgById(MethodView):
     @require(ADMIN, regulator=True)
     @blp.response(200, OrgSchema)
+    @blp.doc(responses=ORG_NOT_FOUND)
     def get(self, org_id):
         """One organisation"""
         return services.get_org(org_id)
@@ -251,6 +256,7 @@ class OrgSuspend(MethodView):
     @require(ADMIN, regulator=True)
     @blp.arguments(OrgStatusChangeSchema, required=False)
     @blp.response(200, OrgSchema)
+    @blp.doc(responses=ORG_NOT_FOUND)
     def post(self, data, org_id):
         """Suspend an organisation: its tokens stop working on the next request"""
         return services.set_org_status(
@@ -263,6 +269,7 @@ class OrgReinstate(MethodView):
     @require(ADMIN, regulator=True)
     @blp.arguments(OrgStatusChangeSchema, required=False)
     @blp.response(200, OrgSchema)
+    @blp.doc(responses=ORG_NOT_FOUND)
     def post(self, data, org_id):
         """Reinstate a suspended organisation"""
         return services.set_org_status(
@@ -275,6 +282,7 @@ class OrgClients(MethodView):
     @require(ADMIN, regulator=True)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, ClientListSchema)
+    @blp.doc(responses=ORG_NOT_FOUND)
     def get(self, page, org_id):
         """List an organisation's API clients (secrets are never shown again)"""
         return queries.list_clients(services.get_org(org_id), page).as_dict()
@@ -282,6 +290,7 @@ class OrgClients(MethodView):
     @require(ADMIN, regulator=True)
     @blp.arguments(ClientSchema)
     @blp.response(201, ClientWithSecretSchema)
+    @blp.doc(responses={**ORG_NOT_FOUND, "409": problem("The organisation is suspended")})
     def post(self, data, org_id):
         """Create an API client; the secret is in this response only"""
         client, secret = services.create_client(
@@ -295,6 +304,7 @@ class OrgClients(MethodView):
 class OrgClientById(MethodView):
     @require(ADMIN, regulator=True)
     @blp.response(204)
+    @blp.doc(responses=CLIENT_NOT_FOUND)
     def delete(self, org_id, client_id):
         """Revoke a client: its secret and tokens stop working at once"""
         services.revoke_client(services.get_client(services.get_org(org_id), client_id), actor=current_actor())
@@ -304,6 +314,7 @@ class OrgClientById(MethodView):
 class OrgClientRotate(MethodView):
     @require(ADMIN, regulator=True)
     @blp.response(200, ClientWithSecretSchema)
+    @blp.doc(responses={**CLIENT_NOT_FOUND, "409": problem("The client is revoked")})
     def post(self, org_id, client_id):
         """Rotate a client's secret; the old secret and its tokens stop working"""
         client = services.get_client(services.get_org(org_id), client_id)

@@ -161,6 +161,7 @@ _OAUTH_ERRORS = {
         "from this address",
         RETRY_AFTER,
     ),
+    "503": problem("The database is unavailable", RETRY_AFTER),
 }
 
 

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, Response, g, has_request_context, request
 
-from .config import current_settings
-
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -57,14 +55,6 @@ def current_request_id() -> str | None:
 
 
 def client_address() -> str | None:
-    """The caller's address: the ``X-Forwarded-For`` entry added by the nearest of
-    ``RATE_LIMIT_PROXY_HOPS`` trusted proxies (nginx), or the socket's peer when 0. Entries
-    further left are the caller's own claims and are never trusted."""
-    hops = current_settings().rate_limit_proxy_hops
-    if hops > 0:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
     return request.remote_addr
 
 

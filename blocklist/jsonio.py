@@ -183,7 +183,10 @@ def refuse_unstorable_datetimes(arguments: Any) -> None:
 
 
 class StorableJSONProvider(DefaultJSONProvider):
-    """For `request.get_json()`."""
+    """For `request.get_json()`; and every JSON answer is UTF-8 as is (RFC 8259 8.1): `安 全 账 户`,
+    not `\u5b89 \u5168 …` escapes."""
+
+    ensure_ascii = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         refuse_too_deep(s)

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from sqlalchemy import text
 
 from . import metrics as operator_metrics
+from .apidoc import RETRY_AFTER, operation, problem, schema
 from .db import db
 from .errors import problem_response
 
@@ -23,13 +24,42 @@ LATENCY = Histogram(
 bp = Blueprint("ops", __name__)
 
 
+_HEALTH = schema(
+    "Health",
+    {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]},
+)
+_READINESS = schema(
+    "Readiness",
+    {
+        "type": "object",
+        "properties": {"status": {"type": "string", "enum": ["ready"]}, "database": {"type": "string", "enum": ["ok"]}},
+        "required": ["status", "database"],
+    },
+)
+
+
 @bp.get("/healthz")
+@operation(
+    tags=["ops"],
+    summary="Liveness: the process answers (no database, never rate limited)",
+    operationId="healthz",
+    responses={"200": {"description": "Alive", "content": {"application/json": {"schema": _HEALTH}}}},
+)
 def healthz():
     """Liveness: the process answers. Touches nothing else."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@operation(
+    tags=["ops"],
+    summary="Readiness: the database answers a query (never rate limited)",
+    operationId="readyz",
+    responses={
+        "200": {"description": "Ready", "content": {"application/json": {"schema": _READINESS}}},
+        "503": problem("The database is unreachable", RETRY_AFTER),
+    },
+)
 def readyz():
     """Readiness: the database answers a query."""
     try:
@@ -43,6 +73,17 @@ def readyz():
 
 
 @bp.get("/metrics")
+@operation(
+    tags=["ops"],
+    summary="Prometheus metrics (text exposition format; never rate limited)",
+    operationId="metrics",
+    responses={
+        "200": {
+            "description": "Prometheus text exposition format 0.0.4",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics():
     # Every worker's samples and the database gauges (blocklist/metrics.py). content_type, not
     # mimetype: CONTENT_TYPE_LATEST already names its charset.

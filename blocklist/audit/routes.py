@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from ..apidoc import problem
 from ..auth.oauth2 import require
 from ..auth.scopes import AUDIT_READ
 from ..db import db
@@ -46,6 +47,7 @@ class AuditRecords(MethodView):
 class AuditRecordBySeq(MethodView):
     @require(AUDIT_READ)
     @blp.response(200, AuditRecordSchema)
+    @blp.doc(responses={"404": problem("No audit record with this seq")})
     def get(self, seq):
         """One audit record"""
         return queries.get_record(seq)

@@ -246,6 +246,12 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
             responses={
                 "401": {
                     "description": "Missing, invalid, expired or revoked token",
+                    "headers": {
+                        "WWW-Authenticate": {
+                            "schema": {"type": "string"},
+                            "description": "Bearer challenge (RFC 6750), with `error` for a bad token",
+                        }
+                    },
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 },
                 "403": {
@@ -256,6 +262,13 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
                     "description": "The client is over its rate limit; retry after `Retry-After` seconds",
                     "headers": {
                         "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds until the limit resets"}
+                    },
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                },
+                "503": {
+                    "description": "The database is unavailable; retry after `Retry-After` seconds",
+                    "headers": {
+                        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying"}
                     },
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 },

@@ -10,6 +10,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from ..apidoc import ETAG, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IF_MATCH, problem
 from ..auth.oauth2 import require
 from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
 from ..context import current_actor
@@ -18,6 +19,7 @@ from . import allowlist, disputes, queries, services
 from .idempotency import idempotent
 from .models import Entry
 from .schemas import (
+    STORY_ITEMS,
     AllowlistArgsSchema,
     AllowlistItemSchema,
     AllowlistSchema,
@@ -71,6 +73,21 @@ def _with_etag(entry: Entry, status: int = 200):
     return entry, status, {"ETag": entry.etag}
 
 
+# Answers the entry routes can give besides their success and the 401/403/422/429 every route
+# documents (`require`, `arguments`).
+NOT_FOUND = {"404": problem("No entry with this id")}
+PUBLISH_CONFLICT = {
+    "409": problem(
+        "The value (or one a range/keyword covers) is allowlisted (`allowlist_reason`), or it was revoked and only "
+        "a regulator may list it again"
+    )
+}
+IDEMPOTENCY_DOC = {
+    "parameters": [IDEMPOTENCY_KEY],
+    "responses": {"400": problem("Malformed Idempotency-Key")},
+}
+
+
 # --- entries ---------------------------------------------------------------------------------
 
 
@@ -87,9 +104,21 @@ class Entries(MethodView):
     @require(ENTRIES_WRITE)
     @shows_evidence
     @idempotent
-    @blp.arguments(PublishSchema)
-    @blp.response(201, EntrySchema, description="A new entry, or one re-listed after it expired")
-    @blp.alt_response(200, schema=EntrySchema, description="Corroborated: the entry was already listed")
+    @blp.arguments(PublishSchema, example=STORY_ITEMS[0])
+    @blp.response(
+        201,
+        EntrySchema,
+        description="A new entry, or one re-listed after it expired",
+        headers={**ETAG, **IDEMPOTENT_REPLAYED},
+    )
+    @blp.alt_response(
+        200,
+        schema=EntrySchema,
+        description="Corroborated: the entry was already listed",
+        headers={**ETAG, **IDEMPOTENT_REPLAYED},
+    )
+    @blp.doc(**IDEMPOTENCY_DOC)
+    @blp.doc(responses=PUBLISH_CONFLICT)
     def post(self, item):
         """Publish one value (honours Idempotency-Key)"""
         outcome = services.publish([item], current_actor(), single=True)[0]
@@ -100,8 +129,10 @@ class Entries(MethodView):
 class BulkPublish(MethodView):
     @require(ENTRIES_WRITE)
     @idempotent
-    @blp.arguments(BulkPublishSchema)
-    @blp.response(200, BulkResultSchema)
+    @blp.arguments(BulkPublishSchema, example={"items": STORY_ITEMS})
+    @blp.response(200, BulkResultSchema, headers=IDEMPOTENT_REPLAYED)
+    @blp.doc(**IDEMPOTENCY_DOC)
+    @blp.doc(responses=PUBLISH_CONFLICT)
     def post(self, data):
         """Publish up to 10,000 values, all or nothing (honours Idempotency-Key)"""
         outcomes = services.publish(data["items"], current_actor())
@@ -116,18 +147,24 @@ class BulkPublish(MethodView):
 class EntryById(MethodView):
     @require(ENTRIES_READ)
     @shows_evidence
-    @blp.response(200, EntrySchema)
+    @blp.response(200, EntrySchema, headers=ETAG)
+    @blp.doc(responses=NOT_FOUND)
     def get(self, entry_id):
         """One entry with its reports and tags (ETag)"""
         return _with_etag(services.get_entry(entry_id))
 
     @require(ENTRIES_WRITE)
     @shows_evidence
-    @blp.arguments(EntryPatchSchema)
-    @blp.response(200, EntrySchema)
+    @blp.arguments(EntryPatchSchema, example={"add_tags": ["source:12321"], "expires_at": "2027-06-30T00:00:00Z"})
+    @blp.response(200, EntrySchema, headers=ETAG)
+    @blp.doc(
+        parameters=[IF_MATCH],
+        responses={**NOT_FOUND, "412": problem("If-Match does not name the entry's current ETag (strong comparison)")},
+    )
     def patch(self, data, entry_id):
         """Change tags, category or expires_at (own entries, or regulator; If-Match optional)"""
-        return _with_etag(services.update(entry_id, data, request.headers.get("If-Match"), current_actor()))
+        if_match = request.if_match if "If-Match" in request.headers else None
+        return _with_etag(services.update(entry_id, data, if_match, current_actor()))
 
 
 @blp.route("/<int:entry_id>/withdraw")
@@ -135,7 +172,8 @@ class Withdraw(MethodView):
     @require(ENTRIES_WRITE)
     @shows_evidence
     @blp.arguments(ReasonSchema, required=False)
-    @blp.response(200, EntrySchema)
+    @blp.response(200, EntrySchema, headers=ETAG)
+    @blp.doc(responses={**NOT_FOUND, "409": problem("The caller's org has no active report on this entry")})
     def post(self, data, entry_id):
         """Withdraw the caller's org's report; with none left the entry expires"""
         return _with_etag(services.withdraw(entry_id, (data or {}).get("reason"), current_actor()))
@@ -146,7 +184,8 @@ class Expire(MethodView):
     @require(ENTRIES_WRITE)
     @shows_evidence
     @blp.arguments(RequiredReasonSchema)
-    @blp.response(200, EntrySchema)
+    @blp.response(200, EntrySchema, headers=ETAG)
+    @blp.doc(responses={**NOT_FOUND, "409": problem("The entry is not active")})
     def post(self, data, entry_id):
         """Expire now with a reason (e.g. `recycled`)"""
         return _with_etag(services.expire(entry_id, data["reason"], current_actor()))
@@ -157,7 +196,8 @@ class Revoke(MethodView):
     @require(ADMIN, regulator=True)
     @shows_evidence
     @blp.arguments(RequiredReasonSchema)
-    @blp.response(200, EntrySchema)
+    @blp.response(200, EntrySchema, headers=ETAG)
+    @blp.doc(responses={**NOT_FOUND, "409": problem("The entry is already revoked")})
     def post(self, data, entry_id):
         """A regulator revokes the entry"""
         return _with_etag(services.revoke(entry_id, data["reason"], current_actor()))
@@ -166,8 +206,9 @@ class Revoke(MethodView):
 @blp.route("/<int:entry_id>/disputes")
 class EntryDisputes(MethodView):
     @require(ENTRIES_WRITE)
-    @blp.arguments(DisputeSchema)
+    @blp.arguments(DisputeSchema, example={"reason": "Number reassigned to a new subscriber on 2026-10-01"})
     @blp.response(201, DisputeSchema)
+    @blp.doc(responses={**NOT_FOUND, "409": problem("The caller's org already has an open dispute on this entry")})
     def post(self, data, entry_id):
         """Dispute an entry (e.g. a recycled number's new owner)"""
         return disputes.file(entry_id, data["reason"], current_actor())
@@ -188,7 +229,10 @@ class Lookup(MethodView):
 
     @require(ENTRIES_READ)
     @shows_evidence
-    @lookup_blp.arguments(BatchLookupSchema)
+    @lookup_blp.arguments(
+        BatchLookupSchema,
+        example={"values": [{"value": "10687415"}, {"value": "95275012", "kind": "number"}, {"value": "安全账户"}]},
+    )
     @lookup_blp.response(200, BatchVerdictSchema)
     def post(self, data):
         """Look up to 1,000 values; one verdict each, in request order"""
@@ -223,6 +267,9 @@ class ResolveDispute(MethodView):
     @require(ADMIN, regulator=True)
     @disputes_blp.arguments(ResolveSchema)
     @disputes_blp.response(200, DisputeSchema)
+    @disputes_blp.doc(
+        responses={"404": problem("No dispute with this id"), "409": problem("The dispute is already resolved")}
+    )
     def post(self, data, dispute_id):
         """Resolve: `upheld` keeps the entry, `overturned` revokes it"""
         return disputes.resolve(dispute_id, data["resolution"], data["note"], current_actor())
@@ -241,8 +288,11 @@ class Allowlist(MethodView):
         return queries.list_allowlist(args).as_dict()
 
     @require(ADMIN, regulator=True)
-    @allowlist_blp.arguments(AllowlistItemSchema)
+    @allowlist_blp.arguments(
+        AllowlistItemSchema, example={"kind": "code", "value": "95588", "reason": "ICBC customer service"}
+    )
     @allowlist_blp.response(201, AllowlistItemSchema)
+    @allowlist_blp.doc(responses={"409": problem("The value is already on the allowlist")})
     def post(self, data):
         """Allowlist a value (an active entry with that value is revoked)"""
         return allowlist.add(data["kind"], data["value"], data["reason"], current_actor())
@@ -252,6 +302,7 @@ class Allowlist(MethodView):
 class AllowlistItemById(MethodView):
     @require(ADMIN, regulator=True)
     @allowlist_blp.response(204)
+    @allowlist_blp.doc(responses={"404": problem("No allowlist item with this id")})
     def delete(self, item_id):
         """Remove a value from the allowlist"""
         allowlist.remove(item_id, current_actor())

@@ -116,9 +116,37 @@ class EntrySchema(Schema):
 EntryListSchema = list_schema(EntrySchema, "EntryList")
 
 
+# Examples from the seeds' story (PRODUCT.md): a leased SMS code, a sub-let call-centre range, a
+# keyword with spaces inserted to slip past filters.
+STORY_ITEMS = [
+    {
+        "kind": "code",
+        "value": "10687415",
+        "reason": "Leased 1068 code sending ticket-refund scam texts",
+        "category": "fraud",
+        "tags": ["fraud:ticket-scam", "channel:sms"],
+    },
+    {"kind": "range", "value": "952750xx", "reason": "Call-centre block sub-let to a fraud ring", "category": "fraud"},
+    {
+        "kind": "keyword",
+        "value": "安 全 账 户",
+        "reason": "'Safe account' transfer scam wording",
+        "tags": ["channel:sms"],
+    },
+]
+
+
 class PublishSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS), metadata={"example": "code"})
+    value = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_VALUE_LENGTH),
+        metadata={
+            "description": "As published: `10687415` (code), `952750xx` (range), `安 全 账 户` (keyword), a number, "
+            "URL or domain",
+            "example": "10687415",
+        },
+    )
     region = fields.String(
         load_default=None,
         validate=validate.Regexp(r"^[A-Za-z]{2}$"),
@@ -126,8 +154,10 @@ class PublishSchema(Schema):
     )
     reason = fields.String(load_default=None, validate=validate.Length(max=2000))
     evidence = fields.String(load_default=None, validate=validate.Length(max=10000))
-    category = fields.String(load_default=None, validate=validate.Regexp(CATEGORY_PATTERN))
-    tags = tag_list(load_default=list)
+    category = fields.String(
+        load_default=None, validate=validate.Regexp(CATEGORY_PATTERN), metadata={"example": "fraud"}
+    )
+    tags = tag_list(load_default=list, metadata={"example": ["fraud:ticket-scam", "channel:sms"]})
     expires_at = fields.AwareDateTime(load_default=None, default_timezone=None)
 
 
@@ -187,7 +217,14 @@ class EntryListArgsSchema(PageArgsSchema):
 
 
 class LookupArgsSchema(Schema):
-    value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
+    value = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_VALUE_LENGTH),
+        metadata={
+            "description": "A number in a listed range matches it too (`95275012` in `952750xx`)",
+            "example": "95275012",
+        },
+    )
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
 
 

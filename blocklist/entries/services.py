@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select
+from werkzeug.datastructures import ETags
 
 from ..audit.actions import Action
 from ..audit.services import record, record_many
@@ -504,12 +505,13 @@ def recount(entry: Entry, now: dt.datetime) -> None:
         entry.expires_at = max(expiries) if len(expiries) == len(open_reports) else None
 
 
-def check_if_match(entry: Entry, if_match: str | None) -> None:
-    """`If-Match` is optional; when sent it must carry the entry's current ETag (else 412)."""
+def check_if_match(entry: Entry, if_match: ETags | None) -> None:
+    """`If-Match` is optional (None: not sent); when sent it must name the entry's current ETag
+    by the strong comparison (RFC 9110 13.1.1: a weak `W/"…"` tag never matches), or be `*`;
+    else 412. `if_match` is the header as Werkzeug parses it (`request.if_match`)."""
     if if_match is None:
         return
-    tags = [t.strip() for t in if_match.split(",")]
-    if "*" not in tags and entry.etag not in tags and f"W/{entry.etag}" not in tags:
+    if not if_match.contains(entry.etag.strip('"')):
         raise PreconditionFailed("The entry has changed since you read it; GET it again and retry with its ETag.")
 
 
@@ -585,7 +587,7 @@ def claimed_tags(entry_id: int, org_id: int | None) -> list[str]:
     )
 
 
-def update(entry_id: int, data: dict[str, Any], if_match: str | None, actor: Actor) -> Entry:
+def update(entry_id: int, data: dict[str, Any], if_match: ETags | None, actor: Actor) -> Entry:
     """PATCH: tags (replace, or add/remove), category, expires_at. A non-regulator changes its
     own tags and its own report's expiry; a regulator changes any tag and every open report's
     expiry (the entry's)."""

@@ -9,6 +9,8 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from ..apidoc import CURSOR_HEADER as CURSOR_HEADER_DOC
+from ..apidoc import IF_NONE_MATCH, problem
 from ..auth.oauth2 import require
 from ..auth.scopes import FEEDS_READ
 from ..config import current_settings
@@ -28,6 +30,12 @@ class Changes(MethodView):
     @require(FEEDS_READ)
     @blp.arguments(ChangesArgsSchema, location="query")
     @blp.response(200, ChangesSchema)
+    @blp.doc(
+        responses={
+            "400": problem("The cursor is malformed"),
+            "410": problem("The cursor is older than the retained log: load a new snapshot"),
+        }
+    )
     def get(self, args):
         """Changes after a cursor, in order; `wait` long-polls when there are none yet"""
         since = cursors.decode(args["since"]) if args["since"] is not None else None
@@ -73,7 +81,15 @@ def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:
     return f'"feed-{position}-{kind or "all"}-{fmt}{"-gzip" if gzip else ""}"'
 
 
-@blp.route("/snapshot")
+_SNAPSHOT_ETAG = {
+    "ETag": {
+        "description": "Names this snapshot (cursor, kind, format, encoding); send it in If-None-Match",
+        "schema": {"type": "string"},
+    }
+}
+
+
+@blp.route("/snapshot", parameters=[IF_NONE_MATCH])
 class Snapshot(MethodView):
     @require(FEEDS_READ)
     @blp.arguments(SnapshotArgsSchema, location="query")
@@ -82,9 +98,16 @@ class Snapshot(MethodView):
             "200": {
                 "description": "Every active entry, one JSON object a line (jsonl) or CSV with a header row; "
                 "X-Blocklist-Cursor is the feed cursor to follow changes from",
-                "content": {"application/x-ndjson": {}, "text/csv": {}},
+                "headers": {**CURSOR_HEADER_DOC, **_SNAPSHOT_ETAG},
+                "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
             },
-            "304": {"description": "Not modified (If-None-Match)"},
+            "304": {
+                "description": "Not modified: If-None-Match names this snapshot (weak comparison) or is `*`",
+                "headers": {**CURSOR_HEADER_DOC, **_SNAPSHOT_ETAG},
+            },
         }
     )
     def get(self, args):
@@ -94,7 +117,7 @@ class Snapshot(MethodView):
         read = snapshot.consistent_read()
         etag = _etag(read.position, kind, fmt, gzip)
         headers = {CURSOR_HEADER: cursors.encode(read.position), "ETag": etag, "Vary": "Accept-Encoding"}
-        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        if request.if_none_match.contains_weak(etag.strip('"')):  # RFC 9110 13.1.2: weak, and `*`
             read.close()
             return Response(status=304, headers=headers)
         body = snapshot.stream(read, kind, fmt)

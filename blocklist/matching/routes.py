@@ -47,7 +47,10 @@ class CheckResultSchema(Schema):
 @blp.route("/check")
 class Check(MethodView):
     @require(ENTRIES_READ)
-    @blp.arguments(CheckSchema)
+    @blp.arguments(
+        CheckSchema,
+        example={"sender": "10687415", "text": "您的账户存在风险，请立即将资金转入安 全 账 户：bit.ly/x"},
+    )
     @blp.response(200, CheckResultSchema)
     @blp.alt_response(
         413, schema="Problem", content_type="application/problem+json", description="The text is longer than the limit"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from support.audit import max_seq, records_after, sql, trail_text
 from support.problems import assert_problem
-from support.settings import override_settings
 
 
 def _one_record(app, since: int, action: str) -> dict:
@@ -173,18 +172,29 @@ def test_no_secret_or_token_ever_reaches_the_trail(app, client, auth):
         assert value not in listed
 
 
-def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app, client, auth, monkeypatch):
-    """Behind nginx (rate_limit_proxy_hops=1) the trail records the address nginx saw, not
-    nginx's own; without trusted proxies a caller's X-Forwarded-For is ignored."""
+def test_remote_addr_is_the_caller_behind_a_trusted_proxy_and_never_a_claim(app, client, auth, database_url):
+    """Behind nginx (rate_limit_proxy_hops=1: Werkzeug's ProxyFix) the trail records the
+    address nginx saw, not nginx's own; without trusted proxies a caller's X-Forwarded-For is
+    ignored."""
+    from conftest import TEST_CONFIG, AuthHelper
+
+    from blocklist import create_app
+
     admin, headers = _as_admin(auth, "req-proxy")
     forwarded = {**headers, "X-Forwarded-For": "203.0.113.9, 198.51.100.7"}  # claim, then nginx's entry
     before = max_seq(app)
     assert client.post("/v1/orgs", headers=forwarded, json={"name": "Spoofer", "kind": "carrier"}).status_code == 201
     assert _one_record(app, before, "org.create")["remote_addr"] == "127.0.0.1"
-    override_settings(monkeypatch, app, rate_limit_proxy_hops=1)
+    proxied = create_app({**TEST_CONFIG, "database_url": database_url, "rate_limit_proxy_hops": 1})
+    behind = proxied.test_client()
+    helper = AuthHelper(proxied, behind)
+    forwarded = {
+        **helper.headers(helper.org("regulator", name="Regulator behind nginx")),
+        "X-Forwarded-For": "203.0.113.9, 198.51.100.7",
+    }
     before = max_seq(app)
     assert (
-        client.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code == 201
+        behind.post("/v1/orgs", headers=forwarded, json={"name": "Behind nginx", "kind": "carrier"}).status_code == 201
     )
     assert _one_record(app, before, "org.create")["remote_addr"] == "198.51.100.7"
 

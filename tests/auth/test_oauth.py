@@ -273,6 +273,7 @@ def _wait_until_a_request_waits_on_a_lock(app, thread) -> None:
     raise AssertionError("the token request neither finished nor waited on a lock")
 
 
+@pytest.mark.committed  # another thread and another connection race this test's writes
 def test_a_token_issued_while_the_org_is_being_suspended_does_not_outlive_it(app, client, auth):
     """The token request authenticates (org active), then the suspension commits before the
     token is written: the request must see it, or a token would survive the suspension."""

@@ -16,6 +16,9 @@ from support.settings import override_settings
 
 from blocklist.db import db
 
+# Snapshot reads and the observer use connections of their own: the tests' writes must commit.
+pytestmark = pytest.mark.committed
+
 BOUND = 30  # seconds a bounded loop below polls before the test gives up
 
 # The transactions of snapshot reads, found by what they run, not by anything the code names.

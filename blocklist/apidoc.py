@@ -1,0 +1,111 @@
+"""OpenAPI pieces shared by the routes: problem responses, the headers the API reads and sends,
+and the documentation of the plain Flask views (OAuth endpoints, health, metrics, RFC 8414
+metadata) that flask-smorest does not see.
+
+A plain view is documented where it is defined, with `@operation(...)`; `init_app` adds every
+such view of the URL map to the spec, and the schemas registered with `schema(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+_SCHEMAS: dict[str, dict[str, Any]] = {}
+_DOC_ATTRIBUTE = "_blocklist_openapi"
+
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}
+}
+ETAG = {
+    "ETag": {
+        "description": "The entry's current version (a strong validator); send it back in If-Match to change "
+        "the entry only if nobody changed it since",
+        "schema": {"type": "string", "examples": ['"42.3"']},
+    }
+}
+IDEMPOTENT_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored first answer to the same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+CURSOR_HEADER = {
+    "X-Blocklist-Cursor": {
+        "description": "The feed cursor of this snapshot: follow /v1/feed/changes?since=<this> from here",
+        "schema": {"type": "string"},
+    }
+}
+
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "1 to 200 printable ASCII characters, unique per request you mean (per client, kept "
+    "`BLOCKLIST_IDEMPOTENCY_TTL` seconds): a retry with the same key and body gets the first answer "
+    "(with `Idempotent-Replayed: true`) and writes nothing; the same key with another body is a 422",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "example": "publish-2026-11-25-0001",
+}
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": "Optional: the ETag you read (strong comparison, RFC 9110 13.1.1). A weak tag (`W/…`) or "
+    "an outdated one gets 412; `*` matches any current entry",
+    "schema": {"type": "string"},
+    "example": '"42.3"',
+}
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "ETags of snapshots you hold (weak comparison, RFC 9110 13.1.2; `*` matches any): "
+    "304 when the active set has not changed",
+    "schema": {"type": "string"},
+}
+
+
+def problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A response whose body is an RFC 9457 problem document."""
+    response: dict[str, Any] = {"description": description, "content": PROBLEM_CONTENT}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def schema(name: str, definition: dict[str, Any]) -> dict[str, str]:
+    """Register a JSON Schema under components/schemas; returns a `$ref` to it."""
+    _SCHEMAS[name] = definition
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def operation(**doc: Any) -> Callable[[View], View]:
+    """Document a plain Flask view: `doc` is its OpenAPI operation object (summary, tags,
+    requestBody, responses, …), for every method the route serves but HEAD and OPTIONS."""
+
+    def mark(view: View) -> View:
+        setattr(view, _DOC_ATTRIBUTE, doc)
+        return view
+
+    return mark
+
+
+def init_app(app: Flask, api: Any) -> None:
+    """Add the registered schemas and every `@operation` view to `api`'s spec. Call once every
+    blueprint is registered."""
+    for name, definition in _SCHEMAS.items():
+        api.spec.components.schema(name, definition)
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        doc = getattr(app.view_functions[rule.endpoint], _DOC_ATTRIBUTE, None)
+        if doc is None:
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        # flask-smorest's FlaskPlugin turns the rule into the path (`<int:id>` -> `{id}`).
+        api.spec.path(rule=rule, operations={m.lower(): dict(doc) for m in methods})

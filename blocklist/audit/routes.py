@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from ..apidoc import problem
+from ..apidoc import RETRY_AFTER, problem
 from ..auth.oauth2 import require
 from ..auth.scopes import AUDIT_READ
 from ..db import db
@@ -83,6 +83,9 @@ class AuditCheckpoints(MethodView):
 @blp.route("/public-key")
 class AuditPublicKey(MethodView):
     @blp.response(200, PublicKeySchema)
+    @blp.doc(
+        responses={"503": problem("The server has no usable signing key (the operator must provide it)", RETRY_AFTER)}
+    )
     def get(self):
         """The Ed25519 public key that verifies checkpoint signatures (public, no token)"""
         return {"key_id": signing.key_id(), "algorithm": signing.ALGORITHM, "public_key": signing.public_key_pem()}

@@ -21,6 +21,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from werkzeug import security
 
+from ..apidoc import RETRY_AFTER, problem
 from ..config import settings_of
 from ..context import Actor, presented_client, set_actor
 from ..db import db, utcnow
@@ -244,34 +245,18 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
         return Blueprint.doc(
             security=[{"oauth2": [scope]}],
             responses={
-                "401": {
-                    "description": "Missing, invalid, expired or revoked token",
-                    "headers": {
+                "401": problem(
+                    "Missing, invalid, expired or revoked token",
+                    {
                         "WWW-Authenticate": {
                             "schema": {"type": "string"},
                             "description": "Bearer challenge (RFC 6750), with `error` for a bad token",
                         }
                     },
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                },
-                "403": {
-                    "description": "Token lacks the scope, or the org may not do this",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                },
-                "429": {
-                    "description": "The client is over its rate limit; retry after `Retry-After` seconds",
-                    "headers": {
-                        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds until the limit resets"}
-                    },
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                },
-                "503": {
-                    "description": "The database is unavailable; retry after `Retry-After` seconds",
-                    "headers": {
-                        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying"}
-                    },
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                },
+                ),
+                "403": problem("Token lacks the scope, or the org may not do this"),
+                "429": problem("The client is over its rate limit; retry after `Retry-After` seconds", RETRY_AFTER),
+                "503": problem("The database is unavailable; retry after `Retry-After` seconds", RETRY_AFTER),
             },
         )(wrapper)
 

@@ -20,6 +20,7 @@ import re
 from itertools import accumulate, islice
 from typing import Any
 
+import flask_smorest
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -291,3 +292,10 @@ class StorableFlaskParser(FlaskParser):
 
 def init_app(app: Flask) -> None:
     app.before_request(refuse_unstorable_parameters)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint whose `@blp.arguments` go through the NUL / surrogate check:
+    every route module makes its blueprint from this class."""
+
+    ARGUMENTS_PARSER = StorableFlaskParser()

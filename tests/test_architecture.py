@@ -147,3 +147,19 @@ def test_the_sync_client_imports_only_the_pure_values_core():
                 continue
             outside = tops - SYNC_THIRD_PARTY - set(sys.stdlib_module_names) - {"__future__"}
             assert not outside, f"{name} imports {outside}"
+
+
+def test_the_sync_client_starts_without_the_server_stack():
+    """What the sync client loads when it runs (the package's __init__ included): no Flask,
+    SQLAlchemy or flask-smorest, so a carrier's host pays for none of them on each command."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, blocklist.sync.cli; print(' '.join(sorted(sys.modules)))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.split()
+    assert not {"flask", "sqlalchemy", "flask_smorest", "flask_sqlalchemy"} & set(loaded)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from ..apidoc import RETRY_AFTER, problem
@@ -11,6 +10,7 @@ from ..auth.oauth2 import require
 from ..auth.scopes import AUDIT_READ
 from ..db import db
 from ..errors import abort
+from ..jsonio import Blueprint
 from ..pagination import PageArgsSchema
 from . import queries, signing
 from .schemas import (

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, json, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..apidoc import RETRY_AFTER, operation, problem, schema
 from ..context import current_actor
 from ..errors import PROBLEM_MIME
+from ..jsonio import Blueprint
 from ..pagination import PageArgsSchema
 from . import queries, services
 from .oauth2 import authorization_server, require

@@ -8,12 +8,12 @@ from collections import Counter
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..apidoc import ETAG, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IF_MATCH, problem
 from ..auth.oauth2 import require
 from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
 from ..context import current_actor
+from ..jsonio import Blueprint
 from ..matching import lookup
 from . import allowlist, disputes, queries, services
 from .idempotency import idempotent

@@ -7,7 +7,6 @@ import time
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..apidoc import CURSOR_HEADER as CURSOR_HEADER_DOC
 from ..apidoc import IF_NONE_MATCH, problem
@@ -15,6 +14,7 @@ from ..auth.oauth2 import require
 from ..auth.scopes import FEEDS_READ
 from ..config import current_settings
 from ..db import db
+from ..jsonio import Blueprint
 from . import cursors, longpoll, services, snapshot
 from .schemas import ChangesArgsSchema, ChangesSchema, ChecksumArgsSchema, ChecksumSchema, SnapshotArgsSchema
 from .watch import watcher

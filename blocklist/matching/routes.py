@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from ..auth.oauth2 import require
 from ..auth.scopes import ENTRIES_READ
 from ..config import current_settings
 from ..errors import abort
+from ..jsonio import Blueprint
 from . import services
 
 blp = Blueprint("check", __name__, url_prefix="/v1", description="Message checks")

@@ -28,8 +28,10 @@ def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
         value = canonicalise(kind, raw_value, settings.default_region, settings.subject_peppers)
     except InvalidValue as error:
         raise Invalid(str(error), errors={"value": [str(error)]}) from None
+    # A person: its hash under every pepper (an entry listed under a retired one is revoked too).
+    values = [value.value, *value.alternates]
     lock_for_write()
-    if db.session.scalar(select(AllowlistItem).where(AllowlistItem.kind == kind, AllowlistItem.value == value.value)):
+    if db.session.scalar(select(AllowlistItem).where(AllowlistItem.kind == kind, AllowlistItem.value.in_(values))):
         raise Conflict(f"{kind} {value.value!r} is already on the allowlist.")
     item = AllowlistItem(
         kind=kind,
@@ -41,9 +43,9 @@ def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
     db.session.add(item)
     db.session.flush()
     record(Action.ALLOWLIST_ADD, "allowlist", item.id, actor=actor, after=allowlist_snapshot(item), reason=reason)
-    entry = db.session.scalar(select(Entry).where(Entry.kind == kind, Entry.value == value.value))
-    if entry is not None and entry.in_feed:
-        revoke(entry.id, f"allowlisted: {reason}", actor, status_reason="allowlisted")
+    for entry in db.session.scalars(select(Entry).where(Entry.kind == kind, Entry.value.in_(values))):
+        if entry.in_feed:
+            revoke(entry.id, f"allowlisted: {reason}", actor, status_reason="allowlisted")
     return item
 
 

@@ -141,7 +141,8 @@ def _resolve_rotated(items: list[PublishItem]) -> None:
             continue
         old = next((alt for alt in item.value.alternates if alt in listed), None)
         if old is not None:
-            item.value, item.raw_value = CanonicalValue("person", old), old
+            others = tuple(v for v in (item.value.value, *item.value.alternates) if v != old)
+            item.value, item.raw_value = CanonicalValue("person", old, alternates=others), old
 
 
 def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishItem]:
@@ -196,13 +197,15 @@ def _refuse_allowlisted(items: list[PublishItem], actor: Actor, single: bool) ->
     """409 for a value on the allowlist (or under an allowlisted domain), and for a
     non-regulator's range or keyword that covers an allowlisted value."""
     region = current_settings().default_region
-    protected = find_protecting({(i.value.kind, i.value.value) for i in items}, region)
+    # A person allowlisted under a retired pepper's hash is protected too.
+    keys = [[(i.value.kind, v) for v in (i.value.value, *i.value.alternates)] for i in items]
+    protected = find_protecting({key for pairs in keys for key in pairs}, region)
     covered = {} if actor.is_regulator else breadth.covered_allowlisted(i.value for i in items)
     if not protected and not covered:
         return
     errors, first, detail = {}, None, None
-    for item in items:
-        hit = protected.get((item.value.kind, item.value.value))
+    for position, item in enumerate(items):
+        hit = next((protected[key] for key in keys[position] if key in protected), None)
         if hit is not None:
             message = f"On the allowlist ({hit.kind} {hit.value}): {hit.reason}"
         elif (hit := covered.get(item.value)) is not None:

@@ -187,6 +187,17 @@ def test_a_retired_peppers_hashes_still_match_after_a_rotation(app, client, call
     # A new report of the same person corroborates the old entry instead of listing it twice.
     again = publish("person", RIC)
     assert again.status_code == 200 and again.json["id"] == old["id"] and again.json["reporters"] == 2
+    # The allowlist too: a person allowlisted under the old pepper stays protected, and
+    # allowlisting one listed under the old pepper revokes that entry.
+    override_settings(monkeypatch, app, subject_peppers=(PEPPER,))
+    _post(
+        client, "/v1/allowlist", callers["regulator"], {"kind": "person", "value": OTHER_RIC, "reason": "victim"}, 201
+    )
+    override_settings(monkeypatch, app, subject_peppers=("a-brand-new-pepper-0123456789", PEPPER))
+    assert publish("person", OTHER_RIC).status_code == 409
+    _post(client, "/v1/allowlist", callers["regulator"], {"kind": "person", "value": RIC, "reason": "victim"}, 201)
+    assert client.get(f"/v1/entries/{old['id']}", headers=callers["carrier"]).json["status"] == "revoked"
+    assert publish("person", RIC, as_="regulator").status_code == 409
     # Once the old pepper is dropped, the old hash is only found by itself.
     override_settings(monkeypatch, app, subject_peppers=("a-brand-new-pepper-0123456789",))
     verdict = _post(client, "/v1/lookup", callers["carrier"], {"values": [{"kind": "person", "value": RIC}]}, 200)

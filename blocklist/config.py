@@ -34,6 +34,9 @@ DEFAULT_TTL = {
     "keyword": 365 * DAY,
     "url": 30 * DAY,
     "domain": 90 * DAY,
+    # Subjects stay listed until their listing is ended or expires; a regulator's list runs years.
+    "enterprise": 3 * 365 * DAY,
+    "person": 3 * 365 * DAY,
 }
 # Requests per API client, by org kind (any limits-library string, e.g. "100/second;6000/minute").
 # Carriers poll the feed every few seconds and send batch look-ups; marking apps query heavily;
@@ -106,6 +109,11 @@ class Settings:
     # signing keys whose checkpoints stay verifiable after a rotation.
     audit_signing_key_file: str = ""
     audit_retired_public_keys: tuple[str, ...] = ()
+    # Person subjects (blocklist/values/subjects.py): the file of peppers, one per line, the
+    # first current and the rest retired but still matched; and the peppers read from it at
+    # start-up (never in a repr or a log line).
+    subject_pepper_file: str = ""
+    subject_peppers: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -113,10 +121,12 @@ class Settings:
         object.__setattr__(self, "entry_ttl", _frozen(self.entry_ttl))
         object.__setattr__(self, "rate_limits", _frozen(self.rate_limits))
         object.__setattr__(self, "audit_retired_public_keys", tuple(self.audit_retired_public_keys))
+        object.__setattr__(self, "subject_peppers", tuple(self.subject_peppers))
 
     @classmethod
     def from_env(cls, instance_path: str, environ: Mapping[str, str] = os.environ) -> Settings:
         env = _Env(environ)
+        pepper_file = env.text("SUBJECT_PEPPER") or str(Path(instance_path) / "subject-pepper")
         return cls(
             database_url=env.text("DATABASE_URL") or default_sqlite_url(instance_path),
             secret_key=env.text("SECRET_KEY") or secrets.token_urlsafe(32),
@@ -153,6 +163,8 @@ class Settings:
             audit_retired_public_keys=tuple(
                 p.strip() for p in (env.text("AUDIT_RETIRED_PUBLIC_KEYS") or "").split(",") if p.strip()
             ),
+            subject_pepper_file=pepper_file,
+            subject_peppers=read_peppers(pepper_file),
         )
 
     def replace(self, changes: Mapping[str, Any]) -> Settings:
@@ -215,6 +227,39 @@ class _Env:
         if value.lower() in {"0", "false", "no", "off"}:
             return False
         raise RuntimeError(f"{ENV_PREFIX}{name} must be true or false, got {value!r}")
+
+
+MIN_PEPPER_CHARS = 16
+
+
+def read_peppers(path: str) -> tuple[str, ...]:
+    """The peppers in the file, one a line (blank lines and `#` comments skipped), current
+    first; none when the file does not exist. A pepper shorter than MIN_PEPPER_CHARS stops
+    start-up (the message never quotes it)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        raise RuntimeError(f"{ENV_PREFIX}SUBJECT_PEPPER: cannot read {path}: {exc.strerror}") from None
+    peppers = tuple(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    if any(len(p) < MIN_PEPPER_CHARS for p in peppers):
+        raise RuntimeError(
+            f"{ENV_PREFIX}SUBJECT_PEPPER: every pepper in {path} needs at least {MIN_PEPPER_CHARS} characters"
+        )
+    return peppers
+
+
+def require_peppers(settings: Settings) -> int:
+    """How many subject peppers are loaded; RuntimeError (a start-up error) when none is:
+    person subjects cannot be published or looked up without one."""
+    if not settings.subject_peppers:
+        raise RuntimeError(
+            f"no subject pepper: {ENV_PREFIX}SUBJECT_PEPPER names a missing or empty file "
+            f"({settings.subject_pepper_file}); make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))' > FILE` (mode 600), see README"
+        )
+    return len(settings.subject_peppers)
 
 
 def normalise_database_url(url: str) -> str:

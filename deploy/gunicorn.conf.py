@@ -32,6 +32,10 @@ keepalive = 5
 max_requests = int(os.environ.get("BLOCKLIST_MAX_REQUESTS", "100000"))
 max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("BLOCKLIST_ACCESS_LOG", "-")
+# gunicorn's default line without the query string (%(U)s is the path alone): a look-up URL
+# carries the value looked up, and a person's identifier sent there by mistake (a 422) must
+# not be written to a log (PRODUCT.md, subjects). Bodies are never logged.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
@@ -81,6 +85,15 @@ def post_worker_init(worker):
         worker.log.error("blocklist cannot start: %s", error)
         sys.exit(3)
     worker.log.debug("audit signing key %s loaded", key_id)
+    # Likewise without a subject pepper (BLOCKLIST_SUBJECT_PEPPER): person subjects need one.
+    from blocklist.config import require_peppers, settings_of
+
+    try:
+        count = require_peppers(settings_of(app))
+    except RuntimeError as error:
+        worker.log.error("blocklist cannot start: %s", error)
+        sys.exit(3)
+    worker.log.debug("%d subject pepper(s) loaded", count)
 
 
 def post_fork(server, worker):

@@ -19,6 +19,12 @@ if [ -z "${BLOCKLIST_SECRET_KEY:-}" ]; then
   [ -s "$instance/secret-key" ] || (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > "$instance/secret-key")
   export BLOCKLIST_SECRET_KEY="$(cat "$instance/secret-key")"
 fi
+# The subject pepper (person subjects are stored only as HMAC-SHA-256(pepper, id)): unless
+# BLOCKLIST_SUBJECT_PEPPER names one, made once in the instance directory. Never printed.
+if [ -z "${BLOCKLIST_SUBJECT_PEPPER:-}" ]; then
+  export BLOCKLIST_SUBJECT_PEPPER="$(cd "$instance" && pwd)/subject-pepper"
+  [ -s "$BLOCKLIST_SUBJECT_PEPPER" ] || (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' > "$BLOCKLIST_SUBJECT_PEPPER")
+fi
 export BLOCKLIST_BIND="${BLOCKLIST_BIND:-127.0.0.1:8000}"
 flask() { .venv/bin/flask --app wsgi "$@"; }
 

@@ -33,6 +33,8 @@ TEST_CONFIG = {
     "secret_key": "test-secret-key",
     # tests/test_ratelimit.py turns it on with small limits.
     "rate_limit_enabled": False,
+    # Person subjects: the current pepper first (tests/entries/test_subjects.py rotates it).
+    "subject_peppers": ("test-pepper-0123456789",),
 }
 
 
@@ -392,6 +394,21 @@ def clock():
     """The service's clock (blocklist/clock.py), for a test to move forward instead of sleeping."""
     yield CLOCK
     CLOCK.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_subject_pepper(tmp_path_factory):
+    """The subject pepper file every gunicorn the tests start reads (it refuses to start
+    without one, deploy/gunicorn.conf.py): the same pepper as TEST_CONFIG's."""
+    path = tmp_path_factory.mktemp("pepper") / "subject-pepper"
+    path.write_text("\n".join(TEST_CONFIG["subject_peppers"]) + "\n")
+    previous = os.environ.get("BLOCKLIST_SUBJECT_PEPPER")
+    os.environ["BLOCKLIST_SUBJECT_PEPPER"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["BLOCKLIST_SUBJECT_PEPPER"]
+    else:
+        os.environ["BLOCKLIST_SUBJECT_PEPPER"] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -69,3 +69,25 @@ def test_an_unknown_override_is_an_error_not_a_silently_ignored_key(tmp_path):
     app = create_app({"database_url": f"sqlite:///{tmp_path}/x.sqlite", "max_range_span": 5})
     assert settings_of(app).max_range_span == 5
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/x.sqlite"
+
+
+def test_subject_peppers_come_from_a_file_current_first_and_never_show(tmp_path):
+    from blocklist.config import require_peppers
+
+    pepper_file = tmp_path / "subject-pepper"
+    pepper_file.write_text("# rotated 2026-11\nnew-pepper-0123456789abc\n\nold-pepper-0123456789abc\n")
+    settings = Settings.from_env(str(tmp_path), {"BLOCKLIST_SUBJECT_PEPPER": str(pepper_file)})
+    assert settings.subject_peppers == ("new-pepper-0123456789abc", "old-pepper-0123456789abc")
+    assert require_peppers(settings) == 2
+    assert "pepper-0123" not in repr(settings)
+    # Unset: the instance directory's file (scripts/start.sh makes it); missing: none, and
+    # serving refuses to start (deploy/gunicorn.conf.py) with a sentence naming the file.
+    default = Settings.from_env(str(tmp_path / "instance"), {})
+    assert default.subject_pepper_file == str(tmp_path / "instance" / "subject-pepper")
+    assert default.subject_peppers == ()
+    with pytest.raises(RuntimeError, match="no subject pepper.*instance/subject-pepper"):
+        require_peppers(default)
+    pepper_file.write_text("short\n")
+    with pytest.raises(RuntimeError, match="at least 16 characters") as error:
+        Settings.from_env(str(tmp_path), {"BLOCKLIST_SUBJECT_PEPPER": str(pepper_file)})
+    assert "short" not in str(error.value).replace("shorter", "")

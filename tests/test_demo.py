@@ -101,6 +101,11 @@ def test_start_writes_both_clients_for_scripts_and_demo_runs_every_capability_tw
     banner = log_path.read_text()
     assert f"source {env_file}" in banner
     assert values["REGULATOR_ID"] in banner and values["CLIENT_ID"] in banner
+    # The subject pepper start.sh made for the embedded default: private, and never printed.
+    pepper_file = instance / "subject-pepper"
+    assert stat.S_IMODE(pepper_file.stat().st_mode) == 0o600
+    pepper = pepper_file.read_text().strip()
+    assert len(pepper) >= 16 and pepper not in banner
 
     env = {key: value for key, value in os.environ.items() if key not in ("CLIENT_ID", "CLIENT_SECRET")}
     env["BLOCKLIST_INSTANCE_DIR"] = str(instance)

@@ -248,7 +248,8 @@ def test_request_examples_tell_the_seeds_story(spec):
     publish = spec["paths"]["/v1/entries"]["post"]["requestBody"]["content"]["application/json"]["example"]
     bulk = spec["paths"]["/v1/entries/bulk"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert publish["value"] == "10687415"
-    assert [i["value"] for i in bulk["items"]] == ["10687415", "952750xx", "安 全 账 户"]
+    assert [i["value"] for i in bulk["items"]] == ["10687415", "952750xx", "安 全 账 户", "91110000600037341L"]
+    assert bulk["items"][-1]["kind"] == "enterprise"  # the company that sub-let the block
 
 
 def test_oauth_metadata_is_served_valid_and_names_the_real_endpoints(app, client, auth):

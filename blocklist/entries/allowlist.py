@@ -13,7 +13,7 @@ from ..exceptions import Conflict, Invalid, NotFound
 from ..values.canonical import canonicalise
 from ..values.kinds import InvalidValue
 from .models import AllowlistItem, Entry
-from .services import lock_for_write, revoke
+from .services import lock_for_write, revoke, stored_raw_value
 
 
 def allowlist_snapshot(item: AllowlistItem) -> dict:
@@ -23,23 +23,29 @@ def allowlist_snapshot(item: AllowlistItem) -> dict:
 def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
     """Allowlist a value. An active entry with that value is revoked in the same transaction, so
     carriers' mirrors drop it too (an official number must not stay blocked anywhere)."""
-    region = current_settings().default_region
+    settings = current_settings()
     try:
-        value = canonicalise(kind, raw_value, region)
+        value = canonicalise(kind, raw_value, settings.default_region, settings.subject_peppers)
     except InvalidValue as error:
         raise Invalid(str(error), errors={"value": [str(error)]}) from None
+    # A person: its hash under every pepper (an entry listed under a retired one is revoked too).
+    values = [value.value, *value.alternates]
     lock_for_write()
-    if db.session.scalar(select(AllowlistItem).where(AllowlistItem.kind == kind, AllowlistItem.value == value.value)):
+    if db.session.scalar(select(AllowlistItem).where(AllowlistItem.kind == kind, AllowlistItem.value.in_(values))):
         raise Conflict(f"{kind} {value.value!r} is already on the allowlist.")
     item = AllowlistItem(
-        kind=kind, value=value.value, raw_value=raw_value, reason=reason, created_by_org_id=actor.org_id
+        kind=kind,
+        value=value.value,
+        raw_value=stored_raw_value(value, raw_value),
+        reason=reason,
+        created_by_org_id=actor.org_id,
     )
     db.session.add(item)
     db.session.flush()
     record(Action.ALLOWLIST_ADD, "allowlist", item.id, actor=actor, after=allowlist_snapshot(item), reason=reason)
-    entry = db.session.scalar(select(Entry).where(Entry.kind == kind, Entry.value == value.value))
-    if entry is not None and entry.in_feed:
-        revoke(entry.id, f"allowlisted: {reason}", actor, status_reason="allowlisted")
+    for entry in db.session.scalars(select(Entry).where(Entry.kind == kind, Entry.value.in_(values))):
+        if entry.in_feed:
+            revoke(entry.id, f"allowlisted: {reason}", actor, status_reason="allowlisted")
     return item
 
 

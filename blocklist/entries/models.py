@@ -41,6 +41,8 @@ class Entry(Base):
     # Why the entry is not active: "withdrawn", "ttl", "recycled", a regulator's reason, ...
     status_reason: Mapped[str | None] = mapped_column(String(200))
     category: Mapped[str | None] = mapped_column(String(40))
+    # Subjects (enterprise, person): optional free text naming who it is; never matched.
+    display_name: Mapped[str | None] = mapped_column(String(200))
     # Ranges: the digit prefix and the total length (None for "prefix*"), so a look-up probes
     # the index with the prefixes of the number instead of scanning every range.
     range_prefix: Mapped[str | None] = mapped_column(String(20), index=True)

@@ -224,18 +224,26 @@ class Lookup(MethodView):
     @lookup_blp.arguments(LookupArgsSchema, location="query")
     @lookup_blp.response(200, VerdictSchema)
     def get(self, args):
-        """Is this value listed? Numbers also match covering ranges"""
+        """Is this value listed? Numbers also match covering ranges; a person only by its hash"""
         return lookup.lookup_one(args["value"], args["kind"])
 
     @require(ENTRIES_READ)
     @shows_evidence
     @lookup_blp.arguments(
         BatchLookupSchema,
-        example={"values": [{"value": "10687415"}, {"value": "95275012", "kind": "number"}, {"value": "安全账户"}]},
+        example={
+            "values": [
+                {"value": "10687415"},
+                {"value": "95275012", "kind": "number"},
+                {"value": "安全账户"},
+                {"value": "91110000600037341L", "kind": "enterprise"},
+                {"value": "11010519491231002X", "kind": "person"},
+            ]
+        },
     )
     @lookup_blp.response(200, BatchVerdictSchema)
     def post(self, data):
-        """Look up to 1,000 values; one verdict each, in request order"""
+        """Look up to 1,000 values; one verdict each, in request order (a person by ID number only here)"""
         return {"results": lookup.lookup_many(data["values"])}
 
 

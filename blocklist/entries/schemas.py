@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, missing, validate, vali
 
 from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 from ..values.kinds import KINDS
+from ..values.subjects import SUBJECT_KINDS
 from .models import MAX_VALUE_LENGTH, STATUSES
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}:[a-z0-9\u4e00-\u9fff][a-z0-9._\-\u4e00-\u9fff]{0,59}$"
@@ -105,6 +106,7 @@ class EntrySchema(Schema):
     status = fields.Function(lambda e: e.effective_status(), metadata={"enum": list(STATUSES)})
     status_reason = fields.String(allow_none=True)
     category = fields.String(allow_none=True)
+    display_name = fields.String(allow_none=True, metadata={"description": "Subjects only: who it is (free text)"})
     tags = fields.List(fields.String())
     reporters = fields.Integer(metadata={"description": "Distinct orgs with an active report"})
     reports = fields.List(fields.Nested(ReportSchema))
@@ -117,7 +119,7 @@ EntryListSchema = list_schema(EntrySchema, "EntryList")
 
 
 # Examples from the seeds' story (PRODUCT.md): a leased SMS code, a sub-let call-centre range, a
-# keyword with spaces inserted to slip past filters.
+# keyword with spaces inserted to slip past filters, the company that sub-let it.
 STORY_ITEMS = [
     {
         "kind": "code",
@@ -133,6 +135,13 @@ STORY_ITEMS = [
         "reason": "'Safe account' transfer scam wording",
         "tags": ["channel:sms"],
     },
+    {
+        "kind": "enterprise",
+        "value": "91110000600037341L",
+        "reason": "Sub-let its 95 call-centre numbers to a fraud ring",
+        "tags": ["list:bad-operator"],
+        "display_name": "某某通信服务有限公司",
+    },
 ]
 
 
@@ -143,7 +152,8 @@ class PublishSchema(Schema):
         validate=validate.Length(min=1, max=MAX_VALUE_LENGTH),
         metadata={
             "description": "As published: `10687415` (code), `952750xx` (range), `安 全 账 户` (keyword), a number, "
-            "URL or domain",
+            "URL or domain; a unified social credit code (enterprise); a resident ID number or `<type>:<number>` "
+            "(person: hashed on arrival, never stored or returned; or its 64-hex hash)",
             "example": "10687415",
         },
     )
@@ -159,6 +169,16 @@ class PublishSchema(Schema):
     )
     tags = tag_list(load_default=list, metadata={"example": ["fraud:ticket-scam", "channel:sms"]})
     expires_at = fields.AwareDateTime(load_default=None, default_timezone=None)
+    display_name = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Subjects (enterprise, person) only: who it is, free text"},
+    )
+
+    @validates_schema
+    def display_name_only_for_subjects(self, data, **kwargs):
+        if data.get("display_name") is not None and data.get("kind") not in SUBJECT_KINDS:
+            raise ValidationError("Only an enterprise or person entry has a display name.", "display_name")
 
 
 class BulkPublishSchema(Schema):
@@ -235,7 +255,13 @@ class BatchLookupSchema(Schema):
 
 
 class VerdictSchema(Schema):
-    value = fields.String()
+    value = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The value looked up; for a person its canonical hash (null when the identifier "
+            "sent is not valid), never the identifier"
+        },
+    )
     kind = fields.String(allow_none=True)
     listed = fields.Boolean()
     matches = fields.List(fields.Nested(EntrySchema))

@@ -49,6 +49,8 @@ def entry_snapshot(
     a change: its fields, tags, and each open report's org and expiry (reports are each org's
     own, so a change to one org's report shows in the record)."""
     snapshot = {name: getattr(entry, name) for name in SNAPSHOT_FIELDS}
+    if getattr(entry, "display_name", None) is not None:  # subjects only
+        snapshot["display_name"] = entry.display_name
     snapshot["tags"] = sorted(tags if tags is not None else entry.tags)
     snapshot["reports"] = (
         reports
@@ -96,6 +98,7 @@ class PublishItem:
     category: str | None
     tags: tuple[str, ...]
     expires_at: dt.datetime | None
+    display_name: str | None = None
 
 
 @dataclass
@@ -117,6 +120,31 @@ def _item_errors(errors: dict[int, dict[str, list[str]]], single: bool) -> dict:
     return {"items": {str(i): e for i, e in sorted(errors.items())}}
 
 
+def stored_raw_value(value: CanonicalValue, raw: str) -> str:
+    """What is kept as published: the value as sent, except a person's identifier, which is
+    never stored (its canonical hash stands in)."""
+    return value.value if value.kind == "person" else raw
+
+
+def _resolve_rotated(items: list[PublishItem]) -> None:
+    """A person listed under a retired pepper's hash is corroborated there, not listed again
+    under the current one (PRODUCT.md: old hashes stay matchable after a rotation)."""
+    rotated = [item for item in items if item.value.alternates]
+    if not rotated:
+        return
+    listed: set[str] = set()
+    pairs = {("person", v) for item in rotated for v in (item.value.value, *item.value.alternates)}
+    for chunk in chunks(pairs):
+        listed.update(db.session.scalars(select(Entry.value).where(kind_value_in(chunk))))
+    for item in rotated:
+        if item.value.value in listed:
+            continue
+        old = next((alt for alt in item.value.alternates if alt in listed), None)
+        if old is not None:
+            others = tuple(v for v in (item.value.value, *item.value.alternates) if v != old)
+            item.value, item.raw_value = CanonicalValue("person", old, alternates=others), old
+
+
 def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishItem]:
     """Canonicalise every item, and hold a non-regulator to the breadth limits of its shape
     (`breadth.shape_errors`); a 422 problem naming each bad item and field otherwise."""
@@ -126,7 +154,7 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
     prepared, errors = [], {}
     for index, item in enumerate(items):
         try:
-            value = canonicalise(item["kind"], item["value"], item.get("region") or region)
+            value = canonicalise(item["kind"], item["value"], item.get("region") or region, settings.subject_peppers)
         except InvalidValue as error:
             errors[index] = {"value": [str(error)]}
             continue
@@ -146,12 +174,13 @@ def prepare(items: list[dict], actor: Actor, *, single: bool) -> list[PublishIte
             PublishItem(
                 index,
                 value,
-                item["value"],
+                stored_raw_value(value, item["value"]),
                 item.get("reason"),
                 item.get("evidence"),
                 item.get("category"),
                 tuple(item.get("tags") or ()),
                 expires_at,
+                item.get("display_name"),
             )
         )
     if errors:
@@ -168,13 +197,15 @@ def _refuse_allowlisted(items: list[PublishItem], actor: Actor, single: bool) ->
     """409 for a value on the allowlist (or under an allowlisted domain), and for a
     non-regulator's range or keyword that covers an allowlisted value."""
     region = current_settings().default_region
-    protected = find_protecting({(i.value.kind, i.value.value) for i in items}, region)
+    # A person allowlisted under a retired pepper's hash is protected too.
+    keys = [[(i.value.kind, v) for v in (i.value.value, *i.value.alternates)] for i in items]
+    protected = find_protecting({key for pairs in keys for key in pairs}, region)
     covered = {} if actor.is_regulator else breadth.covered_allowlisted(i.value for i in items)
     if not protected and not covered:
         return
     errors, first, detail = {}, None, None
-    for item in items:
-        hit = protected.get((item.value.kind, item.value.value))
+    for position, item in enumerate(items):
+        hit = next((protected[key] for key in keys[position] if key in protected), None)
         if hit is not None:
             message = f"On the allowlist ({hit.kind} {hit.value}): {hit.reason}"
         elif (hit := covered.get(item.value)) is not None:
@@ -257,6 +288,7 @@ def _merge_duplicates(items: list[PublishItem]) -> list[PublishItem]:
             first.tags = tuple(dict.fromkeys(first.tags + item.tags))
             # None here means "not given" (the default TTL applies), so the later given one wins.
             first.expires_at = max(filter(None, (first.expires_at, item.expires_at)), default=None)
+            first.display_name = item.display_name or first.display_name
         else:
             merged[key] = item
     return list(merged.values())
@@ -276,6 +308,8 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
     lock_for_write()
     # Under the lock: an allowlist entry or a revocation committed a moment ago is seen (both
     # take the lock too).
+    _resolve_rotated(prepared)
+    prepared = _merge_duplicates(prepared)
     _refuse_allowlisted(prepared, actor, single)
     existing = _load_existing({(i.value.kind, i.value.value) for i in prepared})
     _refuse_revoked(prepared, existing, actor, single)
@@ -324,6 +358,7 @@ def _new_snapshot(entry_id: int, item: PublishItem, actor: Actor) -> dict[str, A
         category=item.category,
         reporters=1,
         expires_at=item.expires_at,
+        display_name=item.display_name,
     )
     return entry_snapshot(new, item.tags, [[actor.org_id, item.expires_at]])
 
@@ -340,6 +375,7 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
             "raw_value": i.raw_value,
             "status": "active",
             "category": i.category,
+            "display_name": i.display_name,
             "range_prefix": i.value.range_prefix,
             "range_length": i.value.range_length,
             "match_key": i.value.match_key,
@@ -452,6 +488,7 @@ def _report_existing(
         result = "relisted"
     recount(entry, now)
     entry.category = item.category or entry.category
+    entry.display_name = item.display_name or entry.display_name
     _claim_tags(entry, item.tags, actor.org_id, claimed)
     entry.version += 1
     entry.updated_at = now

@@ -43,6 +43,8 @@ class Probe:
     def add(self, canonical: CanonicalValue) -> None:
         self.candidates.append(canonical)
         self.exact.add((canonical.kind, canonical.value))
+        # A person hashed with retired peppers too (values/subjects.py: rotation).
+        self.exact.update((canonical.kind, alt) for alt in canonical.alternates)
         if canonical.kind in ("number", "code"):
             self.digits.extend(d for d in digit_candidates(canonical.kind, canonical.value) if d not in self.digits)
         elif canonical.kind == "url":
@@ -52,15 +54,23 @@ class Probe:
             self.exact.update(("domain", d) for d in domain_and_parents(canonical.value))
 
     @classmethod
-    def of(cls, value: str, kind: str | None, region: str, kinds: Sequence[str] | None = None) -> Probe:
+    def of(
+        cls,
+        value: str,
+        kind: str | None,
+        region: str,
+        kinds: Sequence[str] | None = None,
+        peppers: Sequence[str] = (),
+    ) -> Probe:
         """`value` read as `kind`, or as every kind its shape allows (only those in `kinds`, if
-        given); `error` says why when no reading is valid."""
+        given); `error` says why when no reading is valid. With `peppers` (a request body) a
+        person may be given by its identifier, hashed here; without, only by its hash."""
         probe, errors = cls(), []
         for candidate_kind in [kind] if kind else guess_kinds(value, region=region):
             if kinds is not None and candidate_kind not in kinds:
                 continue
             try:
-                probe.add(canonicalise(candidate_kind, value, region))
+                probe.add(canonicalise(candidate_kind, value, region, peppers))
             except InvalidValue as error:
                 errors.append(str(error))
         if not probe.candidates and errors:
@@ -70,7 +80,7 @@ class Probe:
     @property
     def keys(self) -> list[tuple[str, str]]:
         """The probe's own (kind, value) readings: on the allowlist, they cancel its matches."""
-        return [(c.kind, c.value) for c in self.candidates]
+        return [(c.kind, v) for c in self.candidates for v in (c.value, *c.alternates)]
 
 
 def index_probes(columns, pairs, prefixes, url_keys) -> Iterator[Select | CompoundSelect]:

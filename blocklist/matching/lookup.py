@@ -15,10 +15,14 @@ from ..exceptions import Invalid
 from .index import EntryIndex, Probe, guard, protected_keys
 
 
-def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One verdict per query (`{value, kind}`), in order."""
-    region = current_settings().default_region
-    probes = [Probe.of(q["value"], q.get("kind"), region) for q in queries]
+def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> list[dict[str, Any]]:
+    """One verdict per query (`{value, kind}`), in order. A person may be given by its
+    identifier only `from_body` (a POST): it is hashed here, and its verdict names the hash,
+    never the identifier (null when the identifier is not valid)."""
+    settings = current_settings()
+    region = settings.default_region
+    peppers = settings.subject_peppers if from_body else ()
+    probes = [Probe.of(q["value"], q.get("kind"), region, peppers=peppers) for q in queries]
     index = EntryIndex.fetch(probes, whole=True)
     found = [[(entry, probe.keys) for entry in index.matching(probe)] for probe in probes]
     # Only what matched needs the allowlist: a probe with no match is not listed either way.
@@ -28,7 +32,10 @@ def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     verdicts = []
     for query, probe, matches in zip(queries, probes, found, strict=True):
         entries = guard(matches, protected)
-        verdict = {"value": query["value"], "kind": query.get("kind"), "listed": bool(entries), "matches": entries}
+        value = query["value"]
+        if query.get("kind") == "person":
+            value = probe.candidates[0].value if probe.candidates else None
+        verdict = {"value": value, "kind": query.get("kind"), "listed": bool(entries), "matches": entries}
         if probe.error and not probe.candidates:
             verdict["error"] = probe.error
         verdicts.append(verdict)
@@ -36,7 +43,9 @@ def lookup_many(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def lookup_one(value: str, kind: str | None) -> dict[str, Any]:
-    verdict = lookup_many([{"value": value, "kind": kind}])[0]
+    """A look-up by URL: a person only by its hash (an identifier there is a 422 that does not
+    quote it)."""
+    verdict = lookup_many([{"value": value, "kind": kind}], from_body=False)[0]
     if kind and verdict.get("error"):
         raise Invalid(verdict["error"], errors={"value": [verdict["error"]]})
     return verdict

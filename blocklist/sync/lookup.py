@@ -9,6 +9,11 @@ URL, the URL entries listed under one of its Safe Browsing expressions and the d
 for its host or a parent; for a domain, the domain entries for it or a parent. Entries whose
 `expires_at` has passed do not match, as on the server (the feed's `remove` follows).
 
+Subjects match only themselves: an enterprise by its USCC, a person only by its hash (64 hex
+digits, as `/v1/lookup` by URL). The client never holds the subject pepper — handing it to every
+mirror would let anyone with a mirror test guessed ID numbers against its hashes — so a raw
+identifier is refused here (`error`, never echoed); hash it with a `POST /v1/lookup` instead.
+
 Not here: the server's allowlist guard (the mirror holds no allowlist), so a regulator's range
 covering an allowlisted number matches here and not on the server. Only blocklist.values is
 imported: no Flask, no database layer.
@@ -107,7 +112,10 @@ def lookup(mirror: Any, value: str, kind: str | None, region: str) -> dict[str, 
     now = dt.datetime.now(dt.UTC)
     found = mirror.find(probe.pairs, probe.url_keys) if probe.candidates else []
     matches = [entry for entry in found if probe.matches(entry) and _active(entry, now)]
-    verdict: dict[str, Any] = {"value": value, "kind": kind, "listed": bool(matches), "matches": matches}
+    shown: str | None = value
+    if kind == "person":  # never echo an identifier: its hash, or nothing
+        shown = probe.candidates[0].value if probe.candidates else None
+    verdict: dict[str, Any] = {"value": shown, "kind": kind, "listed": bool(matches), "matches": matches}
     if probe.error:
         verdict["error"] = probe.error
     return verdict

@@ -3,12 +3,14 @@ prefix, URL expression, and the allowlist keys that would protect a value."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
 
 from .normalise import canonical, digit_candidates, parse_range
+from .subjects import person_hashes
 from .urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
 
 
@@ -19,10 +21,18 @@ class CanonicalValue:
     range_prefix: str | None = None
     range_length: int | None = None
     match_key: str | None = None
+    # A person's hashes under retired peppers: matched too, never written (subjects.py).
+    alternates: tuple[str, ...] = ()
 
 
-def canonicalise(kind: str, raw: str, region: str) -> CanonicalValue:
-    """Canonical form of `raw` as `kind`; raises InvalidValue saying why it cannot be one."""
+def canonicalise(kind: str, raw: str, region: str, peppers: Sequence[str] = ()) -> CanonicalValue:
+    """Canonical form of `raw` as `kind`; raises InvalidValue saying why it cannot be one.
+
+    A person identifier is hashed with `peppers` (current first); without them only an already
+    hashed person is accepted (a look-up by URL, a mirror without the pepper)."""
+    if kind == "person":
+        hashes = person_hashes(raw, peppers)
+        return CanonicalValue(kind, hashes[0], alternates=tuple(hashes[1:]))
     value = canonical(kind, raw, region=region)
     if kind == "range":
         prefix, length = parse_range(value)

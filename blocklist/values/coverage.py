@@ -8,6 +8,7 @@ from functools import lru_cache
 from .canonical import CanonicalValue
 from .folding import fold
 from .normalise import RANGE_MAX_LENGTH, digit_candidates, range_matches
+from .subjects import SUBJECT_KINDS
 
 
 def range_span(prefix: str, length: int | None) -> int:
@@ -67,7 +68,8 @@ def covers(item: CanonicalValue, kind: str, value: str, match_key: str | None = 
         assert item.range_prefix is not None  # every canonical range has one
         return kind in ("number", "code") and range_covers(item.range_prefix, item.range_length, kind, value)
     if item.kind == "keyword":
-        return keyword_covers(item.value, kind, value)
+        # A subject matches only itself: no message names a USCC or an identifier's hash.
+        return kind not in SUBJECT_KINDS and keyword_covers(item.value, kind, value)
     if item.kind == "domain":
         return kind in ("domain", "url") and domain_covers(item.value, kind, value, match_key)
     return False

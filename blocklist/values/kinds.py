@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-KINDS = ("number", "code", "range", "keyword", "url", "domain")
+# Values, then subjects (who is behind a resource: blocklist/values/subjects.py).
+KINDS = ("number", "code", "range", "keyword", "url", "domain", "enterprise", "person")
 
 
 class InvalidValue(ValueError):

@@ -16,6 +16,7 @@ import phonenumbers
 
 from . import folding, urls
 from .kinds import KINDS, InvalidValue
+from .subjects import canonical_enterprise, canonical_person
 
 __all__ = [
     "InvalidValue",
@@ -215,6 +216,9 @@ _NORMALISERS = {
     "keyword": canonical_keyword,
     "url": canonical_url,
     "domain": canonical_domain,
+    "enterprise": canonical_enterprise,
+    # Without a pepper only the hashed value is a person (blocklist/values/subjects.py).
+    "person": canonical_person,
 }
 
 
@@ -251,7 +255,9 @@ def guess_kinds(raw: str, *, region: str = "CN") -> list[str]:
     * a digit prefix then x's or "*": ["range"];
     * containing "/" or a scheme: ["url"];
     * a host name: ["domain", "url"];
-    * anything else (and digit strings neither kind accepts): ["keyword"]."""
+    * anything else (and digit strings neither kind accepts): ["keyword"].
+
+    Subjects (enterprise, person) are never guessed: a look-up names their kind."""
     if not isinstance(raw, str):
         return ["keyword"]
     text = _ascii_digits(_nfkc(raw))

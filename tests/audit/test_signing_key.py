@@ -138,3 +138,31 @@ def test_gunicorn_refuses_to_start_with_a_garbage_key(database_url, tmp_path):
     result = _gunicorn(database_url, garbage)
     assert result.returncode != 0
     assert f"blocklist cannot start: audit signing key {garbage} is not an unencrypted PEM" in result.stderr
+
+
+def test_gunicorn_refuses_to_start_without_a_subject_pepper(database_url, tmp_path, session_signing_key):
+    missing = tmp_path / "subject-pepper"
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    env = {
+        **os.environ,
+        "BLOCKLIST_DATABASE_URL": database_url,
+        "BLOCKLIST_AUDIT_SIGNING_KEY_FILE": str(session_signing_key),
+        "BLOCKLIST_SUBJECT_PEPPER": str(missing),
+        "BLOCKLIST_BIND": "127.0.0.1:0",
+        "BLOCKLIST_WORKERS": "1",
+        "BLOCKLIST_SWEEP_INTERVAL": "0",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = subprocess.run(
+        [gunicorn, "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert (
+        f"blocklist cannot start: no subject pepper: BLOCKLIST_SUBJECT_PEPPER names a missing or empty file ({missing})"
+        in result.stderr
+    )

@@ -24,7 +24,7 @@ from blocklist.values.normalise import (
 
 
 def test_kinds():
-    assert KINDS == ("number", "code", "range", "keyword", "url", "domain")
+    assert KINDS == ("number", "code", "range", "keyword", "url", "domain", "enterprise", "person")
 
 
 def test_invalid_value_is_a_value_error():

@@ -170,6 +170,8 @@ def _canonical_host(host: str) -> str:
     host = re.sub(r"\.{2,}", ".", host.strip(".")).lower()
     if not host:
         raise InvalidValue("The URL has no host.")
+    if "[" in host or "]" in host:  # ".[" would canonicalise to "[", read back as an IPv6 host
+        raise InvalidValue("Square brackets belong only around an IPv6 address.")
     check_host_size(host)
     if not host.isascii():
         host = check_host_size(

@@ -17,6 +17,7 @@ import phonenumbers
 from . import folding, urls
 from .kinds import KINDS, InvalidValue
 from .subjects import canonical_enterprise, canonical_person
+from .text import SEPARATORS, nfkc
 
 __all__ = [
     "InvalidValue",
@@ -39,16 +40,9 @@ KEYWORD_MIN, KEYWORD_MAX = 2, 200
 CODE_MIN, CODE_MAX = 3, 20
 RANGE_MIN_PREFIX, RANGE_MAX_LENGTH = 3, 20
 
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
 _NUMBER_CHARS = re.compile(r"\+?[0-9\s\-.()\u2010-\u2015\u2212]*")
 _RANGE = re.compile(r"([0-9]+)(?:([xX]+)|(\*))")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
-
-
-def _nfkc(raw: str) -> str:
-    if not isinstance(raw, str):
-        raise InvalidValue("The value must be a string.")
-    return unicodedata.normalize("NFKC", raw).strip()
 
 
 def _ascii_digits(text: str) -> str:
@@ -62,7 +56,7 @@ def _ascii_digits(text: str) -> str:
 
 
 def _parse_number(raw: str, region: str) -> phonenumbers.PhoneNumber:
-    text = _ascii_digits(_nfkc(raw))
+    text = _ascii_digits(nfkc(raw))
     if not text or not _NUMBER_CHARS.fullmatch(text) or not any(c.isdigit() for c in text):
         raise InvalidValue("A phone number may contain only digits, a leading +, spaces, dashes, dots and parentheses.")
     try:
@@ -92,7 +86,7 @@ def canonical_number(raw: str, region: str = "CN") -> str:
 
 
 def _digits_only(raw: str, what: str) -> str:
-    text = _SEPARATORS.sub("", _ascii_digits(_nfkc(raw)))
+    text = SEPARATORS.sub("", _ascii_digits(nfkc(raw)))
     if not text.isascii() or not text.isdigit():
         raise InvalidValue(f"A {what} may contain only digits (spaces and dashes are ignored).")
     return text
@@ -118,7 +112,7 @@ def parse_range(raw: str) -> tuple[str, int | None]:
     (including none). Full-width characters, whitespace, dashes and a leading "+" are
     ignored ("+86 138 1234 xxxx" -> ("861381234", 13)). The prefix has at least 3 digits, the
     x's come only at the end, and the whole range is at most 20 digits long."""
-    text = _SEPARATORS.sub("", _ascii_digits(_nfkc(raw)))
+    text = SEPARATORS.sub("", _ascii_digits(nfkc(raw)))
     if text.startswith("+"):
         text = text[1:]
     m = _RANGE.fullmatch(text)
@@ -178,7 +172,7 @@ def canonical_domain(raw: str) -> str:
     most 253 characters, and it must have a registrable part under a public suffix (Public
     Suffix List snapshot bundled with tldextract, ICANN section): "com" or "co.uk" alone is
     not a domain. Something with a scheme, path, port or "@" is refused: use kind url."""
-    text = _nfkc(raw).translate(urls.IDEOGRAPHIC_DOTS)
+    text = nfkc(raw).translate(urls.IDEOGRAPHIC_DOTS)
     if any(c in text for c in "/:@?#\\") or urls._SCHEME.match(text):
         raise InvalidValue("A domain is a host name only; for a link use kind url.")
     text = text.lower()
@@ -260,8 +254,8 @@ def guess_kinds(raw: str, *, region: str = "CN") -> list[str]:
     Subjects (enterprise, person) are never guessed: a look-up names their kind."""
     if not isinstance(raw, str):
         return ["keyword"]
-    text = _ascii_digits(_nfkc(raw))
-    compact = _SEPARATORS.sub("", text)
+    text = _ascii_digits(nfkc(raw))
+    compact = SEPARATORS.sub("", text)
     bare = compact[1:] if compact.startswith("+") else compact
     if bare.isascii() and bare.isdigit():
         kinds = [

@@ -23,13 +23,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric, uscc
 
 from .kinds import InvalidValue
+from .text import SEPARATORS, nfkc
 
 SUBJECT_KINDS = ("enterprise", "person")
 
@@ -46,13 +46,10 @@ DOCUMENT_TYPES = {
 _TYPE = re.compile(r"ric|hkmo-permit|tw-permit|foreign-pr|passport-[a-z]{2}")
 _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{5,20}")
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
 
 
 def _compact(raw: str) -> str:
-    if not isinstance(raw, str):
-        raise InvalidValue("The value must be a string.")
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
+    return SEPARATORS.sub("", nfkc(raw)).upper()
 
 
 def canonical_enterprise(raw: str) -> str:
@@ -76,9 +73,7 @@ def is_person_hash(raw: str) -> bool:
 
 def normalise_person_id(raw: str) -> str:
     """`ric:<18 characters>` or `<type>:<NUMBER>`; InvalidValue saying why not (never quoting it)."""
-    if not isinstance(raw, str):
-        raise InvalidValue("The value must be a string.")
-    text = unicodedata.normalize("NFKC", raw).strip()
+    text = nfkc(raw)
     kind, sep, number = text.partition(":")
     doc_type = kind.strip().lower() if sep else "ric"
     number = _compact(number if sep else text)

@@ -79,9 +79,7 @@ def court_bundle(entry_id: str) -> bytes:
     head = _latest_head()
     rows = db.session.execute(
         select(*[AuditRecord.__table__.c[name] for name in LEAF_FIELDS])
-        .where(
-            AuditRecord.target_type == "entry", AuditRecord.target_id == entry_id, AuditRecord.seq <= head.tree_size
-        )
+        .where(AuditRecord.target_type == "entry", AuditRecord.target_id == entry_id, AuditRecord.seq <= head.tree_size)
         .order_by(AuditRecord.seq)
         .limit(MAX_BUNDLE_RECORDS + 1)
     ).all()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import rfc8785
 
@@ -22,7 +23,7 @@ Node = tuple[int, int]  # (level, index) of a perfect subtree
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
-def leaf_bytes(record: Mapping[str, object]) -> bytes:
+def leaf_bytes(record: Mapping[str, Any]) -> bytes:
     """The leaf: the record's RFC 8785 canonical JSON (UTF-8)."""
     return rfc8785.dumps(dict(record))
 

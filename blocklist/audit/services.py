@@ -66,8 +66,9 @@ def canonical_hash(canonical: dict[str, Any]) -> str:
 def leaf_record(fields: dict[str, Any]) -> dict[str, Any]:
     """The record as its leaf holds it: LEAF_FIELDS, `created_at` as ISO 8601 text."""
     leaf = {name: fields.get(name) for name in LEAF_FIELDS}
-    if hasattr(leaf["created_at"], "isoformat"):
-        leaf["created_at"] = leaf["created_at"].isoformat()
+    created_at: Any = leaf["created_at"]
+    if hasattr(created_at, "isoformat"):
+        leaf["created_at"] = created_at.isoformat()
     return leaf
 
 

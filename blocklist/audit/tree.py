@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select, tuple_
 
 from ..db import bulk_insert, db, table_of
+from ..exceptions import Unavailable
 from . import merkle
 from .models import AuditTreeNode
 
@@ -25,19 +26,21 @@ def read_nodes(nodes: Iterable[merkle.Node], connection: Connection | None = Non
         return {}
     connection = connection or db.session.connection()
     rows = connection.execute(
-        select(NODES.c.level, NODES.c.position, NODES.c.hash).where(
-            tuple_(NODES.c.level, NODES.c.position).in_(wanted)
-        )
+        select(NODES.c.level, NODES.c.position, NODES.c.hash).where(tuple_(NODES.c.level, NODES.c.position).in_(wanted))
     ).all()
     found = {(level, position): bytes(value) for level, position, value in rows}
     missing = [node for node in wanted if node not in found]
     if missing:
-        raise TreeDamaged(f"the Merkle tree lacks node(s) {missing[:3]} (audit_tree_nodes was altered)")
+        raise TreeDamaged(
+            f"The audit log's Merkle tree lacks node(s) {missing[:3]} (audit_tree_nodes was altered); "
+            "the operator must restore it (`flask --app wsgi audit verify`)."
+        )
     return found
 
 
-class TreeDamaged(Exception):
-    """The stored tree is not complete for the size asked about."""
+class TreeDamaged(Unavailable):
+    """The stored tree is not complete for the size asked about: nothing can be appended or
+    proven until the operator restores it (503, never a silent fork of the log)."""
 
 
 def append_leaves(size: int, leaves: list[bytes], connection: Connection | None = None) -> None:

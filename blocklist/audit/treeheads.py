@@ -46,7 +46,8 @@ def sign_tree_head() -> AuditTreeHead | None:
     if last is not None:
         if size < last.tree_size:
             raise TreeInconsistent(
-                f"the audit trail has {size} records but a tree head of size {last.tree_size} was signed: records were removed"
+                f"the audit trail has {size} records but a tree head of size {last.tree_size} was signed: "
+                "records were removed"
             )
     root = tree.root(size)
     if last is not None:

@@ -42,14 +42,13 @@ class WitnessResult:
 def read_heads(text: str) -> list[dict[str, Any]]:
     """Tree heads from a JSON array, one JSON object per line, or a sync client's export
     (`{"tree_heads": [...]}`)."""
-    text = text.strip()
     try:
-        if text.startswith("[") or text.startswith("{") and "\n" not in text:
-            loaded = json.loads(text)
-        else:
+        loaded = json.loads(text)
+    except ValueError:
+        try:
             loaded = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError as error:
-        raise WitnessFileError(f"not JSON tree heads: {error}") from None
+        except ValueError as error:
+            raise WitnessFileError(f"not JSON tree heads: {error}") from None
     if isinstance(loaded, dict):
         loaded = loaded.get("tree_heads", [loaded])
     if not isinstance(loaded, list) or not all(isinstance(head, dict) for head in loaded):

@@ -5,6 +5,8 @@ row is deleted too."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from support.audit import max_seq, sql
 from support.translog import (
@@ -163,3 +165,26 @@ def test_a_forged_tree_head_signature_is_caught(app, runner, story, auth, tmp_pa
     )
     with pytest.raises(WitnessAlarm, match="signature"):
         story["witness"].check(story["feed"])
+
+
+def test_witness_files_in_every_accepted_shape_and_bad_ones(app, runner, story, tmp_path):
+    head = story["head"]
+    lines = tmp_path / "heads.jsonl"
+    lines.write_text(json.dumps(head) + "\n" + json.dumps(head) + "\n")
+    array = tmp_path / "heads.json"
+    array.write_text(json.dumps([head]))
+    for path in (lines, array):
+        code, output = verify_with_witness(runner, path)
+        assert code == 0 and output["witness"]["ok"] is True, output
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps([{**head, "root_hash": "ab" * 32}]))
+    code, output = verify_with_witness(runner, forged)
+    assert code == 1 and "does not verify" in output["witness"]["problems"][0]
+    stranger = tmp_path / "stranger.json"
+    stranger.write_text(json.dumps([{**head, "key_id": "0" * 16}]))
+    code, output = verify_with_witness(runner, stranger)
+    assert code == 1 and "unknown key" in output["witness"]["problems"][0]
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("not json")
+    result = runner.invoke(args=["audit", "verify", "--witness", str(garbage)])
+    assert result.exit_code == 2 and "not JSON tree heads" in result.output

@@ -196,7 +196,12 @@ class FeedClient:
 
     def audit_public_key(self) -> str:
         """The PEM of the key that signs tree heads (public, no token needed)."""
-        response = self.session.get(self.url + "/v1/audit/public-key", timeout=self.timeout)
+        try:
+            response = self.session.get(self.url + "/v1/audit/public-key", timeout=self.timeout)
+        except TRANSIENT_ERRORS as error:
+            raise Unavailable(f"/v1/audit/public-key: {error}") from error
+        except requests.RequestException as error:
+            raise FeedError(f"/v1/audit/public-key: {error}") from error
         if response.status_code in TRANSIENT_STATUS:
             raise _unavailable("/v1/audit/public-key", response)
         if response.status_code != 200:

@@ -101,14 +101,14 @@ class Witness:
                 f"{earlier[-1]['problem']} (evidence kept in the mirror file since an earlier sync; "
                 "see `blocklist-sync --db FILE witness-export`)"
             )
+        stored = self.heads()
+        last = stored[-1] if stored else None
+        offered = feed.latest_tree_head()  # with the token: the first request of a sync
         key = pinned_key or self._state("public_key")
         if key is None:
             key = raw_key_from_pem(feed.audit_public_key())
             log.info("audit log key %s pinned (trust on first use)", rfc9162.key_id(bytes.fromhex(key)))
         self.db.execute("INSERT OR REPLACE INTO witness_state (key, value) VALUES ('public_key', ?)", (key,))
-        stored = self.heads()
-        last = stored[-1] if stored else None
-        offered = feed.latest_tree_head()
         if offered is None:
             if last is not None:
                 raise self._alarm(

@@ -8,6 +8,9 @@ import hashlib
 import pathlib
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.translog import mth
 
 from blocklist.audit import merkle
@@ -89,3 +92,29 @@ def test_proofs_of_a_large_tree_read_few_nodes():
 def test_the_court_script_is_the_witness_verifier():
     """One verifier: scripts/verify_bundle.py is blocklist/sync/rfc9162.py, byte for byte."""
     assert (ROOT / "scripts" / "verify_bundle.py").read_bytes() == (ROOT / "blocklist/sync/rfc9162.py").read_bytes()
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_leaf_bytes_are_exactly_rfc8785(record):
+    try:
+        expected = rfc8785.dumps(record)
+    except rfc8785.CanonicalizationError:
+        return  # (a lone surrogate) refused either way
+    assert merkle.leaf_bytes(record) == expected
+
+
+def test_leaf_bytes_of_control_characters_and_astral_keys_are_rfc8785():
+    record = {"\U0001f600": 1, "\ue000": 2, "a": '\x00\x1f\x7f\u2028"\\/é😀', "n": -(2**53) + 1}
+    assert merkle.leaf_bytes(record) == rfc8785.dumps(record)

@@ -17,6 +17,7 @@ from . import merkle
 from .models import AuditTreeNode
 
 NODES = table_of(AuditTreeNode)
+SMALL_APPEND = 64  # nodes; more go through bulk_insert (COPY on PostgreSQL)
 
 
 def read_nodes(nodes: Iterable[merkle.Node], connection: Connection | None = None) -> dict[merkle.Node, bytes]:
@@ -48,10 +49,10 @@ def append_leaves(size: int, leaves: list[bytes], connection: Connection | None 
     edge = read_nodes(merkle.frontier(size), connection)
     created = merkle.append(size, edge, [merkle.leaf_hash(leaf) for leaf in leaves])
     rows = [{"level": level, "position": position, "hash": value} for level, position, value in created]
-    if connection is None:
+    if connection is None and len(rows) > SMALL_APPEND:
         bulk_insert(NODES, rows)  # COPY on PostgreSQL
-    else:
-        connection.execute(NODES.insert(), rows)
+    else:  # one statement for the few nodes of a single change (COPY costs more to set up)
+        (connection or db.session.connection()).execute(NODES.insert(), rows)
 
 
 def root(size: int, connection: Connection | None = None) -> bytes:

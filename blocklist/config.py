@@ -109,6 +109,8 @@ class Settings:
     # signing keys whose checkpoints stay verifiable after a rotation.
     audit_signing_key_file: str = ""
     audit_retired_public_keys: tuple[str, ...] = ()
+    # Seconds between signed tree heads of the audit transparency log (`flask audit sth --loop`).
+    sth_interval: int = 60
     # Person subjects (blocklist/values/subjects.py): the file of peppers, one per line, the
     # first current and the rest retired but still matched; and the peppers read from it at
     # start-up (never in a repr or a log line).
@@ -163,6 +165,7 @@ class Settings:
             audit_retired_public_keys=tuple(
                 p.strip() for p in (env.text("AUDIT_RETIRED_PUBLIC_KEYS") or "").split(",") if p.strip()
             ),
+            sth_interval=env.integer("STH_INTERVAL", 60),
             subject_pepper_file=pepper_file,
             subject_peppers=read_peppers(pepper_file),
         )

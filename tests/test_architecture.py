@@ -123,7 +123,7 @@ def test_the_service_tells_the_time_by_its_one_clock():
 
 
 # What the sync client may import: it runs on a carrier's host without the server's stack.
-SYNC_THIRD_PARTY = {"requests", "tenacity", "tqdm"}
+SYNC_THIRD_PARTY = {"requests", "tenacity", "tqdm", "cryptography"}  # cryptography: the witness (rfc9162.py)
 
 
 def test_the_sync_client_imports_only_the_pure_values_core():

@@ -50,3 +50,28 @@ def test_0005_gives_open_reports_their_entrys_expiry_and_every_reporter_a_claim_
         flask_migrate.downgrade(revision="0004")
         with db.engine.connect() as conn:
             assert "expires_at" not in {row[1] for row in conn.execute(text("PRAGMA table_info(reports)"))}
+
+
+def test_0008_brings_the_existing_audit_records_into_the_merkle_tree(tmp_path):
+    from blocklist.audit import tree
+    from blocklist.auth import services as auth_services
+    from blocklist.context import OPERATOR
+
+    app = create_app({**TEST_CONFIG, "database_url": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+    with app.app_context():
+        flask_migrate.upgrade()
+        for number in range(5):  # 10 records (an org and a client each)
+            org = auth_services.create_org(f"org{number}", "carrier", actor=OPERATOR)
+            auth_services.create_client(org, actor=OPERATOR)
+        db.session.commit()
+        grown = (tree.root(10), db.session.execute(text("SELECT level, position, hash FROM audit_tree_nodes")).all())
+        db.session.rollback()
+        flask_migrate.downgrade(revision="0006")  # a trail written before the tree existed
+        flask_migrate.upgrade()
+        backfilled = (
+            tree.root(10),
+            db.session.execute(text("SELECT level, position, hash FROM audit_tree_nodes")).all(),
+        )
+        db.session.rollback()
+    assert sorted(backfilled[1]) == sorted(grown[1]) and len(grown[1]) == 10 + 5 + 2 + 1
+    assert backfilled[0] == grown[0]

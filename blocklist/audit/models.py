@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, BigInteger, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, BigId, UTCDateTime, utcnow
@@ -60,3 +60,28 @@ class AuditCheckpoint(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     signature: Mapped[str] = mapped_column(String(128))  # base64 of the 64-byte Ed25519 signature
     key_id: Mapped[str] = mapped_column(String(64))
+
+
+class AuditTreeNode(Base):
+    """A perfect subtree of the RFC 9162 Merkle tree over the records: `(level, position)`
+    covers the records with seq ``position * 2**level + 1`` up to ``(position + 1) * 2**level``;
+    level 0 holds the leaf hashes. Written with the records, under the head lock (audit/tree.py)."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditTreeHead(Base):
+    """A signed tree head: the tree had `tree_size` records and root `root_hash` at `timestamp`
+    (ms since the epoch); `signature` (hex) is Ed25519 over RFC 9162's TreeHeadDataV2."""
+
+    __tablename__ = "audit_tree_heads"
+
+    tree_size: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))

@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..config import current_settings
 from ..db import db
 from ..exceptions import NotFound
 from ..pagination import Page, paginate
-from .models import AuditCheckpoint, AuditRecord
+from .models import AuditCheckpoint, AuditRecord, AuditTreeHead
 
 MAX_SEQ = 2**63 - 1  # BIGINT; a larger path segment is simply not a record
 
@@ -48,3 +49,18 @@ def list_checkpoints(page: dict[str, Any]) -> Page:
     return paginate(
         select(AuditCheckpoint), [AuditCheckpoint.id], cursor=page["cursor"], limit=page["limit"], descending=True
     )
+
+
+def list_tree_heads(page: dict[str, Any]) -> Page:
+    """Signed tree heads, newest (largest) first."""
+    return paginate(
+        select(AuditTreeHead), [AuditTreeHead.tree_size], cursor=page["cursor"], limit=page["limit"], descending=True
+    )
+
+
+def latest_tree_head() -> AuditTreeHead:
+    """The latest signed tree head, or a 404 problem."""
+    head = db.session.scalar(select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc()).limit(1))
+    if head is None:
+        raise NotFound("No signed tree head yet.", headers={"Retry-After": str(current_settings().sth_interval)})
+    return head

@@ -93,3 +93,48 @@ class PublicKeySchema(Schema):
 
 AuditRecordListSchema = list_schema(AuditRecordSchema, "AuditRecordList")
 CheckpointListSchema = list_schema(CheckpointSchema, "CheckpointList")
+
+
+class TreeHeadSchema(Schema):
+    tree_size = fields.Integer(metadata={"description": "Records in the tree"})
+    timestamp = fields.Integer(metadata={"description": "Milliseconds since the epoch (UTC)"})
+    root_hash = fields.String(metadata={"description": "RFC 9162 Merkle tree hash (hex)"})
+    key_id = fields.String()
+    signature = fields.String(
+        metadata={"description": "Hex Ed25519 signature over RFC 9162 TreeHeadDataV2 (README, Audit trail)"}
+    )
+
+
+class ConsistencyArgsSchema(Schema):
+    first = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
+    second = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
+
+
+class ConsistencySchema(Schema):
+    first = fields.Integer()
+    second = fields.Integer()
+    proof = fields.List(fields.String(), metadata={"description": "RFC 9162 consistency proof (hex hashes)"})
+
+
+class InclusionArgsSchema(Schema):
+    tree_size = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=2**62),
+        metadata={"description": "Default: the latest signed tree head's size"},
+    )
+
+
+class InclusionSchema(Schema):
+    seq = fields.Integer()
+    leaf_index = fields.Integer()
+    tree_size = fields.Integer()
+    leaf = fields.String(metadata={"description": "The record's RFC 8785 canonical JSON: the leaf's bytes"})
+    leaf_hash = fields.String()
+    inclusion_proof = fields.List(fields.String(), metadata={"description": "RFC 9162 inclusion proof (hex)"})
+
+
+class BundleArgsSchema(Schema):
+    entry_id = fields.Integer(required=True, validate=ID_RANGE)
+
+
+TreeHeadListSchema = list_schema(TreeHeadSchema, "TreeHeadList")

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from ..context import Actor, current_remote_addr, current_request_id
 from ..db import bulk_insert, db, table_of, utcnow
+from . import merkle, tree
 from .actions import Action
 from .models import AuditHead, AuditRecord
 
@@ -29,6 +30,8 @@ HASHED_FIELDS = (
     "reason",
     "prev_hash",
 )
+# A record's Merkle leaf: its RFC 8785 canonical JSON with these fields (README, Audit trail).
+LEAF_FIELDS = HASHED_FIELDS + ("hash",)
 
 
 def to_json_value(value: Any) -> Any:
@@ -58,6 +61,20 @@ def canonical_hash(canonical: dict[str, Any]) -> str:
         canonical["created_at"] = created_at.isoformat()
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def leaf_record(fields: dict[str, Any]) -> dict[str, Any]:
+    """The record as its leaf holds it: LEAF_FIELDS, `created_at` as ISO 8601 text."""
+    leaf = {name: fields.get(name) for name in LEAF_FIELDS}
+    created_at: Any = leaf["created_at"]
+    if hasattr(created_at, "isoformat"):
+        leaf["created_at"] = created_at.isoformat()
+    return leaf
+
+
+def record_leaf(fields: dict[str, Any]) -> bytes:
+    """The leaf bytes of a record (RFC 8785 canonical JSON of `leaf_record`)."""
+    return merkle.leaf_bytes(leaf_record(fields))
 
 
 def _lock_head(count: int) -> tuple[int, str]:
@@ -103,6 +120,8 @@ def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[dict[str, A
         fields["hash"] = prev_hash = record_hash(fields)
         rows.append(fields)
     bulk_insert(table_of(AuditRecord), rows)
+    # The Merkle tree grows with the records, under the same lock and in the same transaction.
+    tree.append_leaves(last_seq, [record_leaf(row) for row in rows])
     db.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
     return rows
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import struct
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -172,3 +173,16 @@ def signature_ok(key: Ed25519PublicKey, message: bytes, signature: str) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def tree_head_message(tree_size: int, timestamp: int, root_hash: bytes) -> bytes:
+    """The bytes a tree head's signature covers: RFC 9162's TreeHeadDataV2 (timestamp and
+    tree_size as uint64, the root hash with a 1-byte length, an empty 2-byte-length extension
+    list), big-endian."""
+    return struct.pack(">QQB", timestamp, tree_size, len(root_hash)) + root_hash + b"\x00\x00"
+
+
+def raw_public_key(key: Ed25519PublicKey | None = None) -> str:
+    """The raw 32-byte public key in hex (what tree-head verifiers and bundles use)."""
+    key = key or public_key()
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()

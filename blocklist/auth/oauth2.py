@@ -227,8 +227,9 @@ def authenticate(scope: str | None) -> Token:
     return token
 
 
-def require(scope: str, *, regulator: bool = False) -> Callable:
-    """Route decorator: a valid token with `scope` (and, if `regulator`, of a regulator org).
+def require(scope: str | None, *, regulator: bool = False) -> Callable:
+    """Route decorator: a valid token with `scope` (None: any valid token), and if `regulator`
+    of a regulator org.
 
     Also documents the route's security requirement and its 401/403/429 answers in the spec.
     """
@@ -243,7 +244,7 @@ def require(scope: str, *, regulator: bool = False) -> Callable:
             return view(*args, **kwargs)
 
         return Blueprint.doc(
-            security=[{"oauth2": [scope]}],
+            security=[{"oauth2": [scope] if scope else []}],
             responses={
                 "401": problem(
                     "Missing, invalid, expired or revoked token",

@@ -40,6 +40,10 @@ class Unavailable(FeedError):
         self.retry_after = retry_after
 
 
+class NotFoundError(FeedError):
+    """404: the server has no such thing (e.g. no signed tree head yet)."""
+
+
 class CursorGone(FeedError):
     """410: the cursor is older than the retained change log; load a new snapshot."""
 
@@ -146,6 +150,8 @@ class FeedClient:
                 continue
             if response.status_code == 410:
                 raise CursorGone(_problem(response))
+            if response.status_code == 404:
+                raise NotFoundError(f"{path}: {_problem(response)}")
             if response.status_code in TRANSIENT_STATUS:
                 raise _unavailable(path, response)
             if response.status_code != 200:
@@ -177,3 +183,27 @@ class FeedClient:
 
     def checksum(self, kind: str | None) -> dict[str, Any]:
         return self._get("/v1/feed/checksum", {"kind": kind} if kind else {}).json()
+
+    def latest_tree_head(self) -> dict[str, Any] | None:
+        """The audit log's latest signed tree head, or None when the server has signed none."""
+        try:
+            return self._get("/v1/audit/tree-heads/latest", {}).json()
+        except NotFoundError:
+            return None
+
+    def consistency(self, first: int, second: int) -> list[str]:
+        return self._get("/v1/audit/consistency", {"first": first, "second": second}).json()["proof"]
+
+    def audit_public_key(self) -> str:
+        """The PEM of the key that signs tree heads (public, no token needed)."""
+        try:
+            response = self.session.get(self.url + "/v1/audit/public-key", timeout=self.timeout)
+        except TRANSIENT_ERRORS as error:
+            raise Unavailable(f"/v1/audit/public-key: {error}") from error
+        except requests.RequestException as error:
+            raise FeedError(f"/v1/audit/public-key: {error}") from error
+        if response.status_code in TRANSIENT_STATUS:
+            raise _unavailable("/v1/audit/public-key", response)
+        if response.status_code != 200:
+            raise FeedError(f"/v1/audit/public-key: {_problem(response)}")
+        return response.json()["public_key"]

@@ -4,13 +4,19 @@ step with the change feed.
     blocklist-sync --url URL --client-id ID [--client-secret-file FILE] --db mirror.sqlite
                    [--kind K] [--follow] [--wait 25] [--verify-interval 600]
     blocklist-sync --db mirror.sqlite lookup VALUE [--kind K]
+    blocklist-sync --db mirror.sqlite witness-export > tree-heads.json
+
+Every sync also witnesses the server's audit transparency log (blocklist/sync/witness.py): it
+keeps the signed tree heads it sees in the mirror file and checks each new one is consistent
+with the last; on an inconsistency it stops, keeps both heads as evidence and exits 3.
 
 The client secret comes from --client-secret-file, else from the systemd credential
 `client-secret` ($CREDENTIALS_DIRECTORY/client-secret, `LoadCredential=`), else from the
 environment (BLOCKLIST_CLIENT_SECRET); never from the command line, where every local user can
 read it in the process list.
 
-Exit codes: sync: 0 ok, 1 error, 2 usage. lookup: 0 listed, 1 not listed, 2 usage or no answer
+Exit codes: sync: 0 ok, 1 error, 2 usage, 3 the audit log is inconsistent with what this
+client witnessed before. lookup: 0 listed, 1 not listed, 2 usage or no answer
 (no mirror, or a value that is not valid for --kind).
 """
 
@@ -20,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -34,6 +41,7 @@ from ..values.kinds import KINDS
 from .api import CursorGone, FeedClient, FeedError, Unavailable
 from .lookup import lookup
 from .mirror import Mirror
+from .witness import Witness, WitnessAlarm
 
 log = logging.getLogger("blocklist.sync")
 T = TypeVar("T")
@@ -78,11 +86,14 @@ class Syncer:
         tries: int | None = 5,
         backoff: tuple[float, float] = (1.0, 60.0),
         progress: bool = False,
+        witness: Witness | None = None,
+        audit_key: str | None = None,
     ):
         """`tries`: how many times one step is tried while the server is unavailable (None:
         forever, for --follow); `backoff`: (initial, longest) wait in seconds."""
         self.feed, self.mirror, self.kind = feed, mirror, kind
         self.tries, self.backoff, self.progress = tries, backoff, progress
+        self.witness, self.audit_key = witness, audit_key
 
     def retrying(self, step: Callable[..., T], *args: Any) -> T:
         """Run one step, trying again with back-off while the server is unavailable."""
@@ -146,7 +157,10 @@ class Syncer:
     def ready(self, *, periodic: bool = False) -> None:
         """Make the mirror current and verified: resume from the stored cursor, or (re)load a
         snapshot when there is none, the kind changed, the cursor is gone, or checksums differ.
-        `periodic`: a re-check while following, logged only when it finds something."""
+        `periodic`: a re-check while following, logged only when it finds something. Witnesses
+        the audit log first: WitnessAlarm stops everything."""
+        if self.witness is not None:
+            self.witness.check(self.feed, self.audit_key)
         stored_kind = self.mirror.state("kind")
         if self.mirror.state("cursor") is None or stored_kind != (self.kind or ""):
             self.snapshot()
@@ -287,6 +301,16 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default=env("BLOCKLIST_SYNC_LOG_LEVEL", "INFO"), choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
     parser.add_argument("--region", default=env("BLOCKLIST_DEFAULT_REGION", "CN"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--audit-public-key",
+        default=env("BLOCKLIST_AUDIT_PUBLIC_KEY"),
+        metavar="HEX",
+        help="the operator's Ed25519 audit key (64 hex digits) to check tree heads with; default: "
+        "the server's, pinned on first use (env BLOCKLIST_AUDIT_PUBLIC_KEY)",
+    )
+    parser.add_argument(
+        "--no-witness", action="store_true", help="do not witness the audit transparency log (not recommended)"
+    )
     sub = parser.add_subparsers(dest="command")
     lookup_parser = sub.add_parser(
         "lookup",
@@ -302,7 +326,24 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="country of a number written without a country code (default CN; env BLOCKLIST_DEFAULT_REGION)",
     )
+    sub.add_parser(
+        "witness-export",
+        help="print the audit tree heads this client witnessed (and any evidence) as JSON",
+        description="For `flask --app wsgi audit verify --witness FILE` on the server, or an auditor.",
+    )
     return parser
+
+
+def _witness_export(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.db):
+        log.error(f"no mirror at {args.db}: run blocklist-sync first")
+        return 2
+    witness = Witness(args.db)
+    try:
+        print(json.dumps(witness.export(), indent=1))
+    finally:
+        witness.close()
+    return 0
 
 
 def _lookup(args: argparse.Namespace) -> int:
@@ -337,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, handlers=[handler])
     if args.command == "lookup":
         return _lookup(args)
+    if args.command == "witness-export":
+        return _witness_export(args)
+    if args.audit_public_key is not None and not re.fullmatch(r"[0-9a-f]{64}", args.audit_public_key):
+        parser.error("--audit-public-key is 64 lowercase hex digits (the raw Ed25519 key)")
     try:
         secret = read_secret(args.client_secret_file)
     except OSError as error:
@@ -361,13 +406,30 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, argparse.ArgumentTypeError):
             parser.error("BLOCKLIST_SYNC_BACKOFF is two numbers of seconds, e.g. '1 60'")
     backoff = (args.backoff[0], args.backoff[1])
-    syncer = Syncer(feed, mirror, args.kind, tries=tries, backoff=backoff, progress=progress)
+    witness = None if args.no_witness else Witness(args.db)
+    syncer = Syncer(
+        feed,
+        mirror,
+        args.kind,
+        tries=tries,
+        backoff=backoff,
+        progress=progress,
+        witness=witness,
+        audit_key=args.audit_public_key,
+    )
     # systemd stops the service with SIGTERM: end like Ctrl-C (a local transaction rolls back).
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         syncer.retrying(syncer.ready)
         if args.follow:
             syncer.follow(args.wait, args.verify_interval)
+    except WitnessAlarm as error:
+        log.error(
+            f"the server's audit log is inconsistent with what this client witnessed before: {error}. "
+            f"Stopped; both signed tree heads are kept as evidence in {args.db} "
+            "(blocklist-sync --db FILE witness-export)"
+        )
+        return 3
     except FeedError as error:
         log.error(f"{error}")
         return 1
@@ -375,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("stopped")
     finally:
         mirror.close()
+        if witness is not None:
+            witness.close()
     return 0
 
 

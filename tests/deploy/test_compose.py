@@ -93,7 +93,7 @@ def test_database_and_signing_key_live_in_volumes(compose):
     assert "pgdata:/var/lib/postgresql/data" in compose["services"]["db"]["volumes"]
     services = _app_services(compose)
     assert services["keygen"]["volumes"] == [f"audit-key:{KEY_DIR}"]  # the only writer
-    for name in ("app", "jobs"):
+    for name in ("app", "jobs", "sth"):
         assert services[name]["volumes"] == [f"audit-key:{KEY_DIR}:ro"], name
     for service in services.values():
         assert service["environment"]["BLOCKLIST_AUDIT_SIGNING_KEY_FILE"].startswith(KEY_DIR + "/")
@@ -107,6 +107,9 @@ def test_migrations_and_the_key_come_before_the_app(compose):
     needs = services["app"]["depends_on"]
     assert needs["migrate"] == needs["keygen"] == {"condition": "service_completed_successfully"}
     assert "audit checkpoint" in " ".join(services["jobs"]["entrypoint"])
+    # One tree-head signer per deployment, looping at BLOCKLIST_STH_INTERVAL.
+    assert services["sth"]["entrypoint"][-4:] == ["wsgi", "audit", "sth", "--loop"]
+    assert services["sth"]["restart"] == "unless-stopped"
     assert services["nginx"]["depends_on"]["app"] == {"condition": "service_healthy"}
 
 

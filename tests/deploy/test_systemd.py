@@ -72,6 +72,15 @@ def test_deploy_has_units():
     assert {"blocklist.service", "blocklist-expire.service", "blocklist-expire.timer"} <= names
 
 
+def test_the_tree_head_timer_runs_the_sth_job_every_minute():
+    timer = _unit(DEPLOY / "blocklist-audit-sth.timer")
+    assert timer["Timer"]["Unit"] == "blocklist-audit-sth.service"
+    assert timer["Timer"]["OnUnitActiveSec"] == "60s"  # BLOCKLIST_STH_INTERVAL's default
+    service = _unit(DEPLOY / "blocklist-audit-sth.service")
+    assert service["Service"]["ExecStart"].endswith("flask --app wsgi audit sth")
+    assert service["Service"]["Type"] == "oneshot"
+
+
 @pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
 def test_unit_verifies(unit: Path, node_root: Path):
     result = subprocess.run(

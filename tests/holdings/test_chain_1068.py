@@ -182,7 +182,9 @@ def test_the_1068_chain_listing_f_then_a_restricts_both_codes_and_ending_lifts_i
     ended = next(r for r in records if r["action"] == "entry.via" and r["after"]["status"] == "expired")
     assert ended["actor_org_id"] == callers.org_id("carrier") and "holding ended" in ended["reason"]
     holdings_audit = client.get(
-        "/v1/audit", query_string={"target_type": "holding", "target_id": ids[("10687415", A)]}, headers=callers["regulator"]
+        "/v1/audit",
+        query_string={"target_type": "holding", "target_id": ids[("10687415", A)]},
+        headers=callers["regulator"],
     ).json["items"]
     assert [r["action"] for r in holdings_audit] == ["holding.end", "holding.record"]  # newest first
     assert holdings_audit[0]["before"]["valid_to"] is None and holdings_audit[0]["after"]["valid_to"] is not None
@@ -253,9 +255,7 @@ def test_a_holding_recorded_for_a_listed_subject_restricts_at_once_and_list_filt
     assert lookup(client, callers, "10684500")["listed"] is False
     by_subject = client.get("/v1/holdings", query_string={"subject": A}, headers=callers["carrier2"]).json
     assert len(by_subject["items"]) == 2
-    at = client.get(
-        "/v1/holdings", query_string={"subject": A, "at": "2024-01-01"}, headers=callers["carrier2"]
-    ).json
+    at = client.get("/v1/holdings", query_string={"subject": A, "at": "2024-01-01"}, headers=callers["carrier2"]).json
     assert [h["id"] for h in at["items"]] == [made["id"]]
     # Idempotent: revoking nothing and re-listing the subject opens no second report.
     publish("enterprise", A, as_="regulator")

@@ -77,7 +77,9 @@ class Holdings(MethodView):
             args["resource"] = services.canonical_resource(args["resource_kind"], args["resource"], None)
         if "subject" in args:
             args["subject_kind"] = queries.subject_kind_of(args["subject"])
-            args["subject"] = services.canonical_subject(args["subject_kind"], args["subject"], "subject")
+            args["subject"] = services.canonical_subject(
+                args["subject_kind"], args["subject"], "subject", in_body=False
+            )
         return queries.list_holdings(args).as_dict()
 
     @require(ENTRIES_WRITE)
@@ -112,9 +114,11 @@ class Representatives(MethodView):
     def get(self, args):
         """Representatives of an enterprise, or enterprises a person (by hash) represents"""
         if "enterprise" in args:
-            args["enterprise"] = services.canonical_subject("enterprise", args["enterprise"], "enterprise")
+            args["enterprise"] = services.canonical_subject(
+                "enterprise", args["enterprise"], "enterprise", in_body=False
+            )
         if "person" in args:
-            args["person"] = services.canonical_subject("person", args["person"], "person")
+            args["person"] = services.canonical_subject("person", args["person"], "person", in_body=False)
         return queries.list_representatives(args).as_dict()
 
     @require(ENTRIES_WRITE)

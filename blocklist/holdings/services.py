@@ -32,13 +32,15 @@ from .restriction import reconcile_holdings
 RECORDERS = ("carrier", "regulator")
 
 
-def canonical_subject(kind: str, raw: str, field: str) -> str:
+def canonical_subject(kind: str, raw: str, field: str, *, in_body: bool = True) -> str:
     """A subject's canonical value (a person's raw identifier hashed with the current pepper;
     if the person is already listed under a retired pepper's hash, that hash, so the listing
-    and the holding meet). 422 naming `field` when it is not one."""
+    and the holding meet). Outside a request body (`in_body` False: a query string, which logs
+    keep) a person is accepted only by its hash. 422 naming `field` when it is not one."""
     settings = current_settings()
+    peppers = settings.subject_peppers if in_body else ()
     try:
-        value: CanonicalValue = canonicalise(kind, raw, settings.default_region, settings.subject_peppers)
+        value: CanonicalValue = canonicalise(kind, raw, settings.default_region, peppers)
     except InvalidValue as error:
         raise Invalid(f"{field}: {error}", errors={field: [str(error)]}) from None
     if value.alternates:

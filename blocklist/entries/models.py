@@ -96,9 +96,10 @@ class Entry(Base):
 
 
 class Report(Base):
-    """One org's report of an entry: at most one direct report per (entry, org), and one report
-    *via* a listed subject per (entry, org, holding) (`via_holding_id`: the resource is held by a
-    subject that org listed; `blocklist/holdings/restriction.py` opens and closes these).
+    """One org's report of an entry: at most one direct report per (entry, org), and at most one
+    open report *via* a listed subject per (entry, org, holding) (`via_holding_id`: the resource
+    is held by a subject that org listed; `blocklist/holdings/restriction.py` opens and closes
+    these; each listing episode is its own row, closed ones kept as history).
 
     A report is open until it is closed (`withdrawn_at` set, with `close_reason`: withdrawn by
     its org, expired by its org or its time, or closed with the whole entry by a regulator);
@@ -122,8 +123,8 @@ class Report(Base):
             "org_id",
             "via_holding_id",
             unique=True,
-            postgresql_where=text("via_holding_id IS NOT NULL"),
-            sqlite_where=text("via_holding_id IS NOT NULL"),
+            postgresql_where=text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
+            sqlite_where=text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
         ),
         # The sweeper's probe for open reports whose own time ran out; closed reports (most of
         # them, in time) are not indexed.

@@ -79,7 +79,7 @@ class ReportSchema(Schema):
             "nullable": True,
             "properties": {"subject_entry_id": {"type": "integer"}, "holding_id": {"type": "integer"}},
             "description": "null for the org's own report; else the listed subject (and holding) it comes via: "
-            "it follows the subject's listing and the holding, and cannot be withdrawn or changed here"
+            "it follows the subject's listing and the holding, and cannot be withdrawn or changed here",
         },
     )
     raw_value = fields.String()

@@ -24,12 +24,13 @@ ending a holding call `reconcile_holdings`.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, String, and_, any_, false, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..audit.actions import Action
 from ..audit.services import record_many
@@ -47,20 +48,11 @@ CHUNK = 5000
 Key = tuple[str, str, int, int]  # (resource kind, resource value, org id, holding id)
 
 
-@dataclass
-class Wanted:
+class Wanted(NamedTuple):
     expires_at: dt.datetime | None
     subject_entry_id: int
     subject: str  # "kind value", for the audit reason
     reason: str | None
-
-
-def _earlier(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -127,15 +119,24 @@ def _desired(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Wanted]:
             or_(Report.expires_at.is_(None), Report.expires_at > now),
         )
     )
-    return {
-        (row.resource_kind, row.resource_value, row.org_id, row.id): Wanted(
-            _earlier(row.expires_at, row.valid_to),
-            row.subject_entry_id,
-            f"{row.subject_kind} {row.subject_value}",
-            row.reason,
+    wanted: dict[Key, Wanted] = {}
+    for (
+        holding_id,
+        kind,
+        value,
+        valid_to,
+        subject_kind,
+        subject_value,
+        org_id,
+        expires_at,
+        reason,
+        subject_id,
+    ) in db.session.execute(stmt):
+        expiry = expires_at if valid_to is None else valid_to if expires_at is None else min(expires_at, valid_to)
+        wanted[(kind, value, org_id, holding_id)] = Wanted(
+            expiry, subject_id, subject_kind + " " + subject_value, reason
         )
-        for row in db.session.execute(stmt)
-    }
+    return wanted
 
 
 def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
@@ -158,23 +159,38 @@ def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
     return {(row.kind, row.value, row.org_id, row.via_holding_id): row for row in db.session.execute(stmt)}
 
 
+def _is_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _in(column: Any, values: Iterable[Any], type_: Any) -> Iterable[ColumnElement[bool]]:
+    """WHERE clauses matching `column` to any of `values`: on PostgreSQL one `= ANY(:array)`
+    (a single parameter, whatever the count), elsewhere IN lists of at most CHUNK values."""
+    values = sorted(set(values))
+    if not values:
+        return
+    if _is_postgres():
+        yield column == any_(literal(values, ARRAY(type_)))
+        return
+    for chunk in _chunks(values):
+        yield column.in_(chunk)
+
+
 def _resource_entries(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     found: dict[tuple[str, str], Any] = {}
     by_kind: dict[str, list[str]] = defaultdict(list)
     for kind, value in pairs:
         by_kind[kind].append(value)
     for kind, values in by_kind.items():
-        for chunk in _chunks(values):
-            stmt = select(Entry.id, Entry.kind, Entry.value, Entry.status).where(
-                Entry.kind == kind, Entry.value.in_(chunk)
-            )
+        for clause in _in(Entry.value, values, String):
+            stmt = select(Entry.id, Entry.kind, Entry.value, Entry.status).where(Entry.kind == kind, clause)
             found.update({(row.kind, row.value): row for row in db.session.execute(stmt)})
     return found
 
 
 def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tuple[str, str], int]:
     """Insert entries for resources nobody listed (active, no report yet: the caller adds the via
-    reports and recounts); returns their ids."""
+    reports and sets their counts); returns their ids."""
     region = current_settings().default_region
     rows: list[dict[str, Any]] = []
     for kind, value in pairs:
@@ -213,43 +229,27 @@ STATE = ("id", "kind", "value", "status", "status_reason", "reporters", "expires
 
 def _states(entry_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     found = {}
-    for chunk in _chunks(entry_ids):
-        stmt = select(*(getattr(Entry, name) for name in STATE)).where(Entry.id.in_(chunk))
+    for clause in _in(Entry.id, entry_ids, BigInteger):
+        stmt = select(*(getattr(Entry, name) for name in STATE)).where(clause)
         found.update({row.id: dict(row._mapping) for row in db.session.execute(stmt)})
     return found
 
 
-def _recount(entry_ids: list[int], reason: str, now: dt.datetime) -> None:
-    """Derive `reporters` and `expires_at` from the open reports (set-based), then the status:
-    active with a report open, expired (now, with `reason`) with none."""
-    open_report = (Report.entry_id == Entry.id) & Report.withdrawn_at.is_(None)
-    count = select(func.count(Report.org_id.distinct())).where(open_report).scalar_subquery()
-    latest = select(func.max(Report.expires_at)).where(open_report).scalar_subquery()
-    never = exists().where(open_report, Report.expires_at.is_(None))
-    for chunk in _chunks(entry_ids):
-        db.session.execute(
-            update(Entry)
-            .where(Entry.id.in_(chunk))
-            .values(
-                reporters=count,
-                expires_at=case((never, None), else_=func.coalesce(latest, Entry.expires_at)),
-                version=Entry.version + 1,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+def _open_reports(entry_ids: Iterable[int]) -> dict[int, dict[int, tuple[int, dt.datetime | None]]]:
+    """entry id -> {report id: (org id, expires_at)} of its open reports."""
+    found: dict[int, dict[int, tuple[int, dt.datetime | None]]] = defaultdict(dict)
+    for clause in _in(Report.entry_id, entry_ids, BigInteger):
+        stmt = select(Report.id, Report.entry_id, Report.org_id, Report.expires_at).where(
+            clause, Report.withdrawn_at.is_(None)
         )
-        db.session.execute(
-            update(Entry)
-            .where(Entry.id.in_(chunk), Entry.reporters > 0, Entry.status == "expired")
-            .values(status="active", status_reason=None)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.execute(
-            update(Entry)
-            .where(Entry.id.in_(chunk), Entry.reporters == 0, Entry.status == "active")
-            .values(status="expired", status_reason=reason, expires_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        for row in db.session.execute(stmt):
+            found[row.entry_id][row.id] = (row.org_id, row.expires_at)
+    return found
+
+
+def _update_by_id(model: Any, ids: Iterable[int], **values: Any) -> None:
+    for clause in _in(model.id, ids, BigInteger):
+        db.session.execute(update(model).where(clause).values(**values).execution_options(synchronize_session=False))
 
 
 def _forget(entry_ids: set[int]) -> None:
@@ -261,134 +261,206 @@ def _forget(entry_ids: set[int]) -> None:
             session.expire(obj)
 
 
+HOLDING_ENDED = "holding ended"
+DELISTED = "subject no longer listed"
+
+
 def reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None = None) -> int:
+    """`_reconcile` with the cyclic garbage collector paused: it builds tens of thousands of
+    short-lived rows (freed by reference counting), and collections triggered by those
+    allocations, walking every live object of the process, cost more than the work itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _reconcile(scope, actor, now)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None = None) -> int:
     """Apply the difference between the via reports the holdings in `scope` call for and those
-    open now (see the module's docstring). Returns how many resource entries changed."""
+    open now (see the module's docstring). Returns how many resource entries changed.
+
+    Set-based throughout: a fixed number of statements whatever the number of holdings (reads
+    of the desired and open via reports, of the resource entries and of their open reports;
+    one COPY each for new entries, new reports and the feed; one UPDATE per distinct outcome),
+    and one audit record for the whole change (`entry.via`, target the subject's entry or the
+    holding), listing every report opened, moved or closed and every entry whose status changed.
+    """
     now = now or utcnow()
     changes.write_lock()
     db.session.flush()
     desired = _desired(scope, now)
     existing = _existing(scope, now)
 
-    to_close = [row for key, row in existing.items() if key not in desired]
-    to_move: dict[dt.datetime | None, list[int]] = defaultdict(list)
-    for key, row in existing.items():
-        wanted = desired.get(key)
-        if wanted is not None and wanted.expires_at != row.expires_at:
-            to_move[wanted.expires_at].append(row.id)
+    to_close = {
+        row.id: (row, HOLDING_ENDED if not row.holding_open else DELISTED)
+        for key, row in existing.items()
+        if key not in desired
+    }
+    to_move = {
+        row.id: (row, desired[key])
+        for key, row in existing.items()
+        if key in desired and desired[key].expires_at != row.expires_at
+    }
     to_open = {key: wanted for key, wanted in desired.items() if key not in existing}
 
     entries: dict[tuple[str, str], int] = {}
     created: set[int] = set()
     if to_open:
-        region = current_settings().default_region
         pairs = {(key[0], key[1]) for key in to_open}
-        protected = find_protecting(pairs, region)
+        protected = find_protecting(pairs, current_settings().default_region)
         found = _resource_entries(pairs)
-        entries = {pair: row.id for pair, row in found.items() if row.status != "revoked"}
+        entries = {pair: row.id for pair, row in found.items() if row.status != "revoked" and pair not in protected}
         missing = sorted(pair for pair in pairs if pair not in found and pair not in protected)
         made = _create_entries(missing, now)
         created = set(made.values())
         entries.update(made)
-        to_open = {
-            key: w for key, w in to_open.items() if (key[0], key[1]) in entries and (key[0], key[1]) not in protected
-        }
+        to_open = {key: w for key, w in to_open.items() if (key[0], key[1]) in entries}
 
-    touched = {row.entry_id for row in to_close}
-    touched |= {
-        row.entry_id for key, row in existing.items() if key in desired and desired[key].expires_at != row.expires_at
-    }
+    touched = {row.entry_id for row, _ in to_close.values()} | {row.entry_id for row, _ in to_move.values()}
     touched |= {entries[(key[0], key[1])] for key in to_open}
     if not touched:
         return 0
-    before = _states(touched - created)
-    why: dict[int, dict[str, list[list[Any]]]] = defaultdict(lambda: {"opened": [], "closed": [], "changed": []})
-    reasons: dict[int, str] = {}
 
-    for chunk in _chunks([row.id for row in to_close]):
-        db.session.execute(
-            update(Report)
-            .where(Report.id.in_(chunk))
-            .values(withdrawn_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    for row in to_close:
-        # Why it closed: the holding ended, or the subject's listing (by this org) did.
-        closed = "holding ended" if not row.holding_open else "subject no longer listed"
-        why[row.entry_id]["closed"].append([row.org_id, row.via_holding_id, row.via_subject_entry_id, closed])
-        reasons.setdefault(row.entry_id, f"via holding {row.via_holding_id}: {closed}")
-    for reason in ("holding ended", "subject no longer listed"):
-        ids = [row.id for row in to_close if (reason == "holding ended") == (not row.holding_open)]
-        for chunk in _chunks(ids):
-            db.session.execute(
-                update(Report)
-                .where(Report.id.in_(chunk))
-                .values(close_reason=reason)
-                .execution_options(synchronize_session=False)
-            )
-    for expires_at, ids in to_move.items():
-        for chunk in _chunks(ids):
-            db.session.execute(
-                update(Report)
-                .where(Report.id.in_(chunk))
-                .values(expires_at=expires_at, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    for key, row in existing.items():
-        wanted = desired.get(key)
-        if wanted is not None and wanted.expires_at != row.expires_at:
-            why[row.entry_id]["changed"].append(
-                [row.org_id, row.via_holding_id, row.via_subject_entry_id, wanted.expires_at]
-            )
-            reasons.setdefault(row.entry_id, f"via {wanted.subject}, holding {row.via_holding_id}: expiry follows")
-    rows = []
+    # The entries as they are, and their open reports as they will be.
+    before = _states(touched - created)
+    reports = _open_reports(touched)
+    lapsed: dict[dt.datetime, list[int]] = defaultdict(list)
+    for entry_id in touched:
+        for report_id, (org_id, expires_at) in list(reports[entry_id].items()):
+            if report_id in to_close:
+                del reports[entry_id][report_id]
+            elif report_id in to_move:
+                reports[entry_id][report_id] = (org_id, to_move[report_id][1].expires_at)
+            elif expires_at is not None and expires_at <= now:  # ran out, not yet swept: closes as ttl
+                del reports[entry_id][report_id]
+                lapsed[expires_at].append(report_id)
+    rows: list[dict[str, Any]] = []
     for key, wanted in to_open.items():
         kind, value, org_id, holding_id = key
         entry_id = entries[(kind, value)]
+        reports[entry_id][-len(rows) - 1] = (org_id, wanted.expires_at)
         rows.append(
             {
                 "entry_id": entry_id,
                 "org_id": org_id,
-                "client_id": None,
                 "raw_value": value,
                 "reason": wanted.reason,
-                "evidence": None,
                 "expires_at": wanted.expires_at,
                 "created_at": now,
                 "updated_at": now,
-                "withdrawn_at": None,
-                "close_reason": None,
                 "via_subject_entry_id": wanted.subject_entry_id,
                 "via_holding_id": holding_id,
             }
         )
-        why[entry_id]["opened"].append([org_id, holding_id, wanted.subject_entry_id, wanted.expires_at])
-        reasons.setdefault(entry_id, f"via {wanted.subject} (entry {wanted.subject_entry_id}), holding {holding_id}")
+
+    # Reports: close, move, close what lapsed, open.
+    for reason in (HOLDING_ENDED, DELISTED):
+        ids = [report_id for report_id, (_, why) in to_close.items() if why == reason]
+        _update_by_id(Report, ids, withdrawn_at=now, close_reason=reason, updated_at=now)
+    by_expiry: dict[dt.datetime | None, list[int]] = defaultdict(list)
+    for report_id, (_, wanted) in to_move.items():
+        by_expiry[wanted.expires_at].append(report_id)
+    for expires_at, ids in by_expiry.items():
+        _update_by_id(Report, ids, expires_at=expires_at, updated_at=now)
+    for expires_at, ids in lapsed.items():
+        _update_by_id(Report, ids, withdrawn_at=expires_at, close_reason="ttl", updated_at=now)
     bulk_insert(table_of(Report), rows)
 
-    ordered = sorted(touched)
-    _recount(ordered, "subject no longer listed", now)
-    after = _states(ordered)
+    # Entries: counts, expiry and status derived from their open reports, one UPDATE per outcome.
+    after: dict[int, dict[str, Any]] = {}
+    outcomes: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for entry_id in sorted(touched):
+        old = before.get(entry_id) or {"status": "active", "status_reason": None, "expires_at": None}
+        open_reports = reports[entry_id].values()
+        state: tuple[str, str | None, int, dt.datetime | None]
+        reporters = len({org_id for org_id, _ in open_reports})
+        if reporters:
+            expiries = [e for _, e in open_reports]
+            state = ("active", None, reporters, None if None in expiries else max(e for e in expiries if e is not None))
+        elif old["status"] == "active":
+            state = ("expired", DELISTED, 0, now)
+        else:
+            state = (old["status"], old["status_reason"], 0, old["expires_at"])
+        outcomes[state].append(entry_id)
+        after[entry_id] = dict(zip(("status", "status_reason", "reporters", "expires_at"), state, strict=True))
+    for (status, status_reason, reporters, expires_at), ids in outcomes.items():
+        _update_by_id(
+            Entry,
+            ids,
+            status=status,
+            status_reason=status_reason,
+            reporters=reporters,
+            expires_at=expires_at,
+            version=Entry.version + 1,
+            updated_at=now,
+        )
     _forget(touched)
 
+    # The feed: an upsert for each entry in the active set, a remove for each that left it.
+    values = {entry_id: pair for pair, entry_id in entries.items()}
+    values.update({row.entry_id: (row.kind, row.value) for row, _ in (*to_close.values(), *to_move.values())})
     feed: list[tuple[str, int, str, str]] = []
-    audit: list[dict[str, Any]] = []
-    for entry_id in ordered:
-        old, new = before.get(entry_id), after[entry_id]
-        if new["status"] == "active":
-            feed.append((changes.UPSERT, entry_id, new["kind"], new["value"]))
-        elif old is not None and old["status"] == "active":
-            feed.append((changes.REMOVE, entry_id, new["kind"], new["value"]))
-        audit.append(
+    for entry_id in sorted(touched):
+        kind, value = values[entry_id]
+        if after[entry_id]["status"] == "active":
+            feed.append((changes.UPSERT, entry_id, kind, value))
+        elif _was_active(before, entry_id):
+            feed.append((changes.REMOVE, entry_id, kind, value))
+    changes.append(feed)
+
+    opened = [[entries[(k[0], k[1])], k[2], k[3], w.subject_entry_id, w.expires_at] for k, w in to_open.items()]
+    entered = [i for i in sorted(touched) if after[i]["status"] == "active" and not _was_active(before, i)]
+    left = [i for i in sorted(touched) if after[i]["status"] != "active" and _was_active(before, i)]
+    record_many(
+        [
             {
                 "action": Action.ENTRY_VIA,
                 "target_type": "entry",
-                "target_id": entry_id,
-                "before": old,
-                "after": {**new, **{k: v for k, v in why[entry_id].items() if v}},
-                "reason": reasons.get(entry_id),
+                "target_id": _target(desired, existing),
+                "before": {"open_via_reports": len(existing)},
+                "after": {
+                    "open_via_reports": len(existing) - len(to_close) + len(to_open),
+                    # [entry id, org id, holding id, subject entry id, expires_at]
+                    "opened": sorted(opened),
+                    # [entry id, org id, holding id, expires_at]
+                    "moved": sorted(
+                        [r.entry_id, r.org_id, r.via_holding_id, w.expires_at] for r, w in to_move.values()
+                    ),
+                    # [entry id, org id, holding id, why]
+                    "closed": sorted([r.entry_id, r.org_id, r.via_holding_id, why] for r, why in to_close.values()),
+                    "created_entries": sorted(created),
+                    "entered_active_set": entered,
+                    "left_active_set": left,
+                },
+                "reason": _reason(to_open, to_close, to_move),
             }
-        )
-    changes.append(feed)
-    record_many(audit, actor)
-    return len(ordered)
+        ],
+        actor,
+    )
+    return len(touched)
+
+
+def _was_active(before: dict[int, dict[str, Any]], entry_id: int) -> bool:
+    return entry_id in before and before[entry_id]["status"] == "active"
+
+
+def _target(desired: dict[Key, Wanted], existing: dict[Key, Any]) -> int | None:
+    """The subject entry the change follows, when there is one."""
+    subjects = {w.subject_entry_id for w in desired.values()} | {r.via_subject_entry_id for r in existing.values()}
+    return next(iter(subjects)) if len(subjects) == 1 else None
+
+
+def _reason(to_open: dict[Key, Wanted], to_close: dict[int, Any], to_move: dict[int, Any]) -> str:
+    parts = []
+    subjects = sorted({f"{w.subject} (entry {w.subject_entry_id})" for w in to_open.values()})
+    if to_open:
+        parts.append(f"{len(to_open)} held resource(s) restricted via {', '.join(subjects[:3])}")
+    closed_by = sorted({why for _, why in to_close.values()})
+    if to_close:
+        parts.append(f"{len(to_close)} via report(s) closed: {', '.join(closed_by)}")
+    if to_move:
+        parts.append(f"{len(to_move)} via report(s) follow the listing's new expiry")
+    return "; ".join(parts)

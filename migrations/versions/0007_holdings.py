@@ -5,8 +5,8 @@ Revises: 0006
 
 Reports may now come *via* a listed subject that holds the resource (`via_subject_entry_id`,
 `via_holding_id`), so the one-report-per-(entry, org) constraint becomes two partial unique
-indexes: direct reports stay one per (entry, org); via reports are one per (entry, org,
-holding). Existing data: every report is direct (both new columns NULL).
+indexes: direct reports stay one per (entry, org); open via reports are one per (entry, org,
+holding) (closed ones are kept as history, one row per listing episode). Existing data: every report is direct (both new columns NULL).
 """
 
 import sqlalchemy as sa
@@ -89,8 +89,8 @@ def upgrade():
             "uq_reports_via",
             ["entry_id", "org_id", "via_holding_id"],
             unique=True,
-            postgresql_where=sa.text("via_holding_id IS NOT NULL"),
-            sqlite_where=sa.text("via_holding_id IS NOT NULL"),
+            postgresql_where=sa.text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
+            sqlite_where=sa.text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
         )
 
 

@@ -134,6 +134,7 @@ def test_the_1068_chain_listing_f_then_a_restricts_both_codes_and_ending_lifts_i
     )
     assert_problem(patched, 403)
 
+    other_code_id = lookup(client, callers, "10684500")["matches"][0]["id"]
     # Later the regulator lists A too: a second via report, still one reporter.
     a_entry = publish("enterprise", A, as_="regulator", reason="Allocated and sub-let both codes").json
     entry = lookup(client, callers, "10687415")["matches"][0]
@@ -161,26 +162,33 @@ def test_the_1068_chain_listing_f_then_a_restricts_both_codes_and_ending_lifts_i
     assert {r["close_reason"] for r in closed["reports"]} == {"holding ended", "subject no longer listed"}
 
     # The audit trail says who listed whom and why, and how each code followed.
-    records = client.get(
-        "/v1/audit", query_string={"target_type": "entry", "target_id": entry["id"]}, headers=callers["regulator"]
-    ).json["items"]
-    actions = [r["action"] for r in records]
-    assert actions.count("entry.via") >= 3
-    opened = next(r for r in records if r["action"] == "entry.via" and r["before"] is None)
-    assert opened["actor_org_id"] == callers.org_id("regulator")  # listing F opened it
-    assert opened["reason"] == f"via enterprise {F} (entry {f_entry['id']}), holding {ids[('10687415', F)]}"
-    assert opened["after"]["status"] == "active"
-    ((org_id, holding_id, subject_entry_id, expires_at),) = opened["after"]["opened"]
-    assert (org_id, holding_id, subject_entry_id) == (callers.org_id("regulator"), ids[("10687415", F)], f_entry["id"])
-    assert expires_at == f_entry["expires_at"]  # the subject report's expiry (the holding is open-ended)
+    # One record per change of a subject's restrictions, on the subject's entry, listing every
+    # via report opened, moved or closed (entry, org, holding ...).
+    code_ids = {c: lookup_id for c, lookup_id in zip(CODES, [entry["id"], other_code_id], strict=True)}
     listed = client.get(
         "/v1/audit", query_string={"target_type": "entry", "target_id": f_entry["id"]}, headers=callers["regulator"]
     ).json["items"]
     publish_record = next(r for r in listed if r["action"] == "entry.publish")
     assert publish_record["actor_org_id"] == callers.org_id("regulator")
     assert publish_record["reason"] == "Sent 6,525 ticket-scam texts"
-    ended = next(r for r in records if r["action"] == "entry.via" and r["after"]["status"] == "expired")
-    assert ended["actor_org_id"] == callers.org_id("carrier") and "holding ended" in ended["reason"]
+    opened = listed[listed.index(publish_record) - 1]  # newest first: the record right after the listing
+    assert opened["action"] == "entry.via" and opened["actor_org_id"] == callers.org_id("regulator")
+    assert opened["request_id"] == publish_record["request_id"]
+    assert f"restricted via enterprise {F} (entry {f_entry['id']})" in opened["reason"]
+    regulator = callers.org_id("regulator")
+    assert opened["after"]["opened"] == sorted(
+        [code_ids[c], regulator, ids[(c, F)], f_entry["id"], f_entry["expires_at"]] for c in CODES
+    )
+    assert opened["after"]["entered_active_set"] == sorted(code_ids.values())
+    a_records = client.get(
+        "/v1/audit", query_string={"target_type": "entry", "target_id": a_entry["id"]}, headers=callers["regulator"]
+    ).json["items"]
+    ended = [r for r in a_records if r["action"] == "entry.via" and r["after"]["closed"]]
+    assert len(ended) == 2 and {r["actor_org_id"] for r in ended} == {callers.org_id("carrier")}
+    assert sorted(row for r in ended for row in r["after"]["closed"]) == sorted(
+        [code_ids[c], regulator, ids[(c, A)], "holding ended"] for c in CODES
+    )
+    assert sorted(i for r in ended for i in r["after"]["left_active_set"]) == sorted(code_ids.values())
     holdings_audit = client.get(
         "/v1/audit",
         query_string={"target_type": "holding", "target_id": ids[("10687415", A)]},

@@ -6,7 +6,8 @@ Revises: 0006
 Reports may now come *via* a listed subject that holds the resource (`via_subject_entry_id`,
 `via_holding_id`), so the one-report-per-(entry, org) constraint becomes two partial unique
 indexes: direct reports stay one per (entry, org); open via reports are one per (entry, org,
-holding) (closed ones are kept as history, one row per listing episode). Existing data: every report is direct (both new columns NULL).
+holding) (closed ones are kept as history, one row per listing episode). Existing data: every
+report is direct (both new columns NULL).
 """
 
 import sqlalchemy as sa

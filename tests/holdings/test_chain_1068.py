@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from support.problems import assert_problem
 from support.subjects import make_uscc
 

@@ -30,11 +30,14 @@ class Moment(fields.Field):
                 start = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
                 return start, start + dt.timedelta(days=1)
             moment = dt.datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise ValidationError("A date-time needs its offset (e.g. Z or +08:00).")
+            moment = moment.astimezone(dt.UTC)
+            return moment, moment + dt.timedelta(microseconds=1)
         except ValueError:
             raise ValidationError("A date (YYYY-MM-DD) or a date-time with its offset.") from None
-        if moment.tzinfo is None:
-            raise ValidationError("A date-time needs its offset (e.g. Z or +08:00).")
-        return moment, moment + dt.timedelta(microseconds=1)
+        except OverflowError:
+            raise ValidationError("Out of range once converted to UTC.") from None
 
 
 def moment_field(**kwargs) -> Moment:

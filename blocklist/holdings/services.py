@@ -25,6 +25,7 @@ from ..entries.models import Entry
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound
 from ..feeds import changes
 from ..values.canonical import CanonicalValue, canonicalise
+from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
 from .models import Holding, Representative
 from .restriction import reconcile_holdings
@@ -65,12 +66,20 @@ def subject_values(kind: str, raw: str) -> list[str]:
     return [value.value, *value.alternates]
 
 
-def canonical_resource(kind: str, raw: str, region: str | None) -> str:
+def canonical_resource(kind: str, raw: str, region: str | None, actor: Actor | None = None) -> str:
+    """A resource's canonical value; with `actor` (recording), a non-regulator is held to the
+    breadth limits publishing has (a wide range held by a listed subject would restrict every
+    number under it). 422 naming `resource` otherwise."""
     settings = current_settings()
     try:
-        return canonicalise(kind, raw, region or settings.default_region).value
+        value = canonicalise(kind, raw, region or settings.default_region)
     except InvalidValue as error:
         raise Invalid(f"resource: {error}", errors={"resource": {"value": [str(error)]}}) from None
+    if actor is not None and not actor.is_regulator:
+        too_wide = shape_errors(value, max_span=settings.max_range_span, min_keyword_chars=settings.min_keyword_chars)
+        if too_wide is not None:
+            raise Invalid(f"resource: {too_wide}", errors={"resource": {"value": [too_wide]}})
+    return value.value
 
 
 def _dates(data: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, dt.datetime | None]:
@@ -128,7 +137,7 @@ def record_holding(data: dict[str, Any], actor: Actor) -> Holding:
     subject = data["subject"]
     holding = Holding(
         resource_kind=resource["kind"],
-        resource_value=canonical_resource(resource["kind"], resource["value"], resource.get("region")),
+        resource_value=canonical_resource(resource["kind"], resource["value"], resource.get("region"), actor),
         subject_kind=subject["kind"],
         subject_value=canonical_subject(subject["kind"], subject["value"], "subject"),
         role=role,

@@ -245,6 +245,17 @@ def test_holding_validation(client, callers):
         assert field in problem["errors"], (body, problem)
     listed = client.get("/v1/holdings", headers=callers["carrier"])
     assert_problem(listed, 422)
+    for at in ("9999-12-31", "9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+14:00", "2023-02-30", "x"):
+        query = {"subject": A, "at": at}
+        assert (
+            "at"
+            in assert_problem(client.get("/v1/holdings", query_string=query, headers=callers["carrier"]), 422)["errors"]
+        )
+    # A carrier is held to the breadth limits publishing has; a regulator is not.
+    wide = {**holding("10687415", A), "resource": {"kind": "range", "value": "138*"}}
+    problem = assert_problem(_post(client, "/v1/holdings", callers["carrier"], wide), 422)
+    assert "resource" in problem["errors"]
+    assert _post(client, "/v1/holdings", callers["regulator"], wide).status_code == 201
 
 
 def test_a_holding_recorded_for_a_listed_subject_restricts_at_once_and_list_filters(client, callers, publish):

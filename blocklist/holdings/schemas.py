@@ -109,7 +109,9 @@ class HoldingSchema(_Evidence, Schema):
     valid_to = fields.DateTime(allow_none=True)
     has_evidence = fields.Boolean()
     evidence = fields.Method(
-        "_evidence", metadata={"type": "string", "description": "Only for the recording org and regulators"}
+        "_evidence",
+        allow_none=True,
+        metadata={"type": "string", "description": "Only for the recording org and regulators (absent otherwise)"},
     )
     recorded_by_org_id = fields.Integer(attribute="org_id")
     created_at = fields.DateTime()
@@ -158,7 +160,11 @@ class RepresentativeSchema(_Evidence, Schema):
     valid_from = fields.DateTime()
     valid_to = fields.DateTime(allow_none=True)
     has_evidence = fields.Boolean()
-    evidence = fields.Method("_evidence", metadata={"type": "string"})
+    evidence = fields.Method(
+        "_evidence",
+        allow_none=True,
+        metadata={"type": "string", "description": "Only for the recording org and regulators (absent otherwise)"},
+    )
     recorded_by_org_id = fields.Integer(attribute="org_id")
     created_at = fields.DateTime()
     ended_at = fields.DateTime(allow_none=True)

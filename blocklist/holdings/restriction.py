@@ -154,7 +154,8 @@ def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
         )
         .join(Holding, Holding.id == Report.via_holding_id)
         .join(Entry, Entry.id == Report.entry_id)
-        .where(scope, Report.withdrawn_at.is_(None))
+        # Spelled out so the partial unique index on open via reports is the probe.
+        .where(scope, Report.via_holding_id.is_not(None), Report.withdrawn_at.is_(None))
     )
     return {(row.kind, row.value, row.org_id, row.via_holding_id): row for row in db.session.execute(stmt)}
 
@@ -224,14 +225,13 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
     return {(row["kind"], row["value"]): entry_id for row, entry_id in zip(rows, ids, strict=True)}
 
 
-STATE = ("id", "kind", "value", "status", "status_reason", "reporters", "expires_at")
-
-
 def _states(entry_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """entry id -> {status, status_reason, expires_at} as the entry is now."""
     found = {}
     for clause in _in(Entry.id, entry_ids, BigInteger):
-        stmt = select(*(getattr(Entry, name) for name in STATE)).where(clause)
-        found.update({row.id: dict(row._mapping) for row in db.session.execute(stmt)})
+        stmt = select(Entry.id, Entry.status, Entry.status_reason, Entry.expires_at).where(clause)
+        for entry_id, status, status_reason, expires_at in db.session.execute(stmt):
+            found[entry_id] = {"status": status, "status_reason": status_reason, "expires_at": expires_at}
     return found
 
 

@@ -6,7 +6,9 @@ Revises: 0006
 Reports may now come *via* a listed subject that holds the resource (`via_subject_entry_id`,
 `via_holding_id`), so the one-report-per-(entry, org) constraint becomes two partial unique
 indexes: direct reports stay one per (entry, org); open via reports are one per (entry, org,
-holding) (closed ones are kept as history, one row per listing episode). Existing data: every
+holding) (closed ones are kept as history, one row per listing episode); that index, led by the
+holding, is also the probe for a holding's open via reports. The via columns are plain ids (entries
+and holdings are never deleted; no foreign-key checks on bulk restriction). Existing data: every
 report is direct (both new columns NULL).
 """
 
@@ -71,13 +73,6 @@ def upgrade():
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.add_column(sa.Column("via_subject_entry_id", BigId, nullable=True))
         batch_op.add_column(sa.Column("via_holding_id", BigId, nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_reports_via_subject_entry_id_entries"), "entries", ["via_subject_entry_id"], ["id"]
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_reports_via_holding_id_holdings"), "holdings", ["via_holding_id"], ["id"]
-        )
-        batch_op.create_index(batch_op.f("ix_reports_via_holding_id"), ["via_holding_id"], unique=False)
         batch_op.drop_constraint("uq_reports_entry_id_org_id", type_="unique")
         batch_op.create_index(
             "uq_reports_direct",
@@ -88,7 +83,7 @@ def upgrade():
         )
         batch_op.create_index(
             "uq_reports_via",
-            ["entry_id", "org_id", "via_holding_id"],
+            ["via_holding_id", "entry_id", "org_id"],
             unique=True,
             postgresql_where=sa.text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
             sqlite_where=sa.text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
@@ -102,9 +97,6 @@ def downgrade():
         batch_op.drop_index("uq_reports_via")
         batch_op.drop_index("uq_reports_direct")
         batch_op.create_unique_constraint("uq_reports_entry_id_org_id", ["entry_id", "org_id"])
-        batch_op.drop_index(batch_op.f("ix_reports_via_holding_id"))
-        batch_op.drop_constraint(batch_op.f("fk_reports_via_holding_id_holdings"), type_="foreignkey")
-        batch_op.drop_constraint(batch_op.f("fk_reports_via_subject_entry_id_entries"), type_="foreignkey")
         batch_op.drop_column("via_holding_id")
         batch_op.drop_column("via_subject_entry_id")
     for name in ("representatives", "holdings"):

@@ -40,8 +40,7 @@ from ..db import allocate_ids, bulk_insert, db, table_of, utcnow
 from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
-from ..values.canonical import canonicalise
-from ..values.normalise import InvalidValue
+from ..values.normalise import InvalidValue, parse_range
 from .models import Holding
 
 CHUNK = 5000
@@ -192,22 +191,22 @@ def _resource_entries(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]
 def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tuple[str, str], int]:
     """Insert entries for resources nobody listed (active, no report yet: the caller adds the via
     reports and sets their counts); returns their ids."""
-    region = current_settings().default_region
     rows: list[dict[str, Any]] = []
     for kind, value in pairs:
-        try:
-            canonical = canonicalise(kind, value, region)
-        except InvalidValue:  # stored canonical values always re-canonicalise; be safe anyway
-            continue
+        prefix, length = None, None
+        if kind == "range":  # the look-up probes ranges by prefix (numbers and codes need nothing more)
+            try:
+                prefix, length = parse_range(value)
+            except InvalidValue:  # a stored canonical range always parses; be safe anyway
+                continue
         rows.append(
             {
                 "kind": kind,
                 "value": value,
                 "raw_value": value,
                 "status": "active",
-                "range_prefix": canonical.range_prefix,
-                "range_length": canonical.range_length,
-                "match_key": canonical.match_key,
+                "range_prefix": prefix,
+                "range_length": length,
                 "reporters": 0,
                 "version": 0,
                 "created_at": now,

@@ -135,13 +135,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _document_security(api)
     errors.init_app(app)
 
-    from . import audit, auth, entries, feeds, matching
+    from . import audit, auth, entries, feeds, holdings, matching
     from .auth import metadata
 
     auth.init_app(app, api)
     app.register_blueprint(metadata.bp)
     audit.init_app(app, api)
     entries.init_app(app, api)
+    holdings.init_app(app, api)
     ratelimit.init_app(app)
     jsonio.init_app(app)  # NUL in a parameter: 422 before any view runs
     matching.init_app(app, api)

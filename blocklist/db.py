@@ -17,7 +17,9 @@ from sqlalchemy import (
     Executable,
     Integer,
     MetaData,
+    String,
     Table,
+    Text,
     TypeDecorator,
     insert,
     text,
@@ -137,9 +139,23 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
     raw = session.connection().connection.driver_connection
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
+    # Only timestamp and JSON columns need converting; many rows share one timestamp (now).
+    converted = [i for i, c in enumerate(columns) if not isinstance(table.c[c].type, (Integer, String, Text))]
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            if value not in seen:
+                seen[value] = _copy_value(value)
+            return seen[value]
+        return _copy_value(value)
+
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([_copy_value(row[c]) for c in columns])
+            values = [row[c] for c in columns]
+            for i in converted:
+                values[i] = convert(values[i])
+            copy.write_row(values)
 
 
 def allocate_ids(table: Table, count: int) -> list[int] | None:

@@ -291,6 +291,33 @@ answer=$(call 201 POST /v1/allowlist "${AS_REGULATOR[@]}" "${json[@]}" -d "{\"ki
 call 204 DELETE "/v1/allowlist/$(jq -r .id <<<"$answer")" "${AS_REGULATOR[@]}" >/dev/null
 echo "added and removed 96${RUN: -4} (DELETE /v1/allowlist/{id})"
 
+# --- 9b. holdings: restriction follows the subject --------------------------------------------
+
+step "holdings: a carrier records who holds a code (POST /v1/holdings); listing the holder restricts it"
+CODE="1069${RUN: -4}"
+answer=$(call 201 POST /v1/holdings "${AS_CARRIER[@]}" "${json[@]}" \
+  -d "{\"resource\": {\"kind\": \"code\", \"value\": \"$CODE\"}, \"role\": \"holder\",
+       \"subject\": {\"kind\": \"enterprise\", \"value\": \"91110000600037341L\"}}")
+HOLDING_ID=$(jq -r .id <<<"$answer")
+answer=$(call '201|200' POST /v1/entries "${AS_REGULATOR[@]}" "${json[@]}" \
+  -d '{"kind": "enterprise", "value": "91110000600037341L", "reason": "sub-let its codes to a fraud ring",
+       "tags": ["list:bad-operator"]}')
+SUBJECT_ID=$(jq -r .id <<<"$answer")
+answer=$(call 200 GET "/v1/lookup?kind=code&value=$CODE" "${AS_CARRIER[@]}")
+check "$answer" ".listed and any(.matches[0].reports[]; .via == {subject_entry_id: $SUBJECT_ID, holding_id: $HOLDING_ID})" \
+  "the held code, restricted via its listed holder"
+echo "$CODE: listed via enterprise entry $SUBJECT_ID (holding $HOLDING_ID)"
+answer=$(call 200 POST /v1/check "${AS_CARRIER[@]}" "${json[@]}" -d "{\"sender\": \"$CODE\", \"text\": \"hi\"}")
+check "$answer" '.verdict == "block" and .sender_status == "restricted"' "the sender's status"
+show "$answer" '{verdict, sender_status, sender_chain}'
+answer=$(call 200 POST /v1/subjects/screen "${AS_CARRIER[@]}" "${json[@]}" \
+  -d '{"kind": "enterprise", "value": "91110000600037341L"}')
+check "$answer" '.restricted and (.listings | length) == 1' "screening the holder"
+call 200 POST "/v1/holdings/$HOLDING_ID/end" "${AS_CARRIER[@]}" "${json[@]}" -d '{"reason": "allocation revoked"}' >/dev/null
+answer=$(call 200 GET "/v1/lookup?kind=code&value=$CODE" "${AS_CARRIER[@]}")
+check "$answer" '.listed == false' "the code once the holding ended"
+echo "holding $HOLDING_ID ended: $CODE is no longer listed"
+
 # --- 10. feeds -------------------------------------------------------------------------------
 
 step "feeds: a snapshot (X-Blocklist-Cursor), the changes after it, the checksum"

@@ -55,7 +55,9 @@ def test_entries_expose_org_names_but_no_client_credentials(client, callers, pub
         "expires_at",
         "withdrawn_at",
         "close_reason",
+        "via",
     }
+    assert entry["reports"][0]["via"] is None  # a direct report
     clients = client.get(f"/v1/orgs/{creds.org_id}/clients", headers=callers["regulator"]).json["items"]
     assert clients and all(not {"client_secret", "secret_hash"} & set(c) for c in clients)
 

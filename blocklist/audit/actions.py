@@ -22,6 +22,12 @@ class Action(StrEnum):
     ENTRY_EXPIRE = "entry.expire"
     ENTRY_REPORT_EXPIRE = "entry.report_expire"
     ENTRY_REVOKE = "entry.revoke"
+    # Reports via a listed subject opened, moved or closed on a held resource's entry.
+    ENTRY_VIA = "entry.via"
+    HOLDING_RECORD = "holding.record"
+    HOLDING_END = "holding.end"
+    REPRESENTATIVE_RECORD = "representative.record"
+    REPRESENTATIVE_END = "representative.end"
     ALLOWLIST_ADD = "allowlist.add"
     ALLOWLIST_REMOVE = "allowlist.remove"
     DISPUTE_FILE = "dispute.file"

@@ -56,7 +56,9 @@ class Entry(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
-    reports: Mapped[list[Report]] = relationship(back_populates="entry", lazy="selectin", order_by="Report.id")
+    reports: Mapped[list[Report]] = relationship(
+        back_populates="entry", lazy="selectin", order_by="Report.id", foreign_keys="Report.entry_id"
+    )
     tag_rows: Mapped[list[EntryTag]] = relationship(
         lazy="selectin", order_by="EntryTag.tag", cascade="all, delete-orphan"
     )
@@ -93,7 +95,10 @@ class Entry(Base):
 
 
 class Report(Base):
-    """One org's report of an entry; at most one per (entry, org).
+    """One org's report of an entry: at most one direct report per (entry, org), and at most one
+    open report *via* a listed subject per (entry, org, holding) (`via_holding_id`: the resource
+    is held by a subject that org listed; `blocklist/holdings/restriction.py` opens and closes
+    these; each listing episode is its own row, closed ones kept as history).
 
     A report is open until it is closed (`withdrawn_at` set, with `close_reason`: withdrawn by
     its org, expired by its org or its time, or closed with the whole entry by a regulator);
@@ -103,7 +108,24 @@ class Report(Base):
 
     __tablename__ = "reports"
     __table_args__ = (
-        UniqueConstraint("entry_id", "org_id"),
+        Index(
+            "uq_reports_direct",
+            "entry_id",
+            "org_id",
+            unique=True,
+            postgresql_where=text("via_holding_id IS NULL"),
+            sqlite_where=text("via_holding_id IS NULL"),
+        ),
+        # Also the probe for a holding's open via reports (restriction.reconcile).
+        Index(
+            "uq_reports_via",
+            "via_holding_id",
+            "entry_id",
+            "org_id",
+            unique=True,
+            postgresql_where=text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
+            sqlite_where=text("via_holding_id IS NOT NULL AND withdrawn_at IS NULL"),
+        ),
         # The sweeper's probe for open reports whose own time ran out; closed reports (most of
         # them, in time) are not indexed.
         Index(
@@ -128,8 +150,14 @@ class Report(Base):
     # entry's status reason when a regulator closed the whole entry.
     close_reason: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # A report via a listed subject: the subject's entry and the holding that ties the resource
+    # to it (both None for a direct report). Plain ids, not foreign keys: entries and holdings
+    # are never deleted, and restricting 10,000 resources at once should not pay 20,000
+    # foreign-key checks for them.
+    via_subject_entry_id: Mapped[int | None] = mapped_column(BigId)
+    via_holding_id: Mapped[int | None] = mapped_column(BigId)
 
-    entry: Mapped[Entry] = relationship(back_populates="reports")
+    entry: Mapped[Entry] = relationship(back_populates="reports", foreign_keys=[entry_id])
     org: Mapped[Org] = relationship(lazy="joined")
 
     def is_active(self, now: dt.datetime) -> bool:
@@ -139,6 +167,17 @@ class Report(Base):
     @property
     def has_evidence(self) -> bool:
         return bool(self.evidence)
+
+    @property
+    def is_direct(self) -> bool:
+        """The org's own report (not one via a listed subject)."""
+        return self.via_holding_id is None
+
+    @property
+    def via(self) -> dict[str, int | None] | None:
+        if self.via_holding_id is None:
+            return None
+        return {"subject_entry_id": self.via_subject_entry_id, "holding_id": self.via_holding_id}
 
 
 class EntryTag(Base):

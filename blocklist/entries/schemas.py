@@ -71,6 +71,17 @@ def evidence_visible_to(org_id: int | None, is_regulator: bool) -> Iterator[None
 
 class ReportSchema(Schema):
     org = fields.Nested(OrgRefSchema)
+    via = fields.Method(
+        "_via",
+        allow_none=True,
+        metadata={
+            "type": "object",
+            "nullable": True,
+            "properties": {"subject_entry_id": {"type": "integer"}, "holding_id": {"type": "integer"}},
+            "description": "null for the org's own report; else the listed subject (and holding) it comes via: "
+            "it follows the subject's listing and the holding, and cannot be withdrawn or changed here",
+        },
+    )
     raw_value = fields.String()
     reason = fields.String(allow_none=True)
     evidence = fields.Method(
@@ -90,6 +101,12 @@ class ReportSchema(Schema):
         allow_none=True,
         metadata={"description": "withdrawn, ttl, the org's own reason, or the regulator's for the whole entry"},
     )
+
+    def _via(self, report):
+        holding = getattr(report, "via_holding_id", None)
+        if holding is None:
+            return None
+        return {"subject_entry_id": report.via_subject_entry_id, "holding_id": holding}
 
     def _evidence(self, report):
         viewer = _evidence_viewer.get()

@@ -25,9 +25,11 @@ from ..context import Actor
 from ..db import allocate_ids, bulk_insert, db, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..feeds import changes
+from ..holdings.restriction import reconcile_subjects
 from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
+from ..values.subjects import SUBJECT_KINDS
 from . import breadth
 from .models import Entry, EntryTag, Report, TagClaim
 from .protection import find_protecting
@@ -55,7 +57,11 @@ def entry_snapshot(
     snapshot["reports"] = (
         reports
         if reports is not None
-        else [[r.org_id, r.expires_at] for r in sorted(entry.reports, key=lambda r: r.org_id) if r.withdrawn_at is None]
+        else [
+            [r.org_id, r.expires_at, *([] if r.is_direct else [{"via_holding_id": r.via_holding_id}])]
+            for r in sorted(entry.reports, key=lambda r: (r.org_id, r.via_holding_id or 0))
+            if r.withdrawn_at is None
+        ]
     )
     return snapshot
 
@@ -344,6 +350,8 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
     db.session.flush()
     changes.append(feed)
     record_many(audit, actor)
+    # A subject listed (or its report refreshed): what it holds is restricted via it.
+    reconcile_subjects(((o.kind, o.value) for o in outcomes if o.kind in SUBJECT_KINDS), actor, now)
     outcomes.sort(key=lambda o: o.index)
     return outcomes
 
@@ -462,7 +470,7 @@ def _report_existing(
     The report's expiry is the one given, else the later of its current one and the default."""
     before = entry_snapshot(entry)
     was_active = entry.effective_status(now) == "active"
-    report = next((r for r in entry.reports if r.org_id == actor.org_id), None)
+    report = next((r for r in entry.reports if r.org_id == actor.org_id and r.is_direct), None)
     if report is None:
         report = Report(entry_id=entry.id, org_id=actor.org_id, created_at=now, raw_value=item.raw_value)
         db.session.add(report)
@@ -515,8 +523,27 @@ def _report_existing(
 
 
 def own_report(entry: Entry, org_id: int | None, now: dt.datetime) -> Report | None:
-    """This org's active report on the entry, if any."""
-    return next((r for r in entry.reports if r.org_id == org_id and r.is_active(now)), None)
+    """This org's active direct report on the entry, if any (not one via a listed subject,
+    which follows the subject and its holding, never a call on the resource)."""
+    return next((r for r in entry.reports if r.org_id == org_id and r.is_direct and r.is_active(now)), None)
+
+
+def via_only(entry: Entry, org_id: int | None, now: dt.datetime) -> Report | None:
+    """The org's active report via a listed subject, when it has no direct one."""
+    return next((r for r in entry.reports if r.org_id == org_id and not r.is_direct and r.is_active(now)), None)
+
+
+VIA_DETAIL = (
+    "Your organisation's report on this entry comes via subject entry {subject} (holding {holding}): it follows "
+    "the subject's listing and the holding. Withdraw or expire the subject's listing, or end the holding "
+    "(POST /v1/holdings/{holding}/end), instead."
+)
+
+
+def _refuse_via(entry: Entry, actor: Actor, now: dt.datetime, error: type[Exception]) -> None:
+    via = via_only(entry, actor.org_id, now)
+    if via is not None:
+        raise error(VIA_DETAIL.format(subject=via.via_subject_entry_id, holding=via.via_holding_id))
 
 
 def check_may_change(entry: Entry, actor: Actor, now: dt.datetime) -> Report | None:
@@ -525,6 +552,7 @@ def check_may_change(entry: Entry, actor: Actor, now: dt.datetime) -> Report | N
     report = own_report(entry, actor.org_id, now)
     if actor.is_regulator or report is not None:
         return report
+    _refuse_via(entry, actor, now, Forbidden)
     raise Forbidden("Only an organisation with an active report on this entry, or a regulator, may change it.")
 
 
@@ -536,7 +564,8 @@ def recount(entry: Entry, now: dt.datetime) -> None:
         if report.withdrawn_at is None and report.expires_at is not None and report.expires_at <= now:
             report.withdrawn_at, report.close_reason = report.expires_at, "ttl"
     open_reports = [r for r in entry.reports if r.withdrawn_at is None]
-    entry.reporters = len(open_reports)
+    # Distinct orgs: an org may report directly and via a listed subject's holdings too.
+    entry.reporters = len({r.org_id for r in open_reports})
     if open_reports:
         expiries = [r.expires_at for r in open_reports if r.expires_at is not None]
         entry.expires_at = max(expiries) if len(expiries) == len(open_reports) else None
@@ -591,6 +620,8 @@ def _after_change(
     if feed_op is not None:
         changes.append([(feed_op, entry.id, entry.kind, entry.value)])
     record(action, "entry", entry.id, actor=actor, before=before, after=after or entry_snapshot(entry), reason=reason)
+    if entry.kind in SUBJECT_KINDS:
+        reconcile_subjects([(entry.kind, entry.value)], actor, now)
     return entry
 
 
@@ -644,7 +675,8 @@ def update(entry_id: int, data: dict[str, Any], if_match: ETags | None, actor: A
     if "category" in data:
         entry.category = data["category"]
     if "expires_at" in data:
-        targets = [r for r in entry.reports if r.is_active(now)] if actor.is_regulator else [report]
+        # Reports via a listed subject keep the subject's and the holding's time.
+        targets = [r for r in entry.reports if r.is_direct and r.is_active(now)] if actor.is_regulator else [report]
         for target in targets:
             if target is not None:
                 target.expires_at = data["expires_at"]
@@ -675,6 +707,7 @@ def withdraw(entry_id: int, reason: str | None, actor: Actor) -> Entry:
     entry = _locked_entry(entry_id)
     report = own_report(entry, actor.org_id, now)
     if report is None:
+        _refuse_via(entry, actor, now, Conflict)
         raise Conflict("Your organisation has no active report on this entry to withdraw.")
     before = entry_snapshot(entry)
     feed_op = _close_own(entry, report, "withdrawn", now)
@@ -692,6 +725,7 @@ def expire(entry_id: int, reason: str, actor: Actor) -> Entry:
         raise Conflict(f"The entry is not active (it is {entry.effective_status(now)}).")
     report = own_report(entry, actor.org_id, now)
     if not actor.is_regulator and report is None:
+        _refuse_via(entry, actor, now, Forbidden)
         raise Forbidden(
             "Your organisation has no active report on this entry: an organisation "
             "expires only its own report (a regulator can expire the whole entry)."
@@ -751,6 +785,7 @@ def _sweep(entries: list[Entry], actor: Actor, now: dt.datetime) -> None:
     db.session.flush()
     changes.append(feed)
     record_many(audit, actor)
+    reconcile_subjects(((e.kind, e.value) for e in entries if e.kind in SUBJECT_KINDS), actor, now)
 
 
 def expire_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000) -> int:

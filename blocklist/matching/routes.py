@@ -39,9 +39,29 @@ class MatchSchema(Schema):
     span = fields.List(fields.Integer(), metadata={"description": "[start, end) in the original string, in characters"})
 
 
+class SenderLinkSchema(Schema):
+    holding_id = fields.Integer()
+    role = fields.String(metadata={"enum": ["holder", "lessee"]})
+    subject = fields.Dict(metadata={"description": "{kind, value} of the holder or lessee"})
+    listed = fields.Boolean(metadata={"description": "The subject is listed now"})
+
+
 class CheckResultSchema(Schema):
     verdict = fields.String(metadata={"description": "block when there is at least one match, else allow"})
     matches = fields.List(fields.Nested(MatchSchema))
+    sender_status = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["registered", "unregistered", "restricted", None],
+            "description": "For a code sender (digits that are no phone number): a holder is recorded now "
+            "(registered), none (unregistered), or someone in its chain is listed (restricted); null otherwise",
+        },
+    )
+    sender_chain = fields.List(
+        fields.Nested(SenderLinkSchema),
+        allow_none=True,
+        metadata={"description": "The code's holders and lessees now, in chain order; null when sender_status is"},
+    )
 
 
 @blp.route("/check")

@@ -20,6 +20,7 @@ from flask import current_app
 
 from ..config import current_settings
 from ..db import db, utcnow
+from ..holdings.queries import sender_status
 from ..metrics import CHECK_VERDICTS
 from ..values.canonical import canonical_url_value
 from ..values.folding import fold_with_offsets, original_span
@@ -124,4 +125,10 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
     matches.sort(key=lambda m: (m["field"] != "sender", m["span"][0], m["span"][1], m["entry_id"]))
     verdict = "block" if matches else "allow"
     CHECK_VERDICTS.labels(verdict).inc()
-    return {"verdict": verdict, "matches": matches}
+    status, chain = sender_status(sender_code(sender_reading))
+    return {"verdict": verdict, "matches": matches, "sender_status": status, "sender_chain": chain}
+
+
+def sender_code(reading: Probe) -> str | None:
+    """The sender as a code (its digits), when it reads as one; None otherwise."""
+    return next((value for kind, value in reading.keys if kind == "code"), None)

@@ -167,6 +167,47 @@ def remove_allowlist(w: WriteCall) -> str:
     return "allowlist.remove"
 
 
+HOLDING = {
+    "resource": {"kind": "code", "value": "10687415"},
+    "subject": {"kind": "enterprise", "value": "91110000600037341L"},
+    "role": "holder",
+}
+REPRESENTATIVE = {"enterprise": "91110000600037341L", "person": "11010519491231002X"}
+
+
+def record_holding(w: WriteCall) -> str:
+    w.call("POST", "/v1/holdings", as_=w.auth.org("carrier"), json=HOLDING)
+    return "holding.record"
+
+
+def end_holding(w: WriteCall) -> str:
+    made = w.client.post("/v1/holdings", json=HOLDING, headers=w.headers)
+    w.call("POST", f"/v1/holdings/{made.json['id']}/end", json={"reason": "returned"})
+    return "holding.end"
+
+
+def record_representative(w: WriteCall) -> str:
+    w.call("POST", "/v1/representatives", as_=w.auth.org("carrier"), json=REPRESENTATIVE)
+    return "representative.record"
+
+
+def end_representative(w: WriteCall) -> str:
+    made = w.client.post("/v1/representatives", json=REPRESENTATIVE, headers=w.headers)
+    w.call("POST", f"/v1/representatives/{made.json['id']}/end", json={})
+    return "representative.end"
+
+
+def screen_subject(w: WriteCall) -> None:
+    """A read that takes a body (a raw person id is accepted only there): no record."""
+    w.call(
+        "POST",
+        "/v1/subjects/screen",
+        as_=w.auth.org("carrier"),
+        json={"kind": "person", "value": REPRESENTATIVE["person"]},
+    )
+    return None
+
+
 WRITE_ROUTE_CALLS: dict[tuple[str, str], Callable[[WriteCall], str | None]] = {
     ("/v1/orgs", "POST"): create_org,
     ("/v1/orgs/<int:org_id>/suspend", "POST"): suspend_org,
@@ -186,6 +227,11 @@ WRITE_ROUTE_CALLS: dict[tuple[str, str], Callable[[WriteCall], str | None]] = {
     ("/v1/lookup", "POST"): batch_lookup,
     ("/v1/check", "POST"): check_message,
     ("/v1/allowlist/<int:item_id>", "DELETE"): remove_allowlist,
+    ("/v1/holdings", "POST"): record_holding,
+    ("/v1/holdings/<int:holding_id>/end", "POST"): end_holding,
+    ("/v1/representatives", "POST"): record_representative,
+    ("/v1/representatives/<int:representative_id>/end", "POST"): end_representative,
+    ("/v1/subjects/screen", "POST"): screen_subject,
 }
 
 

@@ -53,7 +53,7 @@ def test_clean_message_is_allowed(check, publish):
     _listed(publish, "keyword", "安全账户")
     response = check("您的快递已到，请凭取件码 1234 领取。", sender="10690000")
     assert response.status_code == 200
-    assert response.json == {"verdict": "allow", "matches": []}
+    assert response.json == {"verdict": "allow", "matches": [], "sender_status": "unregistered", "sender_chain": []}
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,9 @@ def test_domain_matches_subdomains_not_look_alikes(check, publish):
         matches = check(text).json["matches"]
         assert [(m["kind"], m["entry_id"]) for m in matches] == [("domain", entry_id)], text
     for text in ["看 https://notevil.com/a", "看 evil.com.cn/x", "看 http://evil.co/ 吧", "evil.company.org"]:
-        assert check(text).json == {"verdict": "allow", "matches": []}, text
+        assert check(text).json == {"verdict": "allow", "matches": [], "sender_status": None, "sender_chain": None}, (
+            text
+        )
 
 
 def test_urls_differing_only_by_scheme_or_port_all_match_until_each_leaves(check, publish, client, callers):
@@ -184,6 +186,9 @@ def test_sender_as_number(check, publish, sender):
                 "span": [0, len(sender)],
             }
         ],
+        # A subscriber number is nobody's code: sender status does not apply.
+        "sender_status": None,
+        "sender_chain": None,
     }
 
 
@@ -210,7 +215,12 @@ def test_allowlisted_sender_is_never_matched_even_under_a_range(check, publish, 
         "/v1/allowlist", json={"kind": "code", "value": "95581", "reason": "bank"}, headers=callers["regulator"]
     )
     assert response.status_code == 201, response.get_data(as_text=True)
-    assert check("hi", sender="95581").json == {"verdict": "allow", "matches": []}
+    assert check("hi", sender="95581").json == {
+        "verdict": "allow",
+        "matches": [],
+        "sender_status": "unregistered",
+        "sender_chain": [],
+    }
     assert check("hi", sender="95582").json["verdict"] == "block"
 
 
@@ -227,7 +237,12 @@ def test_an_allowlisted_sender_is_not_blocked_for_its_keywords(check, publish, c
     _listed(publish, "keyword", "验证码")
     _allowlist(client, callers, "code", "95588")
     text = "【工商银行】您的验证码为 381920，5 分钟内有效。"
-    assert check(text, sender="95588").json == {"verdict": "allow", "matches": []}
+    assert check(text, sender="95588").json == {
+        "verdict": "allow",
+        "matches": [],
+        "sender_status": "unregistered",
+        "sender_chain": [],
+    }
     # The same words from anyone else still block.
     other = check(text, sender="95599").json
     assert other["verdict"] == "block"
@@ -274,7 +289,7 @@ def test_withdrawn_revoked_and_expired_entries_stop_matching(check, publish, cli
         ).status_code
         == 200
     )
-    assert check(text).json == {"verdict": "allow", "matches": []}
+    assert check(text).json == {"verdict": "allow", "matches": [], "sender_status": None, "sender_chain": None}
 
 
 def test_an_entry_stops_matching_when_its_expires_at_passes(check, publish, clock):
@@ -291,13 +306,18 @@ def test_an_entry_stops_matching_when_its_expires_at_passes(check, publish, cloc
     text, sender = "限时返利活动 http://m.flash-sale.cn/ promo-deal.com/deal", "13900001111"
     assert {m["kind"] for m in check(text, sender=sender).json["matches"]} == {"keyword", "domain", "url", "number"}
     clock.advance(601)
-    assert check(text, sender=sender).json == {"verdict": "allow", "matches": []}
+    assert check(text, sender=sender).json == {
+        "verdict": "allow",
+        "matches": [],
+        "sender_status": None,
+        "sender_chain": None,
+    }
 
 
 def test_a_sender_that_is_not_a_number_or_code_matches_nothing_and_is_no_error(check, publish):
     _listed(publish, "keyword", "icbc")  # a keyword never matches the sender field
     response = check("hello", sender="ICBC")
-    assert response.json == {"verdict": "allow", "matches": []}
+    assert response.json == {"verdict": "allow", "matches": [], "sender_status": None, "sender_chain": None}
 
 
 def test_a_keyword_published_after_the_engine_was_built_matches_next(check, publish):
@@ -383,6 +403,8 @@ def test_publish_and_withdraw_reach_every_worker_on_the_next_check(database_url,
         )
         assert all(v["verdict"] == "block" for v in verdicts)
         call(f"/v1/entries/{entry['id']}/withdraw", {}, writer)
-        assert all(v == {"verdict": "allow", "matches": []} for v in checks())
+        assert all(
+            v == {"verdict": "allow", "matches": [], "sender_status": None, "sender_chain": None} for v in checks()
+        )
     finally:
         server.stop()

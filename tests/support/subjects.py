@@ -31,3 +31,11 @@ def assert_no_raw_id(text: str, where: str) -> None:
 def stored_text() -> str:
     """Every row of every table, as text: what the database holds."""
     return "\n".join(repr(db.session.execute(select(table)).all()) for table in db.metadata.sorted_tables)
+
+
+def make_uscc(n: int) -> str:
+    """A valid unified social credit code, the n-th of a made-up series (check character computed)."""
+    from stdnum.cn import uscc
+
+    base = f"9111010{n:010d}"
+    return base + uscc.calc_check_digit(base)

@@ -1,7 +1,7 @@
 """audit transparency log: the RFC 9162 Merkle tree over the records and signed tree heads
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 
 Existing records are brought into the tree here (blocklist/audit/treecheck.py `backfill`, one
 pass over the trail in seq order, about 2 nodes per record).
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

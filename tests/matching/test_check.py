@@ -393,3 +393,17 @@ def test_publish_and_withdraw_reach_every_worker_on_the_next_check(database_url,
         assert all(v == {"verdict": "allow", "matches": []} for v in checks())
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "keyword, text",
+    [("安全账户", "请转入安全帳戶"), ("安全帐户", "请转入安全账户"), ("百万保障", "百️万️保️障，速领")],
+)
+def test_a_keyword_matches_its_traditional_variants_and_through_variation_selectors(check, publish, keyword, text):
+    """帳 folds to 帐 (OpenCC TSCharacters) but is written for 账 too; U+FE0F is default-ignorable
+    (Unicode DerivedCoreProperties): neither may let a message past the keyword."""
+    entry_id = _listed(publish, "keyword", keyword)
+    matches = check(text).json["matches"]
+    assert [m["entry_id"] for m in matches] == [entry_id]
+    start, end = matches[0]["span"]
+    assert text[start:end].replace("\ufe0f", "") in {"安全帳戶", "安全账户", "百万保障"}

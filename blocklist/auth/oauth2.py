@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -130,6 +131,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise InvalidScopeError(f"Scope not granted to this client: {' '.join(extra)}")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
+
+
 def malformed(request, *, grant: bool) -> OAuth2Error | None:
     """Why an ``/oauth/*`` request is `invalid_request` before any client is authenticated
     (RFC 6749 5.2), or None: a parameter given more than once, in the body or the query (3.2:
@@ -137,10 +141,13 @@ def malformed(request, *, grant: bool) -> OAuth2Error | None:
     once (2.3: "MUST NOT use more than one authentication method"); for the token endpoint
     (`grant`), no ``grant_type`` (an unknown one stays `unsupported_grant_type`)."""
     counts = Counter(name for params in (request.args, request.form) for name, _ in params.items(multi=True))
-    repeated = sorted(name for name, n in counts.items() if n > 1)
+    repeated = [name for name, n in counts.items() if n > 1]
     if repeated:
+        # error_description allows only printable ASCII but '"' and '\\' (RFC 6749 5.2): name
+        # only the parameters that are plain words, and at most a few.
+        named = sorted(name for name in repeated if _PLAIN_NAME.fullmatch(name))[:5]
         return InvalidRequestError(
-            f"Each parameter may be given once (RFC 6749 3.2); repeated: {', '.join(repeated)[:200]}."
+            "Each parameter may be given once (RFC 6749 3.2)" + (f"; repeated: {', '.join(named)}." if named else ".")
         )
     basic = request.headers.get("Authorization", "").split(" ", 1)[0].lower() == "basic"
     if basic and "client_secret" in request.form:

@@ -114,3 +114,15 @@ def test_an_unknown_token_type_hint_is_ignored_on_introspect(client, auth, hint)
 def test_a_missing_token_is_invalid_request(client, auth, path):
     creds = auth.org("carrier")
     assert _error(client.post(path, data={"token_type_hint": "access_token"}, auth=_basic(creds))) == "invalid_request"
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+def test_a_repeated_parameter_with_a_hostile_name_gets_an_ascii_description(client, auth, path):
+    """error_description is printable ASCII without '"' or '\\' (RFC 6749 5.2); a repeated
+    parameter named in other characters once made Authlib raise (a 500, found by Schemathesis)."""
+    creds = auth.org("carrier")
+    form = "%C2%BE%F4%8A%A2%AD=1&%C2%BE%F4%8A%A2%AD=2&x%22y=1&x%22y=2"
+    response = client.post(path, data=form, content_type="application/x-www-form-urlencoded", auth=_basic(creds))
+    assert _error(response) == "invalid_request"
+    description = response.json["error_description"]
+    assert description.isascii() and '"' not in description and "\\" not in description

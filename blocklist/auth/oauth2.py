@@ -15,6 +15,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProte
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -149,8 +150,13 @@ def malformed(request, *, grant: bool) -> OAuth2Error | None:
         return InvalidRequestError(
             "Each parameter may be given once (RFC 6749 3.2)" + (f"; repeated: {', '.join(named)}." if named else ".")
         )
-    basic = request.headers.get("Authorization", "").split(" ", 1)[0].lower() == "basic"
-    if basic and "client_secret" in request.form:
+    # Basic counts as a method when it carries an id and a secret, as `presented_client` reads
+    # it (a colon-less Basic value is no credential: Authlib ignores it and reads the form).
+    try:
+        basic_id, basic_secret = extract_basic_authorization(request.headers)
+    except UnicodeDecodeError:
+        basic_id, basic_secret = None, None
+    if basic_id and basic_secret and "client_secret" in request.form:
         return InvalidRequestError(
             "Authenticate the client one way per request (RFC 6749 2.3): HTTP Basic or "
             "client_id/client_secret in the body, not both."

@@ -219,9 +219,18 @@ _NORMALISERS = {
 }
 
 
+RESIDENT_ID_AS_OTHER_KIND = (
+    "This value reads as a resident ID number, a person's identifier: it is never stored or "
+    "matched as another kind. Send it as kind person, in a request body."
+)
+
+
 def canonical(kind: str, raw: str, *, region: str = "CN") -> str:
     """The canonical value of ``raw`` as an entry of ``kind`` (one of KINDS); InvalidValue for
-    an unknown kind or a value that is not valid for it."""
+    an unknown kind or a value that is not valid for it. A value that reads as a resident ID
+    number is InvalidValue as any kind but a person (it would be stored and echoed raw)."""
+    if kind not in ("person", "enterprise") and looks_like_resident_id(raw):
+        raise InvalidValue(RESIDENT_ID_AS_OTHER_KIND)
     if kind == "number":
         return canonical_number(raw, region)
     try:

@@ -89,3 +89,17 @@ def test_a_resident_id_without_kind_in_a_body_is_hashed_like_a_person(client, ca
     assert guessed["value"] == person_hash(RIC) and [m["id"] for m in guessed["matches"]] == [listed.json["id"]]
     assert as_code["value"] is None and as_code["listed"] is False and "kind=person" in as_code["error"]
     assert plain["value"] == "10687415"  # other values are echoed as before
+
+
+@pytest.mark.parametrize("kind", ["code", "range", "keyword", "number"])
+def test_a_resident_id_is_never_published_as_another_kind(client, callers, publish, kind):
+    response = publish(kind, RIC, as_="regulator")
+    assert_problem(response, 422)
+    assert_no_raw_id(response.get_data(as_text=True), "the answer")
+    assert "kind person" in response.json["errors"]["value"][0]
+
+
+def test_a_resident_id_as_a_check_sender_matches_nothing_and_is_not_echoed(client, callers, publish):
+    response = client.post("/v1/check", json={"sender": RIC, "text": "你好"}, headers=callers["consumer"])
+    assert response.status_code == 200 and response.json["matches"] == []
+    assert_no_raw_id(response.get_data(as_text=True), "the answer")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from apispec import BasePlugin
 from flask import Flask
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -109,3 +110,53 @@ def init_app(app: Flask, api: Any) -> None:
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         # flask-smorest's FlaskPlugin turns the rule into the path (`<int:id>` -> `{id}`).
         api.spec.path(rule=rule, operations={m.lower(): dict(doc) for m in methods})
+
+
+def _operation_ref(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _entry_link(path: str, method: str, description: str) -> dict[str, Any]:
+    return {
+        "operationRef": _operation_ref(path, method),
+        "parameters": {"entry_id": "$response.body#/id"},
+        "description": description,
+    }
+
+
+# OpenAPI links (3.1 "Link Object") where operations chain: publish -> read -> change -> dispute
+# -> resolve. Clients may follow them; Schemathesis' stateful phase does (tests/test_fuzz_schemathesis.py).
+ENTRY_LINKS: dict[str, dict[str, Any]] = {
+    "GetEntry": _entry_link("/v1/entries/{entry_id}", "get", "Read the entry"),
+    "PatchEntry": _entry_link("/v1/entries/{entry_id}", "patch", "Change the caller's report on the entry"),
+    "DisputeEntry": _entry_link("/v1/entries/{entry_id}/disputes", "post", "Dispute the entry"),
+}
+DISPUTE_LINKS: dict[str, dict[str, Any]] = {
+    "ResolveDispute": {
+        "operationRef": _operation_ref("/v1/disputes/{dispute_id}/resolve", "post"),
+        "parameters": {"dispute_id": "$response.body#/id"},
+        "description": "Resolve the dispute (regulators)",
+    }
+}
+
+
+# (path, method) -> the responses that carry links, and the links.
+LINKS: dict[tuple[str, str], tuple[tuple[str, ...], dict[str, dict[str, Any]]]] = {
+    ("/v1/entries", "post"): (("200", "201"), ENTRY_LINKS),
+    ("/v1/entries/{entry_id}", "get"): (("200",), ENTRY_LINKS),
+    ("/v1/entries/{entry_id}", "patch"): (("200",), ENTRY_LINKS),
+    ("/v1/entries/{entry_id}/disputes", "post"): (("201",), DISPUTE_LINKS),
+}
+
+
+class LinksPlugin(BasePlugin):
+    """Adds `LINKS` to the operations' responses as apispec builds each path (flask-smorest's
+    `@blp.doc(responses=...)` would replace the response its `@blp.response` documents)."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
+        for method, operation in (operations or {}).items():
+            statuses, table = LINKS.get((path or "", method), ((), {}))
+            for status in statuses:
+                for key in (status, int(status)):
+                    if key in operation.get("responses", {}):
+                        operation["responses"][key].setdefault("links", {}).update(table)

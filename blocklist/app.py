@@ -131,7 +131,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     context.init_app(app)
     ops.init_app(app)
 
-    api = BlocklistApi(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
+    api = BlocklistApi(
+        app, spec_kwargs={"info": {"description": API_DESCRIPTION}, "extra_plugins": [apidoc.LinksPlugin()]}
+    )
     _document_security(api)
     errors.init_app(app)
 

@@ -294,8 +294,22 @@ def init_app(app: Flask) -> None:
     app.before_request(refuse_unstorable_parameters)
 
 
+def _has_required_field(schema: Any) -> bool:
+    instance = schema() if isinstance(schema, type) else schema
+    return any(field.required for field in instance.fields.values())
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint whose `@blp.arguments` go through the NUL / surrogate check:
-    every route module makes its blueprint from this class."""
+    every route module makes its blueprint from this class.
+
+    A JSON body is documented as required exactly when its schema has a required field: a body
+    whose every field has a default may be left out (it reads as `{}`), and the spec says so,
+    instead of declaring a body required that the server does not require."""
 
     ARGUMENTS_PARSER = StorableFlaskParser()
+
+    def arguments(self, schema: Any, *, location: str = "json", required: bool | None = None, **kwargs: Any):
+        if required is None:
+            required = location != "json" or _has_required_field(schema)
+        return super().arguments(schema, location=location, required=required, **kwargs)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -129,8 +132,52 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise InvalidScopeError(f"Scope not granted to this client: {' '.join(extra)}")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
+
+
+def malformed(request, *, grant: bool) -> OAuth2Error | None:
+    """Why an ``/oauth/*`` request is `invalid_request` before any client is authenticated
+    (RFC 6749 5.2), or None: a parameter given more than once, in the body or the query (3.2:
+    "MUST NOT be included more than once"); HTTP Basic and a ``client_secret`` in the body at
+    once (2.3: "MUST NOT use more than one authentication method"); for the token endpoint
+    (`grant`), no ``grant_type`` (an unknown one stays `unsupported_grant_type`)."""
+    counts = Counter(name for params in (request.args, request.form) for name, _ in params.items(multi=True))
+    repeated = [name for name, n in counts.items() if n > 1]
+    if repeated:
+        # error_description allows only printable ASCII but '"' and '\\' (RFC 6749 5.2): name
+        # only the parameters that are plain words, and at most a few.
+        named = sorted(name for name in repeated if _PLAIN_NAME.fullmatch(name))[:5]
+        return InvalidRequestError(
+            "Each parameter may be given once (RFC 6749 3.2)" + (f"; repeated: {', '.join(named)}." if named else ".")
+        )
+    # Basic counts as a method when it carries an id and a secret, as `presented_client` reads
+    # it (a colon-less Basic value is no credential: Authlib ignores it and reads the form).
+    try:
+        basic_id, basic_secret = extract_basic_authorization(request.headers)
+    except UnicodeDecodeError:
+        basic_id, basic_secret = None, None
+    if basic_id and basic_secret and "client_secret" in request.form:
+        return InvalidRequestError(
+            "Authenticate the client one way per request (RFC 6749 2.3): HTTP Basic or "
+            "client_id/client_secret in the body, not both."
+        )
+    if grant and not request.form.get("grant_type"):
+        return InvalidRequestError("The grant_type parameter is required (client_credentials).")
+    return None
+
+
+def _check_token_param(request) -> None:
+    """RFC 7009 2.1 / RFC 7662 2.1: `token` is required; `token_type_hint` is only a hint, so an
+    unknown one is ignored (the token is looked up among every type: there is only one)."""
+    if not request.form.get("token"):
+        raise InvalidRequestError("The token parameter is required.")
+
+
 class TokenRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def check_params(self, request, client) -> None:
+        _check_token_param(request)
 
     def query_token(self, token_string, token_type_hint):
         return query_token(token_string)
@@ -144,6 +191,9 @@ class TokenRevocationEndpoint(RevocationEndpoint):
 
 class TokenIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def check_params(self, request, client) -> None:
+        _check_token_param(request)
 
     def query_token(self, token_string, token_type_hint):
         return query_token(token_string)

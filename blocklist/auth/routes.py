@@ -13,7 +13,7 @@ from ..errors import PROBLEM_MIME
 from ..jsonio import Blueprint
 from ..pagination import PageArgsSchema
 from . import queries, services
-from .oauth2 import authorization_server, require
+from .oauth2 import authorization_server, malformed, require
 from .schemas import (
     ClientListSchema,
     ClientSchema,
@@ -82,7 +82,11 @@ _TOKEN = schema(
         "required": ["access_token", "token_type", "expires_in", "scope"],
     },
 )
-_TOKEN_HINT = {"type": "string", "enum": ["access_token"], "description": "Only access tokens exist"}
+_TOKEN_HINT = {
+    "type": "string",
+    "description": "A hint only (RFC 7009 2.1, RFC 7662 2.1): only access tokens exist, and any hint is ignored",
+    "examples": ["access_token"],
+}
 _REVOKE_REQUEST = schema(
     "RevokeRequest",
     {
@@ -173,11 +177,16 @@ _OAUTH_ERRORS = {
     requestBody=_form(_TOKEN_REQUEST),
     responses={
         "200": {"description": "A bearer token", "content": {"application/json": {"schema": _TOKEN}}},
-        "400": _oauth_error("invalid_request, unsupported_grant_type or invalid_scope"),
+        "400": _oauth_error(
+            "invalid_request (no grant_type, a parameter repeated, two client authentications), "
+            "unsupported_grant_type or invalid_scope"
+        ),
         **_OAUTH_ERRORS,
     },
 )
 def issue_token():
+    if error := malformed(request, grant=True):
+        return _as_problem(authorization_server().handle_error_response(None, error))
     return _as_problem(authorization_server().create_token_response())
 
 
@@ -192,11 +201,13 @@ def issue_token():
             "description": "Revoked (or it was not a live token of this client)",
             "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
         },
-        "400": _oauth_error("invalid_request or unsupported_token_type"),
+        "400": _oauth_error("invalid_request: no token, a parameter repeated, or two client authentications"),
         **_OAUTH_ERRORS,
     },
 )
 def revoke_token():
+    if error := malformed(request, grant=False):
+        return _as_problem(authorization_server().handle_error_response(None, error))
     return _as_problem(authorization_server().create_endpoint_response("revocation"))
 
 
@@ -208,11 +219,13 @@ def revoke_token():
     requestBody=_form(_INTROSPECT_REQUEST),
     responses={
         "200": {"description": "The token's state", "content": {"application/json": {"schema": _INTROSPECTION}}},
-        "400": _oauth_error("invalid_request or unsupported_token_type"),
+        "400": _oauth_error("invalid_request: no token, a parameter repeated, or two client authentications"),
         **_OAUTH_ERRORS,
     },
 )
 def introspect_token():
+    if error := malformed(request, grant=False):
+        return _as_problem(authorization_server().handle_error_response(None, error))
     return _as_problem(authorization_server().create_endpoint_response("introspection"))
 
 

@@ -1,5 +1,5 @@
-"""Operator commands for entries and the allowlist: `flask entries import | export` and
-`flask allowlist import`.
+"""Operator commands for entries and the allowlist: `flask entries import | export |
+recanonicalise` and `flask allowlist import`.
 
 Imports read the whole file first, validate every row with the API's own schema, then hand
 them to the same services as the API inside one transaction: a bad row is reported with its
@@ -22,12 +22,14 @@ from flask.cli import AppGroup
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from ..auth import services as auth_services
+from ..config import current_settings
 from ..context import OPERATOR, Actor
 from ..db import db
 from ..exceptions import Conflict, DomainError
 from ..feeds import cursors, snapshot
+from ..values.canonical import recanonicalised
 from ..values.kinds import KINDS
-from . import allowlist, services
+from . import allowlist, queries, services
 from .schemas import MAX_BULK, AllowlistItemSchema, PublishSchema
 
 entries_cli = AppGroup("entries", help="Bulk import and export of entries.")
@@ -209,6 +211,39 @@ def import_allowlist(file: IO[str], skip_existing: bool) -> None:
         db.session.rollback()
         raise
     click.echo(json.dumps({"rows": len(items), "added": added, "skipped": skipped}))
+
+
+@entries_cli.command("recanonicalise")
+def recanonicalise_command() -> None:
+    """List the entries whose stored value is not today's canonical form of what was published
+    (README "Canonical forms": a URL's port is dropped, e-mail addresses are no URLs...), one
+    JSON object a line: `changed` with the new value (and `duplicate_of` when an entry already
+    has it), or `refused` with the reason. Read-only: such an entry keeps matching as before (a
+    URL's expression never had a port); a regulator revokes the refused ones and the duplicates
+    expire. Exit status 1 when any is listed."""
+    region = current_settings().default_region
+    found = 0
+
+    def report(batch: list[tuple[int, str, str, str, str]]) -> int:
+        ids = queries.entry_ids_by_value([(kind, new) for _, kind, _, outcome, new in batch if outcome == "changed"])
+        for entry_id, kind, status, outcome, detail in batch:
+            line: dict[str, Any] = {"id": entry_id, "kind": kind, "status": status, outcome: detail}
+            if outcome == "changed" and (kind, detail) in ids:
+                line["duplicate_of"] = ids[(kind, detail)]
+            click.echo(json.dumps(line, ensure_ascii=False))
+        return len(batch)
+
+    pending: list[tuple[int, str, str, str, str]] = []
+    for entry_id, kind, status, value, raw in queries.entries_to_recanonicalise():
+        moved = recanonicalised(kind, value, raw, region)
+        if moved is not None:
+            pending.append((entry_id, kind, status, *moved))
+        if len(pending) >= 500:
+            found += report(pending)
+            pending = []
+    found += report(pending)
+    if found:
+        raise click.exceptions.Exit(1)
 
 
 def init_app(app: Flask) -> None:

@@ -3,12 +3,13 @@ one page at a time (the routes stay thin; writes are in `services`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 
 from ..context import Actor
-from ..db import utcnow
+from ..db import db, utcnow
 from ..pagination import Page, paginate
 from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
 
@@ -86,3 +87,32 @@ def list_allowlist(args: dict[str, Any]) -> Page:
     if "kind" in args:
         stmt = stmt.where(AllowlistItem.kind == args["kind"])
     return paginate(stmt, [AllowlistItem.id], cursor=args["cursor"], limit=args["limit"])
+
+
+def entries_to_recanonicalise(batch: int = 5000) -> Iterator[tuple[int, str, str, str, str]]:
+    """(id, kind, status, value, raw_value) of every entry but subjects, in id order, read in
+    batches by keyset (bounded memory on millions of entries)."""
+    after = 0
+    while True:
+        rows = db.session.execute(
+            select(Entry.id, Entry.kind, Entry.status, Entry.value, Entry.raw_value)
+            .where(Entry.id > after, Entry.kind.not_in(("person", "enterprise")))
+            .order_by(Entry.id)
+            .limit(batch)
+        ).all()
+        yield from (tuple(row) for row in rows)  # type: ignore[misc]
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
+def entry_ids_by_value(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The id of the entry listed under each (kind, value) that has one."""
+    if not pairs:
+        return {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in pairs:
+        by_kind.setdefault(kind, []).append(value)
+    where = or_(*(and_(Entry.kind == kind, Entry.value.in_(values)) for kind, values in sorted(by_kind.items())))
+    rows = db.session.execute(select(Entry.kind, Entry.value, Entry.id).where(where)).all()
+    return {(kind, value): entry_id for kind, value, entry_id in rows}

@@ -45,6 +45,7 @@ from ..entries.models import Entry
 from ..feeds import changes
 from ..feeds.models import FeedChange
 from ..metrics import ENGINE_REBUILDS
+from ..values.folding import variant_key
 
 KINDS = ("keyword",)
 REBUILD_AFTER = 2000  # delta keywords + dropped keywords before the main automaton is rebuilt
@@ -72,7 +73,7 @@ def _automaton(words: Iterable[tuple[int, str]]) -> ahocorasick.Automaton | None
     """An automaton over (entry id, folded keyword); value stored is (id, len); None if empty."""
     automaton = ahocorasick.Automaton()
     for entry_id, word in words:
-        automaton.add_word(word, (entry_id, len(word)))
+        automaton.add_word(variant_key(word), (entry_id, len(word)))
     if len(automaton) == 0:
         return None
     automaton.make_automaton()
@@ -215,11 +216,12 @@ class MatchingEngine:
     def keyword_hits(self, folded: str, now: float | None = None) -> Iterator[Hit]:
         """Every occurrence of an active keyword in ``folded`` text (spans in the folded text)."""
         now = utcnow().timestamp() if now is None else now
+        keyed = variant_key(folded)  # 帐 and 账 alike (folding.VARIANT_CLASSES); same length
         seen: set[tuple[int, int]] = set()
         for automaton in (self._main, self._delta):
             if automaton is None:
                 continue
-            for end, (entry_id, length) in automaton.iter(folded):
+            for end, (entry_id, length) in automaton.iter(keyed):
                 value = self._live(entry_id, now)
                 if value is None or (entry_id, end) in seen:
                     continue

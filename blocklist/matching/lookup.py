@@ -12,7 +12,20 @@ from typing import Any
 
 from ..config import current_settings
 from ..exceptions import Invalid
+from ..values.subjects import looks_like_resident_id
 from .index import EntryIndex, Probe, guard, protected_keys
+
+RESIDENT_ID = (
+    "This value reads as a resident ID number, a person's identifier: it is not looked up or "
+    "echoed as anything else. Send it only in a request body: POST /v1/subjects/screen, or "
+    "POST /v1/lookup with kind=person."
+)
+
+
+def _as_person(query: dict[str, Any]) -> bool:
+    """Whether the query's value is read as a person: named so, or given without a kind and
+    shaped like a resident ID number (which is then hashed like one, never echoed)."""
+    return query.get("kind") == "person" or (not query.get("kind") and looks_like_resident_id(query["value"]))
 
 
 def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> list[dict[str, Any]]:
@@ -22,7 +35,12 @@ def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> lis
     settings = current_settings()
     region = settings.default_region
     peppers = settings.subject_peppers if from_body else ()
-    probes = [Probe.of(q["value"], q.get("kind"), region, peppers=peppers) for q in queries]
+    # A resident ID number given as another kind (a code, a keyword...) is not read at all.
+    refused = [q.get("kind") not in (None, "person") and looks_like_resident_id(q["value"]) for q in queries]
+    probes = [
+        Probe() if no else Probe.of(q["value"], q.get("kind"), region, peppers=peppers)
+        for q, no in zip(queries, refused, strict=True)
+    ]
     index = EntryIndex.fetch(probes, whole=True)
     found = [[(entry, probe.keys) for entry in index.matching(probe)] for probe in probes]
     # Only what matched needs the allowlist: a probe with no match is not listed either way.
@@ -30,13 +48,15 @@ def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> lis
         {key for matches in found for entry, keys in matches for key in [(entry.kind, entry.value), *keys]}, region
     )
     verdicts = []
-    for query, probe, matches in zip(queries, probes, found, strict=True):
+    for query, probe, matches, no in zip(queries, probes, found, refused, strict=True):
         entries = guard(matches, protected)
         value = query["value"]
-        if query.get("kind") == "person":
+        if no or _as_person(query):
             value = probe.candidates[0].value if probe.candidates else None
         verdict = {"value": value, "kind": query.get("kind"), "listed": bool(entries), "matches": entries}
-        if probe.error and not probe.candidates:
+        if no:
+            verdict["error"] = RESIDENT_ID
+        elif probe.error and not probe.candidates:
             verdict["error"] = probe.error
         verdicts.append(verdict)
     return verdicts
@@ -44,7 +64,10 @@ def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> lis
 
 def lookup_one(value: str, kind: str | None) -> dict[str, Any]:
     """A look-up by URL: a person only by its hash (an identifier there is a 422 that does not
-    quote it)."""
+    quote it), and a value that reads as a resident ID number, whatever its kind, is a 422 that
+    says where to send it instead (a URL ends up in access logs)."""
+    if kind != "person" and looks_like_resident_id(value):
+        raise Invalid(RESIDENT_ID, errors={"value": [RESIDENT_ID]})
     verdict = lookup_many([{"value": value, "kind": kind}], from_body=False)[0]
     if kind and verdict.get("error"):
         raise Invalid(verdict["error"], errors={"value": [verdict["error"]]})

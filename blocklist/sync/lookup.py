@@ -29,6 +29,7 @@ from ..values.canonical import CanonicalValue, canonicalise, domain_and_parents
 from ..values.coverage import covers
 from ..values.kinds import InvalidValue
 from ..values.normalise import RANGE_MAX_LENGTH, RANGE_MIN_PREFIX, digit_candidates, guess_kinds, parse_range
+from ..values.subjects import looks_like_resident_id
 from ..values.urls import url_expressions, url_host
 
 
@@ -113,7 +114,7 @@ def lookup(mirror: Any, value: str, kind: str | None, region: str) -> dict[str, 
     found = mirror.find(probe.pairs, probe.url_keys) if probe.candidates else []
     matches = [entry for entry in found if probe.matches(entry) and _active(entry, now)]
     shown: str | None = value
-    if kind == "person":  # never echo an identifier: its hash, or nothing
+    if kind == "person" or looks_like_resident_id(value):  # never echo an identifier: its hash, or nothing
         shown = probe.candidates[0].value if probe.candidates else None
     verdict: dict[str, Any] = {"value": shown, "kind": kind, "listed": bool(matches), "matches": matches}
     if probe.error:

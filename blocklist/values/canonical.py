@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import phonenumbers
 
+from .kinds import InvalidValue
 from .normalise import canonical, digit_candidates, parse_range
 from .subjects import person_hashes
 from .urls import EXTRACT, MAX_HOST_CHARS, host_suffixes, url_expression, url_host
@@ -93,3 +94,18 @@ def protection_keys(kind: str, value: str, region: str) -> list[tuple[str, str]]
     if kind == "domain":
         return [("domain", d) for d in domain_and_parents(value)]
     return [(kind, value)]
+
+
+def recanonicalised(kind: str, stored: str, raw: str, region: str) -> tuple[str, str] | None:
+    """How an entry stored as (`kind`, `stored`) from `raw` reads under today's canonical forms:
+    None when it reads the same; ("changed", new value) when the canonical form moved (a URL's
+    port is dropped, a default-ignorable code point is folded away); ("refused", why) when its
+    raw value is no longer valid at all (an e-mail address read as a URL, a host with an escaped
+    space). Subjects are skipped: a person's identifier is never stored to read again."""
+    if kind in ("person", "enterprise"):
+        return None
+    try:
+        value = canonicalise(kind, raw, region).value
+    except InvalidValue as error:
+        return ("refused", str(error))
+    return None if value == stored else ("changed", value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .canonical import CanonicalValue
-from .folding import fold
+from .folding import fold, variant_key
 from .normalise import RANGE_MAX_LENGTH, digit_candidates, range_matches
 from .subjects import SUBJECT_KINDS
 
@@ -47,13 +47,13 @@ def range_covers(prefix: str, length: int | None, kind: str, value: str) -> bool
 def _folded_text(kind: str, value: str) -> str:
     """The text a keyword is matched against in a value; cached, since a publish tests every
     keyword it carries against the same few hundred allowlisted values."""
-    return value if kind == "keyword" else fold(value)
+    return variant_key(value if kind == "keyword" else fold(value))
 
 
 def keyword_covers(keyword: str, kind: str, value: str) -> bool:
     """Whether the folded keyword occurs in the folded text of the value: a message naming the
     value (quoting the phrase, the number, the domain) would match the keyword."""
-    return keyword in _folded_text(kind, value)
+    return variant_key(keyword) in _folded_text(kind, value)
 
 
 def domain_covers(domain: str, kind: str, value: str, match_key: str | None) -> bool:

@@ -16,7 +16,7 @@ import phonenumbers
 
 from . import folding, urls
 from .kinds import KINDS, InvalidValue
-from .subjects import canonical_enterprise, canonical_person
+from .subjects import canonical_enterprise, canonical_person, looks_like_resident_id
 from .text import SEPARATORS, nfkc
 
 __all__ = [
@@ -40,7 +40,10 @@ KEYWORD_MIN, KEYWORD_MAX = 2, 200
 CODE_MIN, CODE_MAX = 3, 20
 RANGE_MIN_PREFIX, RANGE_MAX_LENGTH = 3, 20
 
-_NUMBER_CHARS = re.compile(r"\+?[0-9\s\-.()\u2010-\u2015\u2212]*")
+# Digits with the punctuation numbers are written with (ITU-T E.123, and as carriers and print
+# write them): "+1 (202) 555-0143", "+1.202.555.0143", "(010) 1234 5678", "+86 (0)10 1234 5678",
+# "(+852) 5123 4567". The "+" may follow an opening parenthesis.
+_NUMBER_CHARS = re.compile(r"[\s(]*\+?[0-9\s\-.()\u2010-\u2015\u2212]*")
 _RANGE = re.compile(r"([0-9]+)(?:([xX]+)|(\*))")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
@@ -216,9 +219,18 @@ _NORMALISERS = {
 }
 
 
+RESIDENT_ID_AS_OTHER_KIND = (
+    "This value reads as a resident ID number, a person's identifier: it is never stored or "
+    "matched as another kind. Send it as kind person, in a request body."
+)
+
+
 def canonical(kind: str, raw: str, *, region: str = "CN") -> str:
     """The canonical value of ``raw`` as an entry of ``kind`` (one of KINDS); InvalidValue for
-    an unknown kind or a value that is not valid for it."""
+    an unknown kind or a value that is not valid for it. A value that reads as a resident ID
+    number is InvalidValue as any kind but a person (it would be stored and echoed raw)."""
+    if kind not in ("person", "enterprise") and looks_like_resident_id(raw):
+        raise InvalidValue(RESIDENT_ID_AS_OTHER_KIND)
     if kind == "number":
         return canonical_number(raw, region)
     try:
@@ -251,9 +263,17 @@ def guess_kinds(raw: str, *, region: str = "CN") -> list[str]:
     * a host name: ["domain", "url"];
     * anything else (and digit strings neither kind accepts): ["keyword"].
 
-    Subjects (enterprise, person) are never guessed: a look-up names their kind."""
+    The digits may be written with the punctuation of a phone number ("+1 (202) 555-0143",
+    "+1.202.555.0143", "(+852) 5123 4567"): ["number", "keyword"] (only a number, never a code,
+    has parentheses or dots; a keyword may too, "3.14159").
+
+    A value that reads as a resident ID number (``looks_like_resident_id``) is a person:
+    ["person"], never a code or range, so that it is hashed (or, where it cannot be, refused)
+    and never echoed. Enterprises are never guessed: a look-up names their kind."""
     if not isinstance(raw, str):
         return ["keyword"]
+    if looks_like_resident_id(raw):
+        return ["person"]
     text = _ascii_digits(nfkc(raw))
     compact = SEPARATORS.sub("", text)
     bare = compact[1:] if compact.startswith("+") else compact
@@ -262,6 +282,9 @@ def guess_kinds(raw: str, *, region: str = "CN") -> list[str]:
             k for k in ("number", "code") if not (k == "code" and compact.startswith("+")) and _valid(k, raw, region)
         ]
         return kinds or ["keyword"]
+    if text.isascii() and _NUMBER_CHARS.fullmatch(text) and any(c.isdigit() for c in text):
+        # Dots also write decimals and versions ("3.14159"): still a keyword as well.
+        return ["number", "keyword"] if _valid("number", raw, region) else ["keyword"]
     if _RANGE.fullmatch(bare) and _valid("range", raw, region):
         return ["range"]
     if "/" in text or urls._SCHEME.match(text):

@@ -71,6 +71,19 @@ def is_person_hash(raw: str) -> bool:
     return isinstance(raw, str) and _HASH.fullmatch(raw.strip()) is not None
 
 
+_RIC_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+
+
+def looks_like_resident_id(raw: object) -> bool:
+    """Whether `raw` reads as a resident ID number (GB 11643: 17 digits, a valid birth date and
+    the check character; spaces and dashes ignored), whatever kind a caller meant it as. Such a
+    value is a person's identifier and is only ever hashed, never echoed or read as a code."""
+    if not isinstance(raw, str) or len(raw) > 64:
+        return False
+    text = _compact(raw)
+    return _RIC_SHAPE.fullmatch(text) is not None and ric.is_valid(text)
+
+
 def normalise_person_id(raw: str) -> str:
     """`ric:<18 characters>` or `<type>:<NUMBER>`; InvalidValue saying why not (never quoting it)."""
     text = nfkc(raw)

@@ -6,13 +6,20 @@ with these decisions of ours:
 * The input is NFKC-normalised first and the ideographic full stops "。" "｡" in the host are
   read as dots, so full-width forms used to dodge filters ("ｅｖｉｌ。com／pay") canonicalise
   like their ASCII twins.
-* Non-default ports are kept in the canonical URL (``http://h:8080/``); default ports (80 for
-  http/ws, 443 for https/wss, 21 for ftp) and an empty port are dropped. Look-up expressions
-  never contain a port (as in Safe Browsing), so a listed URL matches on every port.
-* User-info (``user:pass@``) is dropped.
+* The port is dropped, as Safe Browsing drops it (``http://www.gotaport.com:1234/`` ->
+  ``http://www.gotaport.com/``): a URL listed with a port and the same URL without one are one
+  entry, and a listed URL matches on every port. The port must still be a number from 0 to
+  65535 (anything else is no URL).
+* User-info (``user:pass@``) is dropped after an explicit ``scheme://``. Without a scheme, an
+  "@" in the authority makes the value an e-mail address (``kefu@qq.com``), which is refused:
+  reading it as the URL ``http://qq.com/`` would list every link on the mail provider's domain.
+  So is any value with a scheme that has no "//" (``mailto:``, ``tel:``, ``javascript:``,
+  ``data:``): those name no host (``host:port`` without a scheme is still a host).
 * Unlike the Safe Browsing test list, a host containing whitespace or control characters
-  (``http:// leadingspace.com/``) is rejected rather than escaped: it cannot be a real host.
-  Other ASCII oddities (``host%23.com``) are kept, escaped, as Safe Browsing does.
+  (``http:// leadingspace.com/``, ``http://%20leadingspace.com/``, and the scheme-less
+  ``%20leadingspace.com/``) is rejected rather than escaped: it cannot be a real host, and
+  reading ``%20paypal.com/`` as ``paypal.com`` would list all of paypal.com. Other ASCII
+  oddities (``host%23.com``) are kept, escaped, as Safe Browsing does.
 * Non-ASCII host labels become IDNA punycode (UTS 46 via ``idna``; Python's IDNA 2003 codec
   as a fall-back for labels the 2008 rules refuse, such as emoji).
 * Bracketed IPv6 hosts are accepted and written in compressed form.
@@ -21,7 +28,7 @@ with these decisions of ours:
   host is InvalidValue (no resolver would look it up), checked before any per-label work, so
   the cost of a hostile host is linear in its length and most of it is never touched.
 
-The canonical URL is ASCII: ``scheme://host[:port]/path[?query]``.
+The canonical URL is ASCII: ``scheme://host/path[?query]``.
 """
 
 from __future__ import annotations
@@ -48,10 +55,17 @@ __all__ = [
     "MAX_LABEL_CHARS",
 ]
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
 IDEOGRAPHIC_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\uff0e": "."})
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+# "name:" not followed by "//" nor by a port: a scheme without an authority (mailto:, tel:...).
+# "sms:10086" reads like host "sms" with a port, so the schemes that never have an authority
+# (IANA URI scheme registry) are refused whatever follows them.
+_OPAQUE_SCHEME = re.compile(
+    r"(?:mailto|tel|sms|smsto|mms|fax|callto|sip|sips|xmpp|im|geo|urn|data|javascript|vbscript|about|blob):"
+    r"|[A-Za-z][A-Za-z0-9+.\-]*:(?![0-9]*(?:[/?#]|$))",
+    re.IGNORECASE,
+)
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _MUST_ESCAPE = frozenset(range(0x21)) | frozenset(range(0x7F, 0x100)) | {ord("#"), ord("%")}
 _ESCAPED_BYTE = [f"%{b:02X}" if b in _MUST_ESCAPE else chr(b) for b in range(256)]
@@ -212,15 +226,23 @@ def canonicalize_url(raw: str) -> str:
     text = text.split("#", 1)[0]
     if not text:
         raise InvalidValue("The URL is empty.")
+    # Not stripped again once unescaped: "%20host.com" is a host with a space, not "host.com".
     data = _unescape_fully(text.encode("utf-8", "surrogatepass"))
-    text = data.decode("utf-8", "surrogateescape").strip()
+    text = data.decode("utf-8", "surrogateescape")
     m = _SCHEME.match(text)
     if m:
         scheme, rest = m.group(1).lower(), text[m.end() :]
+    elif _OPAQUE_SCHEME.match(text):
+        raise InvalidValue(
+            "Only a URL with a host (http://host/...) can be listed; "
+            "mailto:, tel:, javascript: and other schemes without one cannot."
+        )
     else:
         scheme, rest = "http", text
     rest, qmark, query = rest.partition("?")
     authority, slash, path = rest.partition("/")
+    if not m and "@" in authority:
+        raise InvalidValue("An e-mail address is not a URL (a URL without a scheme has no user@ part).")
     authority = authority.rpartition("@")[2]
     port = ""
     if authority.startswith("["):
@@ -234,14 +256,13 @@ def canonicalize_url(raw: str) -> str:
     if port:
         if not port.isascii() or not port.isdigit() or int(port) > 65535:
             raise InvalidValue("The URL's port is not a number from 0 to 65535.")
-        port = "" if int(port) == DEFAULT_PORTS.get(scheme) else f":{int(port)}"
     try:
         host.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidValue("The URL's host is not valid UTF-8.") from None
     host = _canonical_host(host)
     path = _canonical_path(slash + path)
-    out = f"{scheme}://{_escape(host.encode())}{port}{_escape(path.encode('utf-8', 'surrogateescape'))}"
+    out = f"{scheme}://{_escape(host.encode())}{_escape(path.encode('utf-8', 'surrogateescape'))}"
     if qmark:
         out += "?" + _escape(query.encode("utf-8", "surrogateescape"))
     return out
@@ -264,7 +285,7 @@ def _split(canonical: str) -> tuple[str, str, str | None]:
 
 
 def url_host(canonical: str) -> str:
-    """The host of a canonical URL, without port."""
+    """The host of a canonical URL (without port, should an old canonical URL carry one)."""
     return _split(canonical)[0]
 
 

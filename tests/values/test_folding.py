@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blocklist.values.folding import fold, fold_with_offsets, original_span
+from blocklist.values.folding import fold, fold_with_offsets, original_span, variant_key
 
 SEPARATORS = [
     " ",
@@ -164,3 +164,56 @@ def test_separators_between_characters_never_change_fold(keyword, data):
     )
     spaced = seps[0] + "".join(c + s for c, s in zip(keyword, seps[1:], strict=False))
     assert fold(spaced) == fold(keyword)
+
+
+# --- conformance: Unicode Default_Ignorable_Code_Point and OpenCC's variant conversions --------
+# Every range of Default_Ignorable_Code_Point in Unicode 15.1 DerivedCoreProperties.txt
+# (https://www.unicode.org/Public/15.1.0/ucd/DerivedCoreProperties.txt); folding drops them all,
+# including the marks and letters among them (variation selectors, CGJ, Hangul fillers).
+DERIVED_CORE_PROPERTIES_DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180D), (0x180E, 0x180E), (0x180F, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x2064), (0x2065, 0x2065), (0x2066, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0000), (0xE0001, 0xE0001), (0xE0002, 0xE001F), (0xE0020, 0xE007F),
+    (0xE0080, 0xE00FF), (0xE0100, 0xE01EF), (0xE01F0, 0xE0FFF),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("low, high", DERIVED_CORE_PROPERTIES_DEFAULT_IGNORABLE)
+def test_every_default_ignorable_code_point_is_folded_away(low, high):
+    for code in {low, (low + high) // 2, high}:
+        assert fold(f"百{chr(code)}万{chr(code)}保障") == "百万保障", hex(code)
+
+
+def test_variation_selectors_between_characters_do_not_defeat_a_keyword():
+    assert fold("百\ufe0f万\ufe0f保\ufe0f障") == fold("百万保障")
+    assert fold("安\U000e0101全\u034f账\u180b户") == "安全账户"
+
+
+# OpenCC's character table (TSCharacters.txt) converts 帳 -> 帐 and 賬 -> 账, while 帳 is written
+# for both in Taiwan and Hong Kong (帳戶 = 账户); its phrase tables (STPhrases.txt, TSPhrases.txt)
+# convert one traditional character to two simplified ones by word (覆核 -> 复核, 乾燥 -> 干燥,
+# 瞭解 -> 了解, 於是 -> 于是, 徵收 -> 征收, 著名 / 着急). Text in any form matches a keyword
+# folded to either.
+VARIANT_PAIRS = [
+    ("安全账户", "安全帳戶"),
+    ("安全帐户", "安全賬戶"),
+    ("安全账户", "安全帐户"),
+    ("复核账号", "覆核帳號"),
+    ("了解详情", "瞭解詳情"),
+    ("征收费用", "徵收費用"),
+    ("干燥剂", "乾燥劑"),
+]
+
+
+@pytest.mark.parametrize("keyword, text", VARIANT_PAIRS)
+def test_traditional_variants_meet_the_form_the_keyword_was_folded_to(keyword, text):
+    assert variant_key(fold(keyword)) == variant_key(fold(text))
+    assert len(variant_key(fold(text))) == len(fold(text))  # one for one: spans are unchanged
+
+
+def test_variant_key_is_idempotent_and_leaves_other_characters():
+    for word in ("安全账户", "验证码", "abc123", "中奖通知"):
+        assert variant_key(variant_key(fold(word))) == variant_key(fold(word))
+    assert variant_key("验证码") == "验证码"

@@ -99,8 +99,9 @@ def test_rotation_keeps_the_retired_peppers_hash_matchable():
     assert value.alternates == (person_hash(OLD_PEPPER, f"ric:{RIC}"),)
 
 
-def test_subjects_are_never_guessed_and_nothing_wide_covers_them():
-    assert "enterprise" not in guess_kinds(USCC) and "person" not in guess_kinds(RIC)
+def test_subjects_are_never_guessed_as_other_kinds_and_nothing_wide_covers_them():
+    # A resident ID number is read as a person (hashed, never echoed), never as a code or range.
+    assert "enterprise" not in guess_kinds(USCC) and guess_kinds(RIC) == ["person"]
     keyword = canonicalise("keyword", "00006000", "CN")
     assert covers(keyword, "code", "91110000600037341") and not covers(keyword, "enterprise", USCC)
     hashed = person_hash(PEPPER, f"ric:{RIC}")

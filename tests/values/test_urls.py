@@ -18,9 +18,13 @@ from blocklist.values.urls import (
     url_host,
 )
 
-# The canonicalisation examples of the Safe Browsing v4 "URLs and hashing" page (those whose
-# host contains a space or control character are in SB_EXAMPLES_WE_REJECT).
+# The canonicalisation examples of the Safe Browsing v4 "URLs and hashing" page,
+# https://developers.google.com/safe-browsing/v4/urls-hashing#canonicalization (the same list is
+# the test table of Google's Go client, github.com/google/safebrowsing urls_test.go); those whose
+# host contains a space or control character are in SB_EXAMPLES_WE_REJECT, a deliberate
+# deviation (README "Canonical forms").
 SB_EXAMPLES = [
+    ("http://www.gotaport.com:1234/", "http://www.gotaport.com/"),
     ("http://host/%25%32%35", "http://host/%25"),
     ("http://host/%25%32%35%25%32%35", "http://host/%25%25"),
     ("http://host/%2525252525252525", "http://host/%25"),
@@ -61,13 +65,14 @@ SB_EXAMPLES = [
 ]
 
 OUR_RULES = [
-    # ports: non-default kept, default and empty dropped
-    ("http://www.gotaport.com:1234/", "http://www.gotaport.com:1234/"),
+    # ports: every port dropped, as Safe Browsing drops it (the gotaport vector above)
     ("http://example.com:80/a", "http://example.com/a"),
     ("https://example.com:443/a", "https://example.com/a"),
-    ("https://example.com:80/a", "https://example.com:80/a"),
+    ("https://example.com:80/a", "https://example.com/a"),
     ("http://example.com:/a", "http://example.com/a"),
-    ("http://example.com:08080/", "http://example.com:8080/"),
+    ("http://example.com:08080/", "http://example.com/"),
+    ("example.com:8080/a", "http://example.com/a"),
+    ("localhost:8080", "http://localhost/"),
     # user-info dropped
     ("http://user:secret@Example.com/a", "http://example.com/a"),
     ("http://a@b@example.com/", "http://example.com/"),
@@ -85,7 +90,7 @@ OUR_RULES = [
     ("http://195.127.11/", "http://195.127.0.11/"),
     ("http://195.8323083/", "http://195.127.0.11/"),
     ("http://0x7f.1/", "http://127.0.0.1/"),
-    ("http://[::FFFF:1]:8080/x", "http://[::ffff:1]:8080/x"),
+    ("http://[::FFFF:1]:8080/x", "http://[::ffff:1]/x"),
     # host clean-up and IDNA
     ("http://..www..Example..com../", "http://www.example.com/"),
     ("http://例子.中国/路径", "http://xn--fsqu00a.xn--fiqs8s/%E8%B7%AF%E5%BE%84"),
@@ -113,7 +118,44 @@ def test_canonicalize_url(raw, canonical):
     assert canonicalize_url(canonical) == canonical
 
 
-SB_EXAMPLES_WE_REJECT = ["http:// leadingspace.com/", "http://\x01\x80.com/"]
+# Safe Browsing escapes these hosts ("http://%20leadingspace.com/", "http://%01%80.com/"); we
+# refuse them (no real host has a space or control character), and the scheme-less form the same
+# way: reading "%20paypal.com/" as "http://paypal.com/" would list all of paypal.com.
+SB_EXAMPLES_WE_REJECT = [
+    "http:// leadingspace.com/",
+    "http://%20leadingspace.com/",
+    "%20leadingspace.com/",
+    "http://\x01\x80.com/",
+]
+
+# Not URLs of a host at all: e-mail addresses (RFC 5322 addr-spec) and URIs whose scheme has no
+# authority (RFC 3986 3: "mailto:", "tel:", RFC 6068, RFC 3966). Reading "kefu@qq.com" as
+# "http://qq.com/" would block every qq.com link.
+NOT_HOST_URLS = [
+    "mailto:bryner@google.com",
+    "kefu@qq.com",
+    "%20kefu@qq.com",
+    "user:pass@example.com/a",
+    "tel:+8613800138000",
+    "javascript:alert(1)",
+    "data:text/html,<b>x</b>",
+    "sms:10086",
+]
+
+
+@pytest.mark.parametrize("raw", SB_EXAMPLES_WE_REJECT + NOT_HOST_URLS)
+def test_hosts_with_spaces_and_values_without_a_host_are_no_urls(raw):
+    with pytest.raises(InvalidValue):
+        canonicalize_url(raw)
+
+
+@pytest.mark.parametrize(
+    "with_port, without",
+    [("http://www.gotaport.com:1234/", "http://www.gotaport.com/"), ("evil.com:8443/pay?x=1", "evil.com/pay?x=1")],
+)
+def test_a_url_with_a_port_is_the_same_entry_as_without(with_port, without):
+    assert canonicalize_url(with_port) == canonicalize_url(without)
+    assert url_expressions(canonicalize_url(with_port)) == url_expressions(canonicalize_url(without))
 
 
 @pytest.mark.parametrize(

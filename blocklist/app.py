@@ -135,7 +135,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _document_security(api)
     errors.init_app(app)
 
-    from . import audit, auth, entries, feeds, matching
+    from . import audit, auth, entries, exports, feeds, matching
     from .auth import metadata
 
     auth.init_app(app, api)
@@ -146,6 +146,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     jsonio.init_app(app)  # NUL in a parameter: 422 before any view runs
     matching.init_app(app, api)
     feeds.init_app(app, api)
+    exports.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select
 from sqlalchemy.orm import aliased
@@ -40,7 +41,7 @@ class Change:
     created_at: dt.datetime
 
 
-def _aware(value) -> dt.datetime:
+def aware(value) -> dt.datetime:
     """A timestamp read through Core text or a raw row: aware UTC on every database."""
     return _TIME.process_result_value(value, None)  # type: ignore[return-value]
 
@@ -76,12 +77,12 @@ def latest_changes(
         stmt = stmt.where(_changes.c.kind == kind)
     if entry_ids is not None:
         stmt = stmt.where(_changes.c.entry_id.in_(list(entry_ids)))
-    return [Change(row.position, row.entry_id, _aware(row.created_at)) for row in conn.execute(stmt)]
+    return [Change(row.position, row.entry_id, aware(row.created_at)) for row in conn.execute(stmt)]
 
 
 def change_time(conn: Connection, position: int) -> dt.datetime | None:
     value = conn.scalar(select(_changes.c.created_at).where(_changes.c.position == position))
-    return None if value is None else _aware(value)
+    return None if value is None else aware(value)
 
 
 def last_position_at_or_before(conn: Connection, when: dt.datetime, low: int, high: int) -> int:
@@ -120,13 +121,14 @@ def entry_states(conn: Connection, changes: list[Change]) -> dict[int, stix.Entr
     )
     for row in report_rows:
         active = row.withdrawn_at is None and (
-            row.expires_at is None or _aware(row.expires_at) > changed_at[row.entry_id]
+            row.expires_at is None or aware(row.expires_at) > changed_at[row.entry_id]
         )
-        reporters[row.entry_id].append(stix.Reporter(row.id, row.name, row.kind, _aware(row.created_at), active))
-    for row in conn.execute(
+        reporters[row.entry_id].append(stix.Reporter(row.id, row.name, row.kind, aware(row.created_at), active))
+    tag_rows = conn.execute(
         select(_tags.c.entry_id, _tags.c.tag).where(_tags.c.entry_id.in_(ids)).order_by(_tags.c.tag)
-    ):
-        tags[row.entry_id].append(row.tag)
+    )
+    for entry_id, tag in tag_rows:
+        tags[entry_id].append(tag)
     states = {}
     for row in conn.execute(select(_entries).where(_entries.c.id.in_(ids))):
         states[row.id] = stix.EntryState(
@@ -136,8 +138,8 @@ def entry_states(conn: Connection, changes: list[Change]) -> dict[int, stix.Entr
             status=row.status,
             category=row.category,
             tags=tags[row.id],
-            created_at=_aware(row.created_at),
-            expires_at=None if row.expires_at is None else _aware(row.expires_at),
+            created_at=aware(row.created_at),
+            expires_at=None if row.expires_at is None else aware(row.expires_at),
             changed_at=changed_at[row.id],
             reporters=reporters[row.id],
         )
@@ -167,7 +169,7 @@ def latest_change_of(conn: Connection, entry_id: int, head: int) -> Change | Non
         .order_by(_changes.c.position.desc())
         .limit(1)
     ).first()
-    return None if row is None else Change(row.position, row.entry_id, _aware(row.created_at))
+    return None if row is None else Change(row.position, row.entry_id, aware(row.created_at))
 
 
 def last_change_time(conn: Connection, kind: str, head: int) -> dt.datetime | None:
@@ -192,7 +194,7 @@ def active_entries(conn: Connection, kinds: Iterable[str], *, with_tags: bool = 
     postgres = conn.dialect.name == "postgresql"
     aggregate = func.string_agg(_tags.c.tag, " ") if postgres else func.group_concat(_tags.c.tag, " ")
     tag_list = select(aggregate).where(_tags.c.entry_id == _entries.c.id).scalar_subquery()
-    columns = [_entries.c.kind, _entries.c.value, _entries.c.updated_at]
+    columns: list[Any] = [_entries.c.kind, _entries.c.value, _entries.c.updated_at]
     if with_tags:
         columns.append(tag_list)
     for kind in kinds:
@@ -201,7 +203,7 @@ def active_entries(conn: Connection, kinds: Iterable[str], *, with_tags: bool = 
         try:
             for rows in result.partitions():
                 for row in rows:
-                    yield ActiveRow(row[0], row[1], _aware(row[2]), row[3] if with_tags else None)
+                    yield ActiveRow(row[0], row[1], aware(row[2]), row[3] if with_tags else None)
         finally:
             result.close()
 

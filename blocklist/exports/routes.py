@@ -87,7 +87,7 @@ def misp_hashes() -> Response:
     return streaming.stream(read, "misp-hashes", version, "text/csv", lambda: misp.hashes(read.conn))
 
 
-@bp.get("/misp/<event_uuid>.json")
+@bp.get("/misp/<string:event_uuid>.json")
 @operation(
     **_doc(
         "One MISP event: the active entries of one kind as attributes",
@@ -139,7 +139,7 @@ def hosts() -> Response:
     return streaming.stream(read, "hosts", version, "text/plain", lambda: dns.hosts_file(read.conn, version))
 
 
-@bp.get("/<kind>.txt")
+@bp.get("/<string:kind>.txt")
 @operation(
     **_doc(
         "The canonical values of one kind's active entries, one a line",

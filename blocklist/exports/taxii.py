@@ -318,8 +318,9 @@ def find(read: ConsistentRead, collection_uuid: str, object_id: str) -> tuple[ob
         return None
     change = reads.latest_change_of(read.conn, found[0], read.position)
     if change is None:
+        # Its latest change was pruned from the log: its version is its updated_at.
         updated = read.conn.scalar(select(_entries.c.updated_at).where(_entries.c.id == found[0]))
-        change = reads.Change(0, found[0], updated)
+        change = reads.Change(0, found[0], reads.aware(updated))
     state = reads.entry_states(read.conn, [change])[found[0]]
     return stix.indicator(state), change.created_at
 

@@ -18,7 +18,8 @@ from .access import CHALLENGE, SECURITY, authenticate_reader
 
 bp = Blueprint("taxii", __name__, url_prefix="/taxii2")
 
-_TAXII_CONTENT = {taxii.TAXII_MEDIA_TYPE: {"schema": {"type": "object"}}}
+# Sent as `application/taxii+json;version=2.1` (the media type's parameter is not part of the key).
+_TAXII_CONTENT = {"application/taxii+json": {"schema": {"type": "object"}}}
 _DATE_HEADERS = {
     "X-TAXII-Date-Added-First": {
         "description": "date_added of the first object in this answer",
@@ -62,6 +63,13 @@ def _param(name: str, description: str, where: str = "query", **schema: Any) -> 
     }
 
 
+_ACCEPT = {
+    "in": "header",
+    "name": "Accept",
+    "required": False,
+    "description": "Must admit application/taxii+json;version=2.1 (else 406)",
+    "schema": {"type": "string", "default": taxii.TAXII_MEDIA_TYPE},
+}
 _API_ROOT = _param("api_root", f"The API root; this server has one, `{taxii.API_ROOT}`", "path")
 _COLLECTION = _param("collection_id", "A collection id (GET …/collections/ lists them)", "path")
 _OBJECT = _param("object_id", "A STIX id, e.g. indicator--<uuid>", "path")
@@ -84,7 +92,7 @@ def _doc(summary: str, parameters: list, *, dated: bool = False) -> dict[str, An
         "summary": summary,
         "tags": ["taxii"],
         "security": SECURITY,
-        "parameters": parameters,
+        "parameters": [_ACCEPT, *parameters],
         "responses": {"200": ok, **_ERRORS},
     }
 
@@ -141,21 +149,21 @@ def discovery() -> Response:
     return _answer(taxii.discovery(request.host_url.rstrip("/")))
 
 
-@bp.get("/<api_root>/")
+@bp.get("/<string:api_root>/")
 @operation(**_doc("TAXII 2.1 API root information", [_API_ROOT]))
 def api_root(api_root: str) -> Response:
     _begin(api_root)
     return _answer(taxii.api_root())
 
 
-@bp.get("/<api_root>/collections/")
+@bp.get("/<string:api_root>/collections/")
 @operation(**_doc("TAXII 2.1 collections: one per kind, and `all`", [_API_ROOT]))
 def collections(api_root: str) -> Response:
     _begin(api_root)
     return _answer(taxii.collections())
 
 
-@bp.get("/<api_root>/collections/<collection_id>/")
+@bp.get("/<string:api_root>/collections/<string:collection_id>/")
 @operation(**_doc("One TAXII 2.1 collection", [_API_ROOT, _COLLECTION]))
 def collection(api_root: str, collection_id: str) -> Response:
     _begin(api_root)
@@ -172,7 +180,7 @@ def _page(collection_id: str):
         read.close()
 
 
-@bp.get("/<api_root>/collections/<collection_id>/objects/")
+@bp.get("/<string:api_root>/collections/<string:collection_id>/objects/")
 @operation(
     **_doc(
         "STIX 2.1 objects of a collection, paged by `next` (or `added_after`)",
@@ -187,7 +195,7 @@ def objects(api_root: str, collection_id: str) -> Response:
     return _answer(body, taxii.date_headers([added for _, added in page.objects]))
 
 
-@bp.get("/<api_root>/collections/<collection_id>/manifest/")
+@bp.get("/<string:api_root>/collections/<string:collection_id>/manifest/")
 @operation(
     **_doc(
         "Manifest of a collection's objects (ids, versions, date_added)",
@@ -213,17 +221,17 @@ def _one(collection_id: str, object_id: str):
     return found
 
 
-@bp.get("/<api_root>/collections/<collection_id>/objects/<object_id>/")
+@bp.get("/<string:api_root>/collections/<string:collection_id>/objects/<string:object_id>/")
 @operation(**_doc("The latest version of one object", [_API_ROOT, _COLLECTION, _OBJECT], dated=True))
 def get_object(api_root: str, collection_id: str, object_id: str) -> Response:
     _begin(api_root)
     obj, added = _one(collection_id, object_id)
-    return _answer('{"more":false,"objects":[' + obj.serialize() + "]}", taxii.date_headers([added]))  # type: ignore[attr-defined]
+    return _answer('{"more":false,"objects":[' + obj.serialize() + "]}", taxii.date_headers([added]))
 
 
-@bp.get("/<api_root>/collections/<collection_id>/objects/<object_id>/versions/")
+@bp.get("/<string:api_root>/collections/<string:collection_id>/objects/<string:object_id>/versions/")
 @operation(**_doc("The versions of one object kept (the latest)", [_API_ROOT, _COLLECTION, _OBJECT], dated=True))
 def versions(api_root: str, collection_id: str, object_id: str) -> Response:
     _begin(api_root)
     obj, added = _one(collection_id, object_id)
-    return _answer({"more": False, "versions": [taxii.stamp(obj["modified"])]}, taxii.date_headers([added]))  # type: ignore[index]
+    return _answer({"more": False, "versions": [taxii.stamp(obj["modified"])]}, taxii.date_headers([added]))

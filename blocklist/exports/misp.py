@@ -73,7 +73,7 @@ def _attribute(kind: str, row: reads.ActiveRow) -> str:
         "value": row.value,
         "to_ids": True,
         "distribution": "5",
-        "timestamp": str(_epoch(row.updated_at)),
+        "timestamp": str(row.updated),
         "comment": f"{kind} entry",
     }
     if row.tags:
@@ -92,8 +92,15 @@ def event(conn: Connection, kind: str, head: int) -> Iterator[str]:
     yield "]}}\n"
 
 
-def hashes(conn: Connection) -> Iterator[str]:
+def hashes(conn: Connection) -> Iterator[str | bytes]:
     """`md5(value),event uuid` for every attribute of every event."""
     uuids = {kind: uuid_ for uuid_, kind in EVENTS.items()}
+    if reads.is_postgres(conn):
+        cases = " ".join(f"WHEN '{kind}' THEN '{uuid_}'" for kind, uuid_ in uuids.items())
+        sql = (
+            f"SELECT md5(value) || ',' || CASE kind {cases} END FROM entries WHERE status = 'active' ORDER BY kind, id"
+        )
+        yield from reads.copy_lines(conn, sql, {})
+        return
     for row in reads.active_entries(conn, KINDS):
         yield f"{hashlib.md5(row.value.encode(), usedforsecurity=False).hexdigest()},{uuids[row.kind]}\n"

@@ -11,10 +11,12 @@ only when there is one: nothing skipped, nothing repeated, under any concurrent 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, exists, func, select
 from sqlalchemy.orm import aliased
@@ -180,20 +182,28 @@ def last_change_time(conn: Connection, kind: str, head: int) -> dt.datetime | No
     return None if position is None else change_time(conn, position)
 
 
-@dataclass(frozen=True)
-class ActiveRow:
+class ActiveRow(NamedTuple):
     kind: str
     value: str
-    updated_at: dt.datetime
-    tags: str | None  # space-separated
+    updated: int  # updated_at, in whole seconds since the epoch
+    tags: str  # space-separated ("" for none, or when not asked for)
+
+
+_PG_ACTIVE = """SELECT e.kind, e.value, extract(epoch FROM e.updated_at)::bigint,
+    {tags} FROM entries e WHERE e.status = 'active' AND e.kind = %(kind)s ORDER BY e.id"""
+_PG_TAGS = "(SELECT string_agg(t.tag, ' ') FROM entry_tags t WHERE t.entry_id = e.id)"
 
 
 def active_entries(conn: Connection, kinds: Iterable[str], *, with_tags: bool = False) -> Iterator[ActiveRow]:
-    """Every active entry of `kinds`, kind by kind in id order, streamed from a server-side
-    cursor `STREAM_ROWS` at a time (bounded memory at any size)."""
-    postgres = conn.dialect.name == "postgresql"
-    aggregate = func.string_agg(_tags.c.tag, " ") if postgres else func.group_concat(_tags.c.tag, " ")
-    tag_list = select(aggregate).where(_tags.c.entry_id == _entries.c.id).scalar_subquery()
+    """Every active entry of `kinds`, kind by kind in id order, streamed (PostgreSQL: through
+    COPY; elsewhere a server-side cursor `STREAM_ROWS` at a time): bounded memory at any size."""
+    if is_postgres(conn):
+        sql = _PG_ACTIVE.format(tags=_PG_TAGS if with_tags else "''")
+        for kind in kinds:
+            for kind_, value, epoch, tags in copy_rows(conn, sql, {"kind": kind}):
+                yield ActiveRow(kind_, value, int(epoch), tags)
+        return
+    tag_list = select(func.group_concat(_tags.c.tag, " ")).where(_tags.c.entry_id == _entries.c.id).scalar_subquery()
     columns: list[Any] = [_entries.c.kind, _entries.c.value, _entries.c.updated_at]
     if with_tags:
         columns.append(tag_list)
@@ -203,7 +213,8 @@ def active_entries(conn: Connection, kinds: Iterable[str], *, with_tags: bool = 
         try:
             for rows in result.partitions():
                 for row in rows:
-                    yield ActiveRow(row[0], row[1], aware(row[2]), row[3] if with_tags else None)
+                    updated = int(aware(row[2]).timestamp())
+                    yield ActiveRow(row[0], row[1], updated, (row[3] or "") if with_tags else "")
         finally:
             result.close()
 
@@ -218,3 +229,40 @@ def last_position(conn: Connection, kinds: Iterable[str], head: int) -> int:
         )
         for k in kinds
     )
+
+
+# --- PostgreSQL: rows leave the server through COPY (as the snapshot's do) -------------------
+
+# One text column passed through untouched: CSV with quote and delimiter characters that
+# canonical values never hold (text format would escape backslashes).
+_PASS_THROUGH = "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'"
+
+
+def _copy(conn: Connection, select_sql: str, options: str, params: dict) -> Iterator[bytes]:
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY ({select_sql}) TO STDOUT WITH ({options})", params) as copy:
+        yield from (bytes(data) for data in copy)
+
+
+def copy_lines(conn: Connection, select_sql: str, params: dict) -> Iterator[bytes]:
+    """PostgreSQL: the one text column `select_sql` yields, a line each, as raw bytes."""
+    return _copy(conn, select_sql, _PASS_THROUGH, params)
+
+
+def copy_rows(conn: Connection, select_sql: str, params: dict) -> Iterator[list[str]]:
+    """PostgreSQL: the rows of `select_sql` as lists of text (NULL as ""), parsed from COPY's CSV
+    (canonical values hold no line breaks, so a row never spans two chunks' boundary)."""
+    pending = b""
+    for chunk in _copy(conn, select_sql, "FORMAT csv", params):
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield from csv.reader(io.StringIO(pending[:cut].decode()))
+            pending = pending[cut:]
+    if pending:
+        yield from csv.reader(io.StringIO(pending.decode()))
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"

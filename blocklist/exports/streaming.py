@@ -14,20 +14,24 @@ BUFFER_CHARS = 256 * 1024
 CURSOR_HEADER = "X-Blocklist-Cursor"
 
 
-def buffered(lines: Iterator[str]) -> Iterator[bytes]:
-    parts: list[str] = []
+def buffered(pieces: Iterator[str | bytes]) -> Iterator[bytes]:
+    """Text or bytes, in buffers of about BUFFER_CHARS."""
+    parts: list[bytes] = []
     size = 0
-    for line in lines:
-        parts.append(line)
-        size += len(line)
+    for piece in pieces:
+        data = piece.encode() if isinstance(piece, str) else piece
+        parts.append(data)
+        size += len(data)
         if size >= BUFFER_CHARS:
-            yield "".join(parts).encode()
+            yield b"".join(parts)
             parts, size = [], 0
     if parts:
-        yield "".join(parts).encode()
+        yield b"".join(parts)
 
 
-def stream(read: ConsistentRead, name: str, version: int, mimetype: str, body: Callable[[], Iterator[str]]) -> Response:
+def stream(
+    read: ConsistentRead, name: str, version: int, mimetype: str, body: Callable[[], Iterator[str | bytes]]
+) -> Response:
     """The answer for the export `name` whose content last changed at feed position `version`
     (read at `read.position`): 304 when If-None-Match names it (weak comparison, or `*`), else
     `body()` streamed, gzip-encoded when the client accepts it."""

@@ -44,7 +44,11 @@ def _doc(summary: str, media: str, *, parameters: list | None = None, extra: dic
         "security": SECURITY,
         "parameters": [IF_NONE_MATCH, *(parameters or [])],
         "responses": {
-            "200": {"description": summary, "headers": _HEADERS, "content": {media: {"schema": {"type": "string"}}}},
+            "200": {
+                "description": summary,
+                "headers": _HEADERS,
+                "content": {media: {"schema": {"type": "object" if media == "application/json" else "string"}}},
+            },
             "304": {"description": "Not modified: If-None-Match names this content", "headers": _HEADERS},
             **(extra or {}),
             **_ERRORS,
@@ -77,6 +81,7 @@ def misp_manifest() -> Response:
         version,
         "application/json",
         lambda: iter([misp.json_text(misp.manifest(read.conn, read.position))]),
+        compressible=False,  # a few hundred bytes
     )
 
 

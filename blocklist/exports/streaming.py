@@ -30,12 +30,18 @@ def buffered(pieces: Iterator[str | bytes]) -> Iterator[bytes]:
 
 
 def stream(
-    read: ConsistentRead, name: str, version: int, mimetype: str, body: Callable[[], Iterator[str | bytes]]
+    read: ConsistentRead,
+    name: str,
+    version: int,
+    mimetype: str,
+    body: Callable[[], Iterator[str | bytes]],
+    *,
+    compressible: bool = True,
 ) -> Response:
     """The answer for the export `name` whose content last changed at feed position `version`
     (read at `read.position`): 304 when If-None-Match names it (weak comparison, or `*`), else
-    `body()` streamed, gzip-encoded when the client accepts it."""
-    gzip = request.accept_encodings["gzip"] > 0
+    `body()` streamed, gzip-encoded when the client accepts it (and it is `compressible`)."""
+    gzip = compressible and request.accept_encodings["gzip"] > 0
     etag = f'"{name}-{version}{"-gzip" if gzip else ""}"'
     headers = {"ETag": etag, CURSOR_HEADER: cursors.encode(read.position), "Vary": "Accept-Encoding"}
     if request.if_none_match.contains_weak(etag.strip('"')):

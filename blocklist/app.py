@@ -137,7 +137,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _document_security(api)
     errors.init_app(app)
 
-    from . import audit, auth, entries, feeds, holdings, matching
+    from . import audit, auth, entries, exports, feeds, holdings, matching
     from .auth import metadata
 
     auth.init_app(app, api)
@@ -149,6 +149,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     jsonio.init_app(app)  # NUL in a parameter: 422 before any view runs
     matching.init_app(app, api)
     feeds.init_app(app, api)
+    exports.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):

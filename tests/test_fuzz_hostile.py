@@ -183,10 +183,16 @@ def _url(path: str, ids: dict, hostile: dict[str, str], query: dict[str, str]) -
 
 
 def _verdict(response, label: str) -> str | None:
-    """None when the answer is acceptable: below 500, and a problem document if an error."""
+    """None when the answer is acceptable: below 500, and a problem document (a TAXII error on
+    the TAXII routes) if an error."""
     if response.status_code >= 500:
         return f"{label}: {response.status_code} {response.get_data(as_text=True)[:200]}"
-    if response.status_code >= 400:
+    if response.status_code >= 400 and response.mimetype == "application/taxii+json":
+        # TAXII 2.1 routes answer in TAXII's error shape (§3.6.1), not as problems.
+        body = json.loads(response.get_data())
+        if body.get("http_status") != str(response.status_code) or not body.get("title"):
+            return f"{label}: not a TAXII error: {str(body)[:200]}"
+    elif response.status_code >= 400:
         if response.mimetype != "application/problem+json":
             return f"{label}: {response.status_code} as {response.mimetype}"
         body = json.loads(response.get_data())

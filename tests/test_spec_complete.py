@@ -191,6 +191,32 @@ def _exercise(client, auth) -> None:
     client.get("/v1/feed/changes", query_string={"since": snapshot.headers["X-Blocklist-Cursor"]}, headers=f)
     client.get("/v1/feed/changes", query_string={"since": "not-a-cursor"}, headers=f)
     client.get("/v1/feed/checksum", headers=f)
+    taxii_headers = {**_basic(consumer), "Accept": "application/taxii+json;version=2.1"}
+    for path in ("/taxii2/", "/taxii2/blocklist/", "/taxii2/blocklist/collections/", "/taxii2/nope/"):
+        client.get(path, headers=taxii_headers)
+    client.get("/taxii2/", headers={**taxii_headers, "Accept": "text/html"})  # 406
+    client.get("/taxii2/")  # 401
+    collections = client.get("/taxii2/blocklist/collections/", headers=taxii_headers).json["collections"]
+    everything = f"/taxii2/blocklist/collections/{collections[-1]['id']}"
+    client.get(everything + "/", headers=taxii_headers)
+    page = client.get(everything + "/objects/", headers=taxii_headers, query_string={"limit": 1}).json
+    client.get(everything + "/objects/", headers=taxii_headers, query_string={"limit": "x"})  # 400
+    client.get(everything + "/manifest/", headers=taxii_headers)
+    object_id = page["objects"][0]["id"]
+    client.get(f"{everything}/objects/{object_id}/", headers=taxii_headers)
+    client.get(f"{everything}/objects/{object_id}/versions/", headers=taxii_headers)
+    client.get(f"{everything}/objects/indicator--00000000-0000-5000-8000-000000000000/", headers=taxii_headers)
+    manifest = client.get("/v1/export/misp/manifest.json", headers=f)
+    client.get("/v1/export/misp/manifest.json", headers={**f, "If-None-Match": manifest.headers["ETag"]})
+    client.get("/v1/export/misp/hashes.csv", headers=_basic(consumer)).close()
+    client.get(f"/v1/export/misp/{next(iter(manifest.json))}.json", headers=f).close()
+    client.get("/v1/export/misp/00000000-0000-0000-0000-000000000000.json", headers=f)  # 404
+    client.get("/v1/export/rpz", headers=f, query_string={"zone": "rpz.example.org"}).close()
+    client.get("/v1/export/rpz", headers=f, query_string={"zone": "bad zone"})  # 400
+    client.get("/v1/export/hosts", headers=f).close()
+    client.get("/v1/export/code.txt", headers={**f, "Accept-Encoding": "gzip"}).close()
+    client.get("/v1/export/nope.txt", headers=f)  # 404
+    client.get("/v1/export/hosts")  # 401
 
     org = client.post("/v1/orgs", json={"name": "Example Mobile", "kind": "carrier"}, headers=r).json
     client.get("/v1/orgs", headers=r)

@@ -18,6 +18,8 @@ from .models import FeedChange, FeedHead
 UPSERT = "upsert"
 NOTIFY_CHANNEL = "blocklist_feed"
 REMOVE = "remove"
+# Changes' times strictly increase with their positions, by at least this (see `_next_stamp`).
+STAMP_STEP = dt.timedelta(microseconds=1)
 
 # The last position handed out: as a statement, and as plain SQL for raw driver connections
 # (the watcher's LISTEN connection, the snapshot's own).
@@ -52,11 +54,18 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
     session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position + len(rows)))
     last = session.scalar(HEAD) or 0
     first = last - len(rows) + 1
-    now = utcnow()
+    start = _next_stamp(first - 1)
     bulk_insert(
         table_of(FeedChange),
         [
-            {"position": first + i, "entry_id": entry_id, "op": op, "kind": kind, "value": value, "created_at": now}
+            {
+                "position": first + i,
+                "entry_id": entry_id,
+                "op": op,
+                "kind": kind,
+                "value": value,
+                "created_at": start + i * STAMP_STEP,
+            }
             for i, (op, entry_id, kind, value) in enumerate(rows)
         ],
     )
@@ -64,6 +73,17 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
         # Delivered at commit (and dropped on rollback): wakes every process's long-poll watcher.
         session.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(last))))
     return last
+
+
+def _next_stamp(previous_position: int) -> dt.datetime:
+    """The time for the change after `previous_position`: now, or one microsecond after the
+    previous change's time if that is not earlier. Changes' times therefore strictly increase
+    with their positions (also within one bulk, and if the clock steps back), so a time names
+    one place in the log: TAXII's `added_after` (a time) cannot skip or repeat a change that
+    shares its time with another (cti-taxii2 issue 50). The caller holds `write_lock`."""
+    now = utcnow()
+    previous = db.session.scalar(select(FeedChange.created_at).where(FeedChange.position == previous_position))
+    return now if previous is None or previous < now else previous + STAMP_STEP
 
 
 def head_and_horizon() -> tuple[int, int]:

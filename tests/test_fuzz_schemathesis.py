@@ -26,7 +26,7 @@ import pytest
 import schemathesis
 from conftest import TEST_CONFIG
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from blocklist import create_app
 from blocklist.db import db
@@ -54,7 +54,17 @@ EXCLUDED_CHECKS = [positive_data_acceptance]  # see the module docstring
 )
 def test_no_operation_answers_5xx_or_breaks_its_schema(case, app, regulator_headers):
     response = case.call(app=app, headers=regulator_headers)
-    case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
+    case.validate_response(response, excluded_checks=EXCLUDED_CHECKS + _harness_exclusions(case))
+
+
+def _harness_exclusions(case):
+    """`ignored_auth` cannot judge an operation that also accepts HTTP Basic (the TAXII and
+    export routes): it generates a Basic header for the case, the regulator's Bearer token this
+    test sends replaces it, and the check then reads the 200 as a generated (invalid) credential
+    accepted. Those routes' refusals of missing, wrong and under-scoped credentials, Basic and
+    Bearer, are tested directly in tests/exports (test_taxii.py, test_files.py)."""
+    schemes = {name for requirement in case.operation.definition.raw.get("security", []) for name in requirement}
+    return [ignored_auth] if "clientBasic" in schemes else []
 
 
 def _integer_query_parameters():

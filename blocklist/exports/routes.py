@@ -126,7 +126,10 @@ _ZONE = {
         "SOA serial = feed position",
         "text/dns",
         parameters=[_ZONE],
-        extra={"400": problem("The zone name is not a DNS name")},
+        extra={
+            "400": problem("The zone name is not a DNS name"),
+            "422": problem("The zone name holds a NUL character or an unpaired surrogate"),
+        },
     )
 )
 def rpz() -> Response:

@@ -48,6 +48,7 @@ _ERRORS = {
     "403": _error("The client lacks feeds:read (TAXII error)"),
     "404": _error("No such API root, collection or object (TAXII error)"),
     "406": _error("The Accept header names no TAXII 2.1 media type (TAXII error)"),
+    "422": _error("A parameter holds a NUL character or an unpaired surrogate (TAXII error)"),
     "429": _error("Over the rate limit (TAXII error)", RETRY_AFTER),
     "503": _error("The database is unavailable (TAXII error)", RETRY_AFTER),
 }

@@ -30,7 +30,7 @@ from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
 from ..values.subjects import SUBJECT_KINDS
-from . import breadth
+from . import breadth, trust
 from .models import Entry, EntryTag, Report, TagClaim
 from .protection import find_protecting
 
@@ -812,4 +812,37 @@ def expire_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
         )
     )
     _sweep(due, actor, now)
+    return len(due)
+
+
+def retier_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000) -> int:
+    """The tier job's step: re-assess up to `limit` active entries whose `tier_due_at` has come
+    (ageing may have moved them across a tier boundary) and write a feed upsert, with an audit
+    record, for each whose tier changed. Returns how many were re-assessed (0: nothing due)."""
+    now = now or utcnow()
+    if not trust.due(now, 1):
+        return 0
+    lock_for_write()
+    due = trust.due(now, limit)  # again, under the lock
+    assessed = trust.refresh([entry_id for entry_id, _, _ in due], now)
+    moved = [
+        (entry_id, kind, value)
+        for entry_id, kind, value in due
+        if entry_id in assessed and (assessed[entry_id][0] or "block") != assessed[entry_id][1].tier
+    ]
+    changes.append([(changes.UPSERT, entry_id, kind, value) for entry_id, kind, value in moved])
+    record_many(
+        [
+            {
+                "action": Action.ENTRY_TIER,
+                "target_type": "entry",
+                "target_id": entry_id,
+                "before": {"tier": assessed[entry_id][0]},
+                "after": {"tier": assessed[entry_id][1].tier, "score": assessed[entry_id][1].score},
+                "reason": "age",
+            }
+            for entry_id, _, _ in moved
+        ],
+        actor,
+    )
     return len(due)

@@ -12,19 +12,25 @@ from typing import Any
 
 from ..config import current_settings
 from ..exceptions import Invalid
+from ..values.trust import at_least
 from .index import EntryIndex, Probe, guard, protected_keys
 
 
-def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> list[dict[str, Any]]:
+def lookup_many(
+    queries: list[dict[str, Any]], *, from_body: bool = True, min_tier: str | None = None
+) -> list[dict[str, Any]]:
     """One verdict per query (`{value, kind}`), in order. A person may be given by its
     identifier only `from_body` (a POST): it is hashed here, and its verdict names the hash,
-    never the identifier (null when the identifier is not valid)."""
+    never the identifier (null when the identifier is not valid). With `min_tier`, only
+    entries of that tier or above match."""
     settings = current_settings()
     region = settings.default_region
     peppers = settings.subject_peppers if from_body else ()
     probes = [Probe.of(q["value"], q.get("kind"), region, peppers=peppers) for q in queries]
     index = EntryIndex.fetch(probes, whole=True)
-    found = [[(entry, probe.keys) for entry in index.matching(probe)] for probe in probes]
+    found = [
+        [(entry, probe.keys) for entry in index.matching(probe) if at_least(entry.tier, min_tier)] for probe in probes
+    ]
     # Only what matched needs the allowlist: a probe with no match is not listed either way.
     protected = protected_keys(
         {key for matches in found for entry, keys in matches for key in [(entry.kind, entry.value), *keys]}, region
@@ -42,10 +48,10 @@ def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> lis
     return verdicts
 
 
-def lookup_one(value: str, kind: str | None) -> dict[str, Any]:
+def lookup_one(value: str, kind: str | None, min_tier: str | None = None) -> dict[str, Any]:
     """A look-up by URL: a person only by its hash (an identifier there is a 422 that does not
     quote it)."""
-    verdict = lookup_many([{"value": value, "kind": kind}], from_body=False)[0]
+    verdict = lookup_many([{"value": value, "kind": kind}], from_body=False, min_tier=min_tier)[0]
     if kind and verdict.get("error"):
         raise Invalid(verdict["error"], errors={"value": [verdict["error"]]})
     return verdict

@@ -179,7 +179,7 @@ class Settings:
             subject_peppers=read_peppers(pepper_file),
             trust=TrustRules(
                 weights={k: env.integer(f"TRUST_WEIGHT_{k.upper()}", w) for k, w in DEFAULT_WEIGHTS.items()},
-                per_extra_org=env.integer("TRUST_PER_EXTRA_ORG", 10),
+                per_extra_org=env.integer("TRUST_PER_EXTRA_ORG", 15),
                 half_life={k: env.integer(f"HALF_LIFE_{k.upper()}", h) for k, h in DEFAULT_HALF_LIFE.items()},
                 block_at=env.integer("TRUST_BLOCK_AT", 60),
                 label_at=env.integer("TRUST_LABEL_AT", 30),

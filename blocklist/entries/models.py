@@ -242,6 +242,15 @@ class Dispute(Base):
     ack_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     resolve_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
+    @classmethod
+    def overdue_at(cls, now: dt.datetime):
+        """SQL: not acknowledged by its acknowledgement deadline, or not resolved by its
+        resolution deadline (the one rule for the list, the response and the metric)."""
+        return or_(
+            and_(cls.status == "open", cls.ack_due_at <= now),
+            and_(cls.status.in_(("open", "acknowledged")), cls.resolve_due_at <= now),
+        )
+
     def overdue(self, now: dt.datetime) -> bool:
         if self.status == "open" and self.ack_due_at is not None and self.ack_due_at <= now:
             return True

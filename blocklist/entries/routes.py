@@ -266,8 +266,21 @@ class Disputes(MethodView):
     @disputes_blp.arguments(DisputeArgsSchema, location="query")
     @disputes_blp.response(200, DisputeListSchema)
     def get(self, args):
-        """Disputes: a regulator sees all; an org those it filed or on entries it reports"""
+        """Disputes: a regulator sees all; an org those it filed or on entries it reports; `overdue=true`
+        lists those past a deadline"""
         return queries.list_disputes(args, current_actor()).as_dict()
+
+
+@disputes_blp.route("/<int:dispute_id>/acknowledge")
+class AcknowledgeDispute(MethodView):
+    @require(ADMIN, regulator=True)
+    @disputes_blp.response(200, DisputeSchema)
+    @disputes_blp.doc(
+        responses={"404": problem("No dispute with this id"), "409": problem("The dispute is past `open`")}
+    )
+    def post(self, dispute_id):
+        """Acknowledge: a regulator has taken the dispute up (before BLOCKLIST_DISPUTE_ACK_HOURS)"""
+        return disputes.acknowledge(dispute_id, current_actor())
 
 
 @disputes_blp.route("/<int:dispute_id>/resolve")

@@ -8,10 +8,13 @@ from contextvars import ContextVar
 
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
+from ..db import utcnow
 from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 from ..values.kinds import KINDS
 from ..values.subjects import SUBJECT_KINDS
 from ..values.trust import TIERS
+
+DISPUTE_STATUSES = ("open", "acknowledged", "upheld", "overturned")
 from .models import MAX_VALUE_LENGTH, STATUSES
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}:[a-z0-9\u4e00-\u9fff][a-z0-9._\-\u4e00-\u9fff]{0,59}$"
@@ -350,19 +353,32 @@ class DisputeSchema(Schema):
     entry_id = fields.Integer(dump_only=True)
     org = fields.Nested(OrgRefSchema, dump_only=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    status = fields.String(dump_only=True, metadata={"enum": ["open", "upheld", "overturned"]})
+    status = fields.String(dump_only=True, metadata={"enum": list(DISPUTE_STATUSES)})
     resolution_note = fields.String(dump_only=True, allow_none=True)
     resolved_by_org_id = fields.Integer(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
     resolved_at = fields.DateTime(dump_only=True, allow_none=True)
+    acknowledged_at = fields.DateTime(dump_only=True, allow_none=True)
+    ack_due_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Acknowledge by (BLOCKLIST_DISPUTE_ACK_HOURS)"}
+    )
+    resolve_due_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Resolve by (BLOCKLIST_DISPUTE_RESOLVE_DAYS)"}
+    )
+    overdue = fields.Function(
+        lambda d: d.overdue(utcnow()), dump_only=True, metadata={"type": "boolean", "description": "Past a deadline"}
+    )
 
 
 DisputeListSchema = list_schema(DisputeSchema, "DisputeList")
 
 
 class DisputeArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf(["open", "upheld", "overturned"]))
+    status = fields.String(validate=validate.OneOf(DISPUTE_STATUSES))
     entry_id = fields.Integer(validate=ID_RANGE)
+    overdue = fields.Boolean(
+        load_default=None, metadata={"description": "true: only disputes past a deadline; false: only the others"}
+    )
 
 
 class ResolveSchema(Schema):

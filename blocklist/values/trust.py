@@ -9,7 +9,7 @@ The rule (constants in `TrustRules`, configurable through Settings):
 
 - A regulator's open report is authoritative: score 100, tier `block`, no decay.
 - Otherwise the base is the weight of the strongest reporting class (carrier: trusted, 80;
-  internet firm and consumer: standard, 50) plus `per_extra_org` (10) for every further
+  internet firm and consumer: standard, 50) plus `per_extra_org` (15) for every further
   distinct org, at most 100.
 - The base decays with the entry's age: the time since its freshest open report was made or
   refreshed, halved every `half_life[kind]` (a number: 7 days — a carrier's report blocks for
@@ -54,7 +54,7 @@ def _frozen(mapping: Mapping) -> Mapping:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrustRules:
     weights: Mapping[str, int] = field(default_factory=lambda: _frozen(DEFAULT_WEIGHTS))
-    per_extra_org: int = 10
+    per_extra_org: int = 15
     half_life: Mapping[str, int] = field(default_factory=lambda: _frozen(DEFAULT_HALF_LIFE))
     block_at: int = 60
     label_at: int = 30

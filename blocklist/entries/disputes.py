@@ -92,7 +92,9 @@ def acknowledge(dispute_id: int, actor: Actor) -> Dispute:
     before = dispute_snapshot(dispute)
     dispute.status, dispute.acknowledged_at, dispute.acknowledged_by_org_id = "acknowledged", utcnow(), actor.org_id
     db.session.flush()
-    record(Action.DISPUTE_ACKNOWLEDGE, "dispute", dispute.id, actor=actor, before=before, after=dispute_snapshot(dispute))
+    record(
+        Action.DISPUTE_ACKNOWLEDGE, "dispute", dispute.id, actor=actor, before=before, after=dispute_snapshot(dispute)
+    )
     return dispute
 
 

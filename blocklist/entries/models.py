@@ -254,7 +254,9 @@ class Dispute(Base):
     def overdue(self, now: dt.datetime) -> bool:
         if self.status == "open" and self.ack_due_at is not None and self.ack_due_at <= now:
             return True
-        return self.status in ("open", "acknowledged") and self.resolve_due_at is not None and self.resolve_due_at <= now
+        return (
+            self.status in ("open", "acknowledged") and self.resolve_due_at is not None and self.resolve_due_at <= now
+        )
 
     entry: Mapped[Entry] = relationship(lazy="joined")
     org: Mapped[Org] = relationship(lazy="joined", foreign_keys=[org_id])

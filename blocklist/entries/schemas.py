@@ -13,9 +13,9 @@ from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 from ..values.kinds import KINDS
 from ..values.subjects import SUBJECT_KINDS
 from ..values.trust import TIERS
+from .models import MAX_VALUE_LENGTH, STATUSES
 
 DISPUTE_STATUSES = ("open", "acknowledged", "upheld", "overturned")
-from .models import MAX_VALUE_LENGTH, STATUSES
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}:[a-z0-9\u4e00-\u9fff][a-z0-9._\-\u4e00-\u9fff]{0,59}$"
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"

@@ -19,7 +19,8 @@ from sqlalchemy.orm import attributes
 from ..auth.models import Org
 from ..config import current_settings
 from ..db import db, table_of
-from ..values.trust import Assessment, Report as TrustReport, assess
+from ..values.trust import Assessment, assess
+from ..values.trust import Report as TrustReport
 from .models import Dispute, Entry, Report
 
 CHUNK = 5000

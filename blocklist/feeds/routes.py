@@ -47,9 +47,7 @@ class Changes(MethodView):
         return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position), "has_more": page.has_more}
 
 
-def _wait_for_changes(
-    page: services.ChangesPage, kind: str | None, limit: int, min_tier: str | None, deadline: float
-):
+def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, min_tier: str | None, deadline: float):
     """The first page with changes after `page`'s head, or the last empty one at `deadline`."""
     while not page.changes and time.monotonic() < deadline:
         db.session.remove()  # hold no database connection while waiting

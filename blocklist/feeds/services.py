@@ -116,9 +116,7 @@ def changes_after(since: int | None, kind: str | None, limit: int, min_tier: str
     page = ChangesPage(since=start, head=head, has_more=len(rows) > limit)
     rows = rows[:limit]
     page.next_position = rows[-1].position if page.has_more else head
-    ops = [
-        "remove" if row.op == "upsert" and not at_least(row.tier, min_tier) else row.op for row in rows
-    ]
+    ops = ["remove" if row.op == "upsert" and not at_least(row.tier, min_tier) else row.op for row in rows]
     entries = _entries_by_id(sorted({r.entry_id for r, op in zip(rows, ops, strict=True) if op == "upsert"}))
     for row, op in zip(rows, ops, strict=True):
         entry = entries.get(row.entry_id) if op == "upsert" else None

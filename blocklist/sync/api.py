@@ -81,9 +81,7 @@ class FeedClient:
     # Renew a token this many seconds before the server says it expires.
     TOKEN_MARGIN = 30.0
 
-    def __init__(
-        self, url: str, client_id: str, client_secret: str, timeout: float = 60, min_tier: str | None = None
-    ):
+    def __init__(self, url: str, client_id: str, client_secret: str, timeout: float = 60, min_tier: str | None = None):
         self.url = url.rstrip("/")
         # Mirror only entries of this tier or above (snapshot, changes and checksum alike).
         self.min_tier = min_tier

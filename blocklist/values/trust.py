@@ -101,7 +101,7 @@ def tiers_from(min_tier: str) -> tuple[str, ...]:
 
 def base_score(reports: Iterable[Report], rules: TrustRules) -> int:
     """The undecayed score of non-authoritative reports (0 with none)."""
-    weights = {}
+    weights: dict[int, int] = {}
     for report in reports:
         weight = rules.weights.get(CLASS_OF_ORG_KIND.get(report.org_kind, "standard"), 0)
         weights[report.org_id] = max(weight, weights.get(report.org_id, 0))

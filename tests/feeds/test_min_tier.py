@@ -9,8 +9,8 @@ import hashlib
 import json
 
 import pytest
-from support.problems import assert_problem
 from sqlalchemy import select
+from support.problems import assert_problem
 
 from blocklist.db import db
 from blocklist.entries.models import Entry
@@ -93,9 +93,7 @@ def _in_step(app, client, callers, copies):
         assert (remote["count"], remote["sha256"]) == copy.checksum()
 
 
-def test_a_block_copy_stays_exact_as_entries_cross_tiers_both_ways(
-    app, client, auth, callers, publish, clock, sweep
-):
+def test_a_block_copy_stays_exact_as_entries_cross_tiers_both_ways(app, client, auth, callers, publish, clock, sweep):
     a = publish("number", "13800000001").json  # one carrier: block
     b = publish("number", "13800000002", as_="internet").json  # one standard org: label
     publish("code", "10690001", as_="internet")

@@ -32,7 +32,15 @@ WORKED_EXAMPLES = [
     ("number", ["carrier"], 0, 1, 80, "label", dt.timedelta(days=10, hours=1, minutes=48)),
     ("number", ["regulator"], 0, 1, 100, "label", None),
     ("code", ["carrier"], 10, 0, 63, "block", dt.timedelta(days=12, hours=19, minutes=31, seconds=10)),
-    ("number", ["carrier"] * 3 + ["internet"] * 2, 0, 0, 100, "block", dt.timedelta(days=5, hours=5, minutes=50, seconds=19)),
+    (
+        "number",
+        ["carrier"] * 3 + ["internet"] * 2,
+        0,
+        0,
+        100,
+        "block",
+        dt.timedelta(days=5, hours=5, minutes=50, seconds=19),
+    ),
     ("number", ["consumer"], 7, 0, 25, "watch", None),
     ("enterprise", ["carrier"], 90, 0, 57, "label", dt.timedelta(days=259, hours=1, minutes=42, seconds=42)),
 ]

@@ -183,6 +183,8 @@ class Settings:
                 half_life={k: env.integer(f"HALF_LIFE_{k.upper()}", h) for k, h in DEFAULT_HALF_LIFE.items()},
                 block_at=env.integer("TRUST_BLOCK_AT", 60),
                 label_at=env.integer("TRUST_LABEL_AT", 30),
+                fp_penalty=env.integer("TRUST_FP_PENALTY", 10),
+                fp_watch_orgs=env.integer("TRUST_FP_WATCH_ORGS", 3),
             ),
             tier_batch=env.integer("TIER_BATCH", 10_000),
             dispute_ack_hours=env.integer("DISPUTE_ACK_HOURS", 48),

@@ -26,6 +26,10 @@ class Action(StrEnum):
     ENTRY_VIA = "entry.via"
     # Ageing moved an entry across a tier boundary (the tier job).
     ENTRY_TIER = "entry.tier"
+    # A `reassigned` number event closed the reports made before its date.
+    ENTRY_REASSIGNED = "entry.reassigned"
+    NUMBER_EVENT = "number.event"
+    SIGHTING_RECORD = "sighting.record"
     HOLDING_RECORD = "holding.record"
     HOLDING_END = "holding.end"
     REPRESENTATIVE_RECORD = "representative.record"

@@ -1,6 +1,7 @@
 """Stored score and tier: `refresh` re-assesses entries by the rule in `blocklist/values/trust.py`
-from their open reports (with their orgs' kinds) and open disputes, in a constant number of
-queries per chunk, and stores `score`, `tier` and `tier_due_at`.
+from their open reports (with their orgs' kinds), unresolved disputes and sightings (carriers'
+latest hit, standard orgs' false positives), in a constant number of queries per chunk, and
+stores `score`, `tier` and `tier_due_at`.
 
 `feeds.changes.append` calls it for every upsert it writes, so the tier recorded in a change row
 is the entry's stored tier at that position: a `min_tier` consumer translates upserts below its
@@ -19,7 +20,8 @@ from sqlalchemy.orm import attributes
 from ..auth.models import Org
 from ..config import current_settings
 from ..db import db, table_of
-from ..values.trust import Assessment, assess
+from ..lifecycle.models import Sighting
+from ..values.trust import CLASS_OF_ORG_KIND, Assessment, assess
 from ..values.trust import Report as TrustReport
 from .models import Dispute, Entry, Report
 
@@ -62,9 +64,18 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
                 .group_by(Dispute.entry_id)
             ).all()
         )
+        hits, fps = _sightings(found, open_reports)
         changed = []
         for row in rows:
-            a = assess(row.kind, open_reports[row.id], now, open_disputes=disputes.get(row.id, 0), rules=rules)
+            a = assess(
+                row.kind,
+                open_reports[row.id],
+                now,
+                open_disputes=disputes.get(row.id, 0),
+                hit_at=hits.get(row.id),
+                fp_orgs=fps.get(row.id, 0),
+                rules=rules,
+            )
             if a.due_at is not None and a.due_at <= now:  # rounding at a boundary: look again soon
                 a = Assessment(a.score, a.tier, now + dt.timedelta(seconds=1))
             result[row.id] = (row.tier, a)
@@ -80,6 +91,30 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
             )
     _sync_loaded(result)
     return result
+
+
+def _sightings(
+    entry_ids: list[int], open_reports: dict[int, list[TrustReport]]
+) -> tuple[dict[int, dt.datetime], dict[int, int]]:
+    """Per entry: the start (UTC) of the day of the latest carrier `hit`, and how many distinct
+    standard orgs reported a `false_positive` on or after the day of its oldest open report."""
+    hits: dict[int, dt.datetime] = {}
+    fps: dict[int, int] = defaultdict(int)
+    rows = db.session.execute(
+        select(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind, func.max(Sighting.day))
+        .join(Org, Org.id == Sighting.org_id)
+        .where(Sighting.entry_id.in_(entry_ids), Sighting.type.in_(("hit", "false_positive")), Sighting.count > 0)
+        .group_by(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind)
+    ).all()
+    for entry_id, _, type_, org_kind, day in rows:
+        if type_ == "hit" and org_kind == "carrier":
+            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            hits[entry_id] = max(start, hits.get(entry_id, start))
+        elif type_ == "false_positive" and CLASS_OF_ORG_KIND.get(org_kind) == "standard":
+            reports = open_reports.get(entry_id)
+            if reports and day >= min(r.fresh_at for r in reports).date():
+                fps[entry_id] += 1
+    return hits, fps
 
 
 def _sync_loaded(result: dict[int, tuple[str | None, Assessment]]) -> None:

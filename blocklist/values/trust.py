@@ -17,6 +17,10 @@ The rule (constants in `TrustRules`, configurable through Settings):
   domains 30 days; URLs 14 days; subjects 180 days). `score = round(base × 0.5^(age/half_life))`.
 - `block` from `block_at` (60), `label` from `label_at` (30), else `watch`: one trusted org's
   fresh report blocks, one standard org's labels.
+- Sightings: a carrier's `hit` refreshes the age (the freshest of its reports and the start of
+  the day of the latest carrier hit counts); each distinct standard org that reported the entry
+  a `false_positive` takes `fp_penalty` (10) off the score, and `fp_watch_orgs` (3) or more such
+  orgs drop it to `watch` — unless a regulator reported it.
 - An open dispute caps the tier at `label` (the score is kept).
 """
 
@@ -58,6 +62,8 @@ class TrustRules:
     half_life: Mapping[str, int] = field(default_factory=lambda: _frozen(DEFAULT_HALF_LIFE))
     block_at: int = 60
     label_at: int = 30
+    fp_penalty: int = 10
+    fp_watch_orgs: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +117,30 @@ def base_score(reports: Iterable[Report], rules: TrustRules) -> int:
 
 
 def assess(
-    kind: str, reports: Iterable[Report], now: dt.datetime, *, open_disputes: int = 0, rules: TrustRules
+    kind: str,
+    reports: Iterable[Report],
+    now: dt.datetime,
+    *,
+    open_disputes: int = 0,
+    hit_at: dt.datetime | None = None,
+    fp_orgs: int = 0,
+    rules: TrustRules,
 ) -> Assessment:
-    """The score, tier and next tier change of an entry of `kind` with these open reports."""
+    """The score, tier and next tier change of an entry of `kind` with these open reports, its
+    latest carrier hit (`hit_at`) and the number of distinct standard orgs that reported it a
+    false positive (`fp_orgs`)."""
     reports = list(reports)
     cap = "label" if open_disputes else "block"
     if any(r.org_kind == "regulator" for r in reports):
         return Assessment(100, _capped("block", cap), None)
-    base = base_score(reports, rules)
+    if fp_orgs >= rules.fp_watch_orgs > 0:
+        cap = "watch"
+    base = max(0, base_score(reports, rules) - rules.fp_penalty * fp_orgs) if reports else 0
     if base == 0:
         return Assessment(0, "watch", None)
     fresh = max(r.fresh_at for r in reports)
+    if hit_at is not None and hit_at > fresh:
+        fresh = hit_at
     half_life = rules.half_life.get(kind, DAY * 30)
     age = max(0.0, (now - fresh).total_seconds())
     score = round(base * 0.5 ** (age / half_life)) if half_life > 0 else base
@@ -138,4 +157,5 @@ def assess(
 
 
 def _capped(tier: str, cap: str) -> str:
+    """The lower of `tier` and `cap`."""
     return tier if RANK[tier] <= RANK[cap] else cap

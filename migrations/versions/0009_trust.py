@@ -1,4 +1,4 @@
-"""trust: stored score and tier per entry, the tier of each feed upsert, dispute deadlines
+"""trust: stored score and tier per entry, the tier of each feed upsert, dispute deadlines, number events, sightings
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +19,33 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table(
+        "number_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_number_events_org_id_orgs")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_number_events")),
+        sa.UniqueConstraint("number", "type", "date", "org_id", name=op.f("uq_number_events_number_type_date_org_id")),
+    )
+    op.create_index("ix_number_events_number_date", "number_events", ["number", "date"], unique=False)
+    op.create_index(op.f("ix_number_events_org_id"), "number_events", ["org_id"], unique=False)
+    op.create_table(
+        "sightings",
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["entry_id"], ["entries.id"], name=op.f("fk_sightings_entry_id_entries")),
+        sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_sightings_org_id_orgs")),
+        sa.PrimaryKeyConstraint("entry_id", "org_id", "day", "type", name=op.f("pk_sightings")),
+    )
+    op.create_index(op.f("ix_sightings_org_id"), "sightings", ["org_id"], unique=False)
     with op.batch_alter_table("entries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("score", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("tier", sa.String(length=8), nullable=True))
@@ -48,6 +75,11 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index(op.f("ix_sightings_org_id"), table_name="sightings")
+    op.drop_table("sightings")
+    op.drop_index(op.f("ix_number_events_org_id"), table_name="number_events")
+    op.drop_index("ix_number_events_number_date", table_name="number_events")
+    op.drop_table("number_events")
     with op.batch_alter_table("disputes", schema=None) as batch_op:
         batch_op.drop_constraint("fk_disputes_acknowledged_by_org_id_orgs", type_="foreignkey")
         batch_op.drop_column("resolve_due_at")

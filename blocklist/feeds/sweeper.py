@@ -26,6 +26,9 @@ from . import changes
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 300  # seconds between prunes in the background sweeper
+# Tier-job batches per sweep: bounded work per run (after an upgrade, when every entry is due
+# once, the backlog is worked off over successive sweeps instead of in one long run).
+TIER_BATCHES_PER_SWEEP = 10
 
 
 def expire_all_due(now: dt.datetime | None = None) -> int:
@@ -59,7 +62,7 @@ def retier_all_due(now: dt.datetime | None = None, max_batches: int | None = Non
 def sweep(prune: bool = True) -> dict[str, int]:
     """The job: expiry, tiers, then (with `prune`) the feed and idempotency retention, each
     committed."""
-    counts = {"expired": expire_all_due(), "retiered": retier_all_due()}
+    counts = {"expired": expire_all_due(), "retiered": retier_all_due(max_batches=TIER_BATCHES_PER_SWEEP)}
     if prune:
         counts["feed_pruned"] = changes.prune()
         db.session.commit()

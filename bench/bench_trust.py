@@ -98,13 +98,17 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="reuse the scratch database if it exists")
     args = parser.parse_args()
     before = Path(args.before).resolve()
 
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
     database_url = "postgresql://postgres@127.0.0.1:5432/blocklist_bench_trust"
-    psql(admin, "DROP DATABASE IF EXISTS blocklist_bench_trust WITH (FORCE)")
-    psql(admin, "CREATE DATABASE blocklist_bench_trust")
+    exists = psql(admin, "SELECT 1 FROM pg_database WHERE datname = 'blocklist_bench_trust'").strip() == "1"
+    load = not (args.keep and exists)
+    if load:
+        psql(admin, "DROP DATABASE IF EXISTS blocklist_bench_trust WITH (FORCE)")
+        psql(admin, "CREATE DATABASE blocklist_bench_trust")
     tmp = Path(tempfile.mkdtemp())
     (tmp / "pepper").write_text("bench-pepper-0123456789abcdef\n")
     os.environ.update(
@@ -115,10 +119,11 @@ def main() -> int:
         }
     )
     sh(str(VENV_BIN / "flask"), "--app", "wsgi", "audit", "keygen")
-    sh(str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade")
-    print(f"loading {args.size:,} entries ...", file=sys.stderr)
-    load_seconds = generate.load_direct(args.size, "bench-carrier")
-    print(f"loaded in {load_seconds:.0f} s", file=sys.stderr)
+    if load:
+        sh(str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade")
+        print(f"loading {args.size:,} entries ...", file=sys.stderr)
+        load_seconds = generate.load_direct(args.size, "bench-carrier")
+        print(f"loaded in {load_seconds:.0f} s", file=sys.stderr)
     psql(database_url, "VACUUM ANALYZE")
 
     singles = sample_values(database_url, ("number", "code"), 2000)

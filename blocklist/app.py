@@ -137,7 +137,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _document_security(api)
     errors.init_app(app)
 
-    from . import audit, auth, entries, exports, feeds, holdings, matching
+    from . import audit, auth, entries, exports, feeds, holdings, lifecycle, matching
     from .auth import metadata
 
     auth.init_app(app, api)
@@ -145,6 +145,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     audit.init_app(app, api)
     entries.init_app(app, api)
     holdings.init_app(app, api)
+    lifecycle.init_app(app, api)
     ratelimit.init_app(app)
     jsonio.init_app(app)  # NUL in a parameter: 422 before any view runs
     matching.init_app(app, api)

@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from .values.trust import DEFAULT_HALF_LIFE, DEFAULT_WEIGHTS, TrustRules
+
 ENV_PREFIX = "BLOCKLIST_"
 EXTENSION = "blocklist.settings"
 
@@ -116,6 +118,13 @@ class Settings:
     # start-up (never in a repr or a log line).
     subject_pepper_file: str = ""
     subject_peppers: tuple[str, ...] = field(default=(), repr=False)
+    # Trust (blocklist/values/trust.py): the score and tier rule's constants, and the most
+    # entries the tier job re-assesses per transaction.
+    trust: TrustRules = field(default_factory=TrustRules)
+    tier_batch: int = 10_000
+    # Disputes: hours to acknowledge, days to resolve (from filing); later ones are overdue.
+    dispute_ack_hours: int = 48
+    dispute_resolve_days: int = 14
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -168,6 +177,18 @@ class Settings:
             sth_interval=env.integer("STH_INTERVAL", 60),
             subject_pepper_file=pepper_file,
             subject_peppers=read_peppers(pepper_file),
+            trust=TrustRules(
+                weights={k: env.integer(f"TRUST_WEIGHT_{k.upper()}", w) for k, w in DEFAULT_WEIGHTS.items()},
+                per_extra_org=env.integer("TRUST_PER_EXTRA_ORG", 15),
+                half_life={k: env.integer(f"HALF_LIFE_{k.upper()}", h) for k, h in DEFAULT_HALF_LIFE.items()},
+                block_at=env.integer("TRUST_BLOCK_AT", 60),
+                label_at=env.integer("TRUST_LABEL_AT", 30),
+                fp_penalty=env.integer("TRUST_FP_PENALTY", 10),
+                fp_watch_orgs=env.integer("TRUST_FP_WATCH_ORGS", 3),
+            ),
+            tier_batch=env.integer("TIER_BATCH", 10_000),
+            dispute_ack_hours=env.integer("DISPUTE_ACK_HOURS", 48),
+            dispute_resolve_days=env.integer("DISPUTE_RESOLVE_DAYS", 14),
         )
 
     def replace(self, changes: Mapping[str, Any]) -> Settings:

@@ -27,9 +27,10 @@ from flask import Flask, Response, g
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
-from .db import db
+from .db import db, utcnow
+from .entries.models import Dispute
 from .values.kinds import KINDS
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,12 @@ class DatabaseCollector(Collector):
         for (kind, status), count in sorted(counts.items()):
             entries.add_metric([kind, status], count)
         yield entries
+        overdue = session.scalar(select(func.count()).select_from(Dispute).where(Dispute.overdue_at(utcnow()))) or 0
+        yield GaugeMetricFamily(
+            "blocklist_disputes_overdue",
+            "Disputes past their acknowledgement or resolution deadline (BLOCKLIST_DISPUTE_ACK_HOURS, _RESOLVE_DAYS)",
+            value=overdue,
+        )
         position = session.execute(text("SELECT position FROM feed_head WHERE id = 1")).scalar() or 0
         yield GaugeMetricFamily(
             "blocklist_feed_head_position", "Position of the newest change in the feed", value=position

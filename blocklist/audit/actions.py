@@ -24,6 +24,12 @@ class Action(StrEnum):
     ENTRY_REVOKE = "entry.revoke"
     # Reports via a listed subject opened, moved or closed on a held resource's entry.
     ENTRY_VIA = "entry.via"
+    # Ageing moved an entry across a tier boundary (the tier job).
+    ENTRY_TIER = "entry.tier"
+    # A `reassigned` number event closed the reports made before its date.
+    ENTRY_REASSIGNED = "entry.reassigned"
+    NUMBER_EVENT = "number.event"
+    SIGHTING_RECORD = "sighting.record"
     HOLDING_RECORD = "holding.record"
     HOLDING_END = "holding.end"
     REPRESENTATIVE_RECORD = "representative.record"
@@ -31,6 +37,7 @@ class Action(StrEnum):
     ALLOWLIST_ADD = "allowlist.add"
     ALLOWLIST_REMOVE = "allowlist.remove"
     DISPUTE_FILE = "dispute.file"
+    DISPUTE_ACKNOWLEDGE = "dispute.acknowledge"
     DISPUTE_RESOLVE = "dispute.resolve"
 
     @property

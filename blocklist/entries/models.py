@@ -50,6 +50,13 @@ class Entry(Base):
     # URLs: the Safe Browsing expression (host + path + query) that text URLs are matched by.
     match_key: Mapped[str | None] = mapped_column(String(MAX_VALUE_LENGTH), index=True)
     reporters: Mapped[int] = mapped_column(Integer, default=0)
+    # Trust (blocklist/values/trust.py), stored so reads never recompute: kept by
+    # `entries/trust.refresh` whenever the entry changes (every feed upsert) and by the tier job
+    # at `tier_due_at`, when ageing moves it across a tier boundary. None: not yet assessed
+    # (entries from before the upgrade, until the tier job reaches them; read as `block`).
+    score: Mapped[int | None] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(8))
+    tier_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
     # Bumped on every change; the ETag.
     version: Mapped[int] = mapped_column(Integer, default=1)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -228,6 +235,28 @@ class Dispute(Base):
     resolved_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The workflow open -> acknowledged -> upheld | overturned, with deadlines set at filing
+    # (BLOCKLIST_DISPUTE_ACK_HOURS, _RESOLVE_DAYS): past one and not there yet, it is overdue.
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    ack_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resolve_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def overdue_at(cls, now: dt.datetime):
+        """SQL: not acknowledged by its acknowledgement deadline, or not resolved by its
+        resolution deadline (the one rule for the list, the response and the metric)."""
+        return or_(
+            and_(cls.status == "open", cls.ack_due_at <= now),
+            and_(cls.status.in_(("open", "acknowledged")), cls.resolve_due_at <= now),
+        )
+
+    def overdue(self, now: dt.datetime) -> bool:
+        if self.status == "open" and self.ack_due_at is not None and self.ack_due_at <= now:
+            return True
+        return (
+            self.status in ("open", "acknowledged") and self.resolve_due_at is not None and self.resolve_due_at <= now
+        )
 
     entry: Mapped[Entry] = relationship(lazy="joined")
     org: Mapped[Org] = relationship(lazy="joined", foreign_keys=[org_id])

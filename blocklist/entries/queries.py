@@ -73,12 +73,15 @@ def visible(stmt: Select, actor: Actor) -> Select:
 
 
 def list_disputes(args: dict[str, Any], actor: Actor) -> Page:
-    """Disputes the actor may see (`visible`), filtered by status and entry."""
+    """Disputes the actor may see (`visible`), filtered by status, entry and being overdue."""
     stmt = visible(select(Dispute), actor)
     if "status" in args:
         stmt = stmt.where(Dispute.status == args["status"])
     if "entry_id" in args:
         stmt = stmt.where(Dispute.entry_id == args["entry_id"])
+    if args.get("overdue") is not None:
+        clause = Dispute.overdue_at(utcnow())
+        stmt = stmt.where(clause if args["overdue"] else ~clause)
     return paginate(stmt, [Dispute.id], cursor=args["cursor"], limit=args["limit"])
 
 

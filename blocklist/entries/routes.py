@@ -34,7 +34,7 @@ from .schemas import (
     EntryListSchema,
     EntryPatchSchema,
     EntrySchema,
-    LookupArgsSchema,
+    LookupQuerySchema,
     PublishSchema,
     ReasonSchema,
     RequiredReasonSchema,
@@ -221,11 +221,11 @@ class EntryDisputes(MethodView):
 class Lookup(MethodView):
     @require(ENTRIES_READ)
     @shows_evidence
-    @lookup_blp.arguments(LookupArgsSchema, location="query")
+    @lookup_blp.arguments(LookupQuerySchema, location="query")
     @lookup_blp.response(200, VerdictSchema)
     def get(self, args):
         """Is this value listed? Numbers also match covering ranges; a person only by its hash"""
-        return lookup.lookup_one(args["value"], args["kind"])
+        return lookup.lookup_one(args["value"], args["kind"], args["min_tier"])
 
     @require(ENTRIES_READ)
     @shows_evidence
@@ -244,7 +244,7 @@ class Lookup(MethodView):
     @lookup_blp.response(200, BatchVerdictSchema)
     def post(self, data):
         """Look up to 1,000 values; one verdict each, in request order (a person by ID number only here)"""
-        return {"results": lookup.lookup_many(data["values"])}
+        return {"results": lookup.lookup_many(data["values"], min_tier=data["min_tier"])}
 
 
 @lookup_blp.route("/tags")
@@ -266,8 +266,21 @@ class Disputes(MethodView):
     @disputes_blp.arguments(DisputeArgsSchema, location="query")
     @disputes_blp.response(200, DisputeListSchema)
     def get(self, args):
-        """Disputes: a regulator sees all; an org those it filed or on entries it reports"""
+        """Disputes: a regulator sees all; an org those it filed or on entries it reports; `overdue=true`
+        lists those past a deadline"""
         return queries.list_disputes(args, current_actor()).as_dict()
+
+
+@disputes_blp.route("/<int:dispute_id>/acknowledge")
+class AcknowledgeDispute(MethodView):
+    @require(ADMIN, regulator=True)
+    @disputes_blp.response(200, DisputeSchema)
+    @disputes_blp.doc(
+        responses={"404": problem("No dispute with this id"), "409": problem("The dispute is past `open`")}
+    )
+    def post(self, dispute_id):
+        """Acknowledge: a regulator has taken the dispute up (before BLOCKLIST_DISPUTE_ACK_HOURS)"""
+        return disputes.acknowledge(dispute_id, current_actor())
 
 
 @disputes_blp.route("/<int:dispute_id>/resolve")

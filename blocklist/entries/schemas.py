@@ -8,10 +8,14 @@ from contextvars import ContextVar
 
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
+from ..db import utcnow
 from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 from ..values.kinds import KINDS
 from ..values.subjects import SUBJECT_KINDS
+from ..values.trust import TIERS
 from .models import MAX_VALUE_LENGTH, STATUSES
+
+DISPUTE_STATUSES = ("open", "acknowledged", "upheld", "overturned")
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}:[a-z0-9\u4e00-\u9fff][a-z0-9._\-\u4e00-\u9fff]{0,59}$"
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -126,6 +130,19 @@ class EntrySchema(Schema):
     display_name = fields.String(allow_none=True, metadata={"description": "Subjects only: who it is (free text)"})
     tags = fields.List(fields.String())
     reporters = fields.Integer(metadata={"description": "Distinct orgs with an active report"})
+    tier = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["block", "label", "watch", None],
+            "description": "block: restrict; label: warn the user; watch: known, not acted on (README, Trust). "
+            "null: not yet assessed since the upgrade (treated as block)",
+        },
+    )
+    score = fields.Integer(allow_none=True, metadata={"description": "0-100, by the rule in README, Trust"})
+    dispute_path = fields.Function(
+        lambda e: f"/v1/entries/{e.id}/disputes",
+        metadata={"description": "Where to contest this entry (POST a dispute)"},
+    )
     reports = fields.List(fields.Nested(ReportSchema))
     expires_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
@@ -265,10 +282,23 @@ class LookupArgsSchema(Schema):
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
 
 
+def min_tier_field() -> fields.String:
+    return fields.String(
+        load_default=None,
+        validate=validate.OneOf(TIERS),
+        metadata={"description": "Only entries of this tier or above match (watch < label < block)"},
+    )
+
+
+class LookupQuerySchema(LookupArgsSchema):
+    min_tier = min_tier_field()
+
+
 class BatchLookupSchema(Schema):
     values = fields.List(
         fields.Nested(LookupArgsSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH_LOOKUP)
     )
+    min_tier = min_tier_field()
 
 
 class VerdictSchema(Schema):
@@ -323,19 +353,32 @@ class DisputeSchema(Schema):
     entry_id = fields.Integer(dump_only=True)
     org = fields.Nested(OrgRefSchema, dump_only=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    status = fields.String(dump_only=True, metadata={"enum": ["open", "upheld", "overturned"]})
+    status = fields.String(dump_only=True, metadata={"enum": list(DISPUTE_STATUSES)})
     resolution_note = fields.String(dump_only=True, allow_none=True)
     resolved_by_org_id = fields.Integer(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
     resolved_at = fields.DateTime(dump_only=True, allow_none=True)
+    acknowledged_at = fields.DateTime(dump_only=True, allow_none=True)
+    ack_due_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Acknowledge by (BLOCKLIST_DISPUTE_ACK_HOURS)"}
+    )
+    resolve_due_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Resolve by (BLOCKLIST_DISPUTE_RESOLVE_DAYS)"}
+    )
+    overdue = fields.Function(
+        lambda d: d.overdue(utcnow()), dump_only=True, metadata={"type": "boolean", "description": "Past a deadline"}
+    )
 
 
 DisputeListSchema = list_schema(DisputeSchema, "DisputeList")
 
 
 class DisputeArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf(["open", "upheld", "overturned"]))
+    status = fields.String(validate=validate.OneOf(DISPUTE_STATUSES))
     entry_id = fields.Integer(validate=ID_RANGE)
+    overdue = fields.Boolean(
+        load_default=None, metadata={"description": "true: only disputes past a deadline; false: only the others"}
+    )
 
 
 class ResolveSchema(Schema):

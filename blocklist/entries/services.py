@@ -30,7 +30,7 @@ from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
 from ..values.subjects import SUBJECT_KINDS
-from . import breadth
+from . import breadth, trust
 from .models import Entry, EntryTag, Report, TagClaim
 from .protection import find_protecting
 
@@ -813,3 +813,117 @@ def expire_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
     )
     _sweep(due, actor, now)
     return len(due)
+
+
+def retier_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000) -> int:
+    """The tier job's step: re-assess up to `limit` active entries whose `tier_due_at` has come
+    (ageing may have moved them across a tier boundary) and write a feed upsert, with an audit
+    record, for each whose tier changed. Returns how many were re-assessed (0: nothing due)."""
+    now = now or utcnow()
+    if not trust.due(now, 1):
+        return 0
+    lock_for_write()
+    due = trust.due(now, limit)  # again, under the lock
+    assessed = trust.refresh([entry_id for entry_id, _, _ in due], now)
+    moved = [
+        (entry_id, kind, value)
+        for entry_id, kind, value in due
+        if entry_id in assessed and (assessed[entry_id][0] or "block") != assessed[entry_id][1].tier
+    ]
+    changes.append([(changes.UPSERT, entry_id, kind, value) for entry_id, kind, value in moved])
+    record_many(
+        [
+            {
+                "action": Action.ENTRY_TIER,
+                "target_type": "entry",
+                "target_id": entry_id,
+                "before": {"tier": assessed[entry_id][0]},
+                "after": {"tier": assessed[entry_id][1].tier, "score": assessed[entry_id][1].score},
+                "reason": "age",
+            }
+            for entry_id, _, _ in moved
+        ],
+        actor,
+    )
+    return len(due)
+
+
+def close_before(number_dates: dict[str, dt.datetime], actor: Actor) -> list[int]:
+    """A number was reassigned: on each listed number's entry, close the direct reports made
+    before that time (`reassigned`); the entry leaves the feed (a remove) when no report is left,
+    else gets an upsert. Reports via a listed subject follow their holding instead. Returns the
+    ids of the entries changed."""
+    now = utcnow()
+    lock_for_write()
+    entries: list[Entry] = []
+    for chunk in chunks(sorted(number_dates)):
+        entries += db.session.scalars(
+            select(Entry).where(Entry.kind == "number", Entry.value.in_(chunk), Entry.status == "active")
+        )
+    feed, audit, changed = [], [], []
+    for entry in sorted(entries, key=lambda e: e.id):
+        before_time = number_dates[entry.value]
+        closing = [r for r in entry.reports if r.withdrawn_at is None and r.is_direct and r.created_at < before_time]
+        if not closing:
+            continue
+        before = entry_snapshot(entry)
+        for report in closing:
+            report.withdrawn_at, report.close_reason = now, "reassigned"
+        recount(entry, now)
+        op = changes.UPSERT
+        if entry.reporters == 0:
+            deactivate(entry, "expired", "reassigned", now)
+            op = changes.REMOVE
+        entry.version += 1
+        entry.updated_at = now
+        feed.append((op, entry.id, entry.kind, entry.value))
+        changed.append(entry.id)
+        audit.append(
+            {
+                "action": Action.ENTRY_REASSIGNED,
+                "target_type": "entry",
+                "target_id": entry.id,
+                "before": before,
+                "after": entry_snapshot(entry),
+                "reason": f"reassigned on {before_time.date().isoformat()}",
+            }
+        )
+    db.session.flush()
+    changes.append(feed)
+    record_many(audit, actor)
+    return changed
+
+
+def retier(entry_ids: list[int], actor: Actor, reason: str) -> int:
+    """Re-assess these entries after a signal that is not a change of the entry itself (a
+    sighting): a feed upsert and an audit record for each whose tier moved. Returns how many."""
+    lock_for_write()
+    now = utcnow()
+    assessed = trust.refresh(entry_ids, now)
+    moved = sorted(i for i, (old, a) in assessed.items() if (old or "block") != a.tier)
+    if not moved:
+        return 0
+    pairs = {}
+    for chunk in chunks(moved):
+        pairs.update(
+            {
+                r.id: (r.kind, r.value)
+                for r in db.session.execute(select(Entry.id, Entry.kind, Entry.value).where(Entry.id.in_(chunk)))
+            }
+        )
+    changes.append([(changes.UPSERT, i, *pairs[i]) for i in moved])
+    record_many(
+        [
+            {
+                "action": Action.ENTRY_TIER,
+                "target_type": "entry",
+                "target_id": i,
+                "before": {"tier": assessed[i][0]},
+                "after": {"tier": assessed[i][1].tier, "score": assessed[i][1].score},
+                "reason": reason,
+            }
+            for i in moved
+        ],
+        actor,
+    )
+    return len(moved)

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 
 from ..config import current_settings
 from ..db import bulk_insert, db, execute_count, table_of, utcnow
+from ..entries import trust
 from .models import FeedChange, FeedHead
 
 UPSERT = "upsert"
@@ -46,11 +47,14 @@ def in_window(after: int, through: int) -> ColumnElement[bool]:
 
 def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
     """Append (op, entry_id, kind, value) changes in order; returns the last position written
-    (0 for none). The caller holds `write_lock`."""
+    (0 for none). The caller holds `write_lock` and has flushed its changes: every upserted
+    entry is re-assessed here (`entries.trust.refresh`) and its tier recorded in the row."""
     rows = list(changes)
     if not rows:
         return 0
     session = db.session
+    now = utcnow()
+    assessed = trust.refresh([entry_id for op, entry_id, _, _ in rows if op == UPSERT], now)
     session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position + len(rows)))
     last = session.scalar(HEAD) or 0
     first = last - len(rows) + 1
@@ -64,6 +68,7 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
                 "op": op,
                 "kind": kind,
                 "value": value,
+                "tier": assessed[entry_id][1].tier if op == UPSERT and entry_id in assessed else None,
                 "created_at": start + i * STAMP_STEP,
             }
             for i, (op, entry_id, kind, value) in enumerate(rows)

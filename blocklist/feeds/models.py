@@ -23,6 +23,9 @@ class FeedChange(Base):
     op: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH))
+    # An upsert's tier as of this change (None for a remove, and for changes from before tiers):
+    # a consumer with `min_tier` reads an upsert below it as a remove.
+    tier: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -39,21 +39,22 @@ class Changes(MethodView):
     def get(self, args):
         """Changes after a cursor, in order; `wait` long-polls when there are none yet"""
         since = cursors.decode(args["since"]) if args["since"] is not None else None
-        page = services.changes_after(since, args["kind"], args["limit"])
+        kind, limit, min_tier = args["kind"], args["limit"], args["min_tier"]
+        page = services.changes_after(since, kind, limit, min_tier)
         if not page.changes and args["wait"]:
             with longpoll.slot():  # 429 at once when the client or this worker has no slot left
-                page = _wait_for_changes(page, args["kind"], args["limit"], time.monotonic() + args["wait"])
+                page = _wait_for_changes(page, kind, limit, min_tier, time.monotonic() + args["wait"])
         return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position), "has_more": page.has_more}
 
 
-def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, deadline: float):
+def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, min_tier: str | None, deadline: float):
     """The first page with changes after `page`'s head, or the last empty one at `deadline`."""
     while not page.changes and time.monotonic() < deadline:
         db.session.remove()  # hold no database connection while waiting
         if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
             break
         seen = page.head
-        page = services.changes_after(seen, kind, limit)
+        page = services.changes_after(seen, kind, limit, min_tier)
         if page.head == seen:  # the watcher was ahead of a reset head: do not spin
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
     return page
@@ -77,8 +78,9 @@ def _bound_send_time(response: Response, seconds: int) -> None:
     response.call_on_close(restore)
 
 
-def _etag(position: int, kind: str | None, fmt: str, gzip: bool) -> str:
-    return f'"feed-{position}-{kind or "all"}-{fmt}{"-gzip" if gzip else ""}"'
+def _etag(position: int, kind: str | None, fmt: str, gzip: bool, min_tier: str | None = None) -> str:
+    tier = f"-{min_tier}" if min_tier else ""
+    return f'"feed-{position}-{kind or "all"}{tier}-{fmt}{"-gzip" if gzip else ""}"'
 
 
 _SNAPSHOT_ETAG = {
@@ -115,12 +117,12 @@ class Snapshot(MethodView):
         kind, fmt = args["kind"], args["format"]
         gzip = request.accept_encodings["gzip"] > 0
         read = snapshot.consistent_read()
-        etag = _etag(read.position, kind, fmt, gzip)
+        etag = _etag(read.position, kind, fmt, gzip, args["min_tier"])
         headers = {CURSOR_HEADER: cursors.encode(read.position), "ETag": etag, "Vary": "Accept-Encoding"}
         if request.if_none_match.contains_weak(etag.strip('"')):  # RFC 9110 13.1.2: weak, and `*`
             read.close()
             return Response(status=304, headers=headers)
-        body = snapshot.stream(read, kind, fmt)
+        body = snapshot.stream(read, kind, fmt, args["min_tier"])
         if gzip:
             body = snapshot.gzipped(body)
             headers["Content-Encoding"] = "gzip"
@@ -139,7 +141,7 @@ class Checksum(MethodView):
         """Count and SHA-256 of the active set at a cursor (sorted `kind\\tvalue\\n` lines)"""
         read = snapshot.consistent_read()
         try:
-            count, sha256 = snapshot.checksum(read, args["kind"])
+            count, sha256 = snapshot.checksum(read, args["kind"], args["min_tier"])
         finally:
             read.close()
         return {"cursor": cursors.encode(read.position), "count": count, "sha256": sha256}

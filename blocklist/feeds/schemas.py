@@ -5,10 +5,22 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from ..values.kinds import KINDS
+from ..values.trust import TIERS
 from .snapshot import FORMATS
 
 MAX_LIMIT = 10_000
 MAX_WAIT = 30
+
+
+def min_tier_field() -> fields.String:
+    return fields.String(
+        load_default=None,
+        validate=validate.OneOf(TIERS),
+        metadata={
+            "description": "Only entries of this tier or above (watch < label < block); in the change feed an "
+            "upsert of an entry below it reads as a remove, so a copy stays exactly that subset"
+        },
+    )
 
 
 class ChangesArgsSchema(Schema):
@@ -25,6 +37,7 @@ class ChangesArgsSchema(Schema):
         validate=validate.Range(min=0, max=MAX_WAIT),
         metadata={"description": "Seconds to long-poll when there is nothing after the cursor"},
     )
+    min_tier = min_tier_field()
 
 
 class ChangeSchema(Schema):
@@ -44,10 +57,12 @@ class ChangesSchema(Schema):
 class SnapshotArgsSchema(Schema):
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
     format = fields.String(load_default="jsonl", validate=validate.OneOf(FORMATS))
+    min_tier = min_tier_field()
 
 
 class ChecksumArgsSchema(Schema):
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
+    min_tier = min_tier_field()
 
 
 class ChecksumSchema(Schema):

@@ -19,6 +19,7 @@ from ..db import db, table_of
 from ..entries.models import Entry, EntryTag, Report
 from ..entries.schemas import EntrySchema
 from ..exceptions import BadRequest, Gone
+from ..values.trust import at_least
 from . import changes
 from .models import FeedChange
 
@@ -81,9 +82,13 @@ def _entries_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
     return found
 
 
-def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPage:
+def changes_after(since: int | None, kind: str | None, limit: int, min_tier: str | None = None) -> ChangesPage:
     """The changes after position `since` (None: the start of the retained log), in position
-    order, at most `limit`; 400 past the head, 410 before the retention horizon."""
+    order, at most `limit`; 400 past the head, 410 before the retention horizon.
+
+    With `min_tier`, an upsert whose recorded tier is below it reads as a remove: every tier
+    change of an active entry is an upsert recording its new tier, so a copy that applies these
+    pages holds exactly the entries at or above `min_tier` at each cursor."""
     head, horizon = changes.head_and_horizon()
     start = horizon if since is None else since
     if start > head:
@@ -94,7 +99,9 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
     if start < horizon:
         _gone(start, horizon)
     stmt = (
-        select(FeedChange.position, FeedChange.entry_id, FeedChange.op, FeedChange.kind, FeedChange.value)
+        select(
+            FeedChange.position, FeedChange.entry_id, FeedChange.op, FeedChange.kind, FeedChange.value, FeedChange.tier
+        )
         .where(changes.in_window(start, head))
         .order_by(FeedChange.position)
         .limit(limit + 1)
@@ -109,10 +116,11 @@ def changes_after(since: int | None, kind: str | None, limit: int) -> ChangesPag
     page = ChangesPage(since=start, head=head, has_more=len(rows) > limit)
     rows = rows[:limit]
     page.next_position = rows[-1].position if page.has_more else head
-    entries = _entries_by_id(sorted({r.entry_id for r in rows if r.op == "upsert"}))
-    for row in rows:
-        entry = entries.get(row.entry_id) if row.op == "upsert" else None
+    ops = ["remove" if row.op == "upsert" and not at_least(row.tier, min_tier) else row.op for row in rows]
+    entries = _entries_by_id(sorted({r.entry_id for r, op in zip(rows, ops, strict=True) if op == "upsert"}))
+    for row, op in zip(rows, ops, strict=True):
+        entry = entries.get(row.entry_id) if op == "upsert" else None
         if entry is None:
             entry = {"id": row.entry_id, "kind": row.kind, "value": row.value}
-        page.changes.append({"op": row.op, "position": row.position, "entry": entry})
+        page.changes.append({"op": op, "position": row.position, "entry": entry})
     return page

@@ -23,12 +23,25 @@ from sqlalchemy.exc import DBAPIError
 
 from ..config import current_settings
 from ..db import db
+from ..values.trust import tiers_from
 from . import changes
 
 log = logging.getLogger(__name__)
 FORMATS = ("jsonl", "csv")
 APPLICATION_NAME = "blocklist-snapshot"
-CSV_COLUMNS = ("id", "kind", "value", "status", "category", "tags", "reporters", "expires_at", "updated_at")
+CSV_COLUMNS = (
+    "id",
+    "kind",
+    "value",
+    "status",
+    "category",
+    "tags",
+    "reporters",
+    "expires_at",
+    "updated_at",
+    "tier",
+    "score",
+)
 BUFFER_BYTES = 256 * 1024
 # Timestamps as PostgreSQL's ISO text (DateStyle is set to ISO in the read) plus the UTC
 # offset: much cheaper than to_char for every row.
@@ -43,19 +56,21 @@ SELECT '{{"id":' || e.id || ',"kind":"' || e.kind || '","value":' || to_json(e.v
     || ',"status":"active","category":' || coalesce('"' || e.category || '"', 'null')
     || ',"tags":' || coalesce(t.tags, '[]') || ',"reporters":' || e.reporters
     || ',"expires_at":' || coalesce('"' || {_PG_TIME.format(column="e.expires_at")} || '"', 'null')
-    || ',"updated_at":"' || {_PG_TIME.format(column="e.updated_at")} || '"}}'
+    || ',"updated_at":"' || {_PG_TIME.format(column="e.updated_at")}
+    || '","tier":' || coalesce('"' || e.tier || '"', 'null') || ',"score":' || coalesce(e.score::text, 'null') || '}}'
 FROM entries e {_PG_TAGS.format(agg=_JSON_TAGS)}
 WHERE e.status = 'active' {{kind_filter}}"""
 # CSV: an entry without tags or category has an empty field, as Python's csv writer gives on
 # SQLite (COPY writes NULL as an empty field and an empty string as `""`, so no coalesce here).
 _PG_CSV = f"""
 SELECT e.id, e.kind, e.value, e.status, e.category, t.tags, e.reporters,
-    {_PG_TIME.format(column="e.expires_at")} AS expires_at, {_PG_TIME.format(column="e.updated_at")} AS updated_at
+    {_PG_TIME.format(column="e.expires_at")} AS expires_at, {_PG_TIME.format(column="e.updated_at")} AS updated_at,
+    e.tier, e.score
 FROM entries e {_PG_TAGS.format(agg=_CSV_TAGS)}
 WHERE e.status = 'active' {{kind_filter}}"""
 _SQLITE_ROWS = """
 SELECT e.id, e.kind, e.value, e.category, (SELECT group_concat(t.tag, ' ') FROM entry_tags t WHERE t.entry_id = e.id),
-    e.reporters, e.expires_at, e.updated_at
+    e.reporters, e.expires_at, e.updated_at, e.tier, e.score
 FROM entries e WHERE e.status = 'active' {kind_filter}"""
 _CHECKSUM = """
 SELECT line FROM (SELECT e.kind || {tab} || e.value || {nl} AS line FROM entries e
@@ -126,13 +141,25 @@ def consistent_read() -> ConsistentRead:
     )
 
 
-def _kind_filter(kind: str | None) -> str:
-    return "AND e.kind = :kind" if kind else ""
+def _tier_filter(min_tier: str | None) -> str:
+    """SQL: the entry's stored tier is at least `min_tier` (not yet assessed counts as `block`).
+    The tiers are the rule's own constants, never the caller's text."""
+    if min_tier is None:
+        return ""
+    return "AND coalesce(e.tier, 'block') IN (" + ", ".join(f"'{t}'" for t in tiers_from(min_tier)) + ")"
 
 
-def _pg_copy(read: ConsistentRead, select_sql: str, options: str, kind: str | None) -> Iterator[bytes]:
+def _kind_filter(kind: str | None, min_tier: str | None = None) -> str:
+    return ("AND e.kind = :kind " if kind else "") + _tier_filter(min_tier)
+
+
+def _pg_copy(
+    read: ConsistentRead, select_sql: str, options: str, kind: str | None, min_tier: str | None
+) -> Iterator[bytes]:
     """Stream `COPY (select) TO STDOUT` through psycopg 3, in buffers of ~BUFFER_BYTES."""
-    select_sql = select_sql.replace("{kind_filter}", "AND e.kind = %(kind)s" if kind else "")
+    select_sql = select_sql.replace(
+        "{kind_filter}", ("AND e.kind = %(kind)s " if kind else "") + _tier_filter(min_tier)
+    )
     driver = read.conn.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
@@ -158,9 +185,9 @@ def _iso(value) -> str | None:
     return stamp + "+00:00"
 
 
-def _sqlite_rows(read: ConsistentRead, kind: str | None) -> Iterator[dict]:
-    result = read.conn.execute(text(_SQLITE_ROWS.format(kind_filter=_kind_filter(kind))), {"kind": kind})
-    for id_, kind_, value, category, tags, reporters, expires_at, updated_at in result:
+def _sqlite_rows(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[dict]:
+    result = read.conn.execute(text(_SQLITE_ROWS.format(kind_filter=_kind_filter(kind, min_tier))), {"kind": kind})
+    for id_, kind_, value, category, tags, reporters, expires_at, updated_at, tier, score in result:
         yield {
             "id": id_,
             "kind": kind_,
@@ -171,6 +198,8 @@ def _sqlite_rows(read: ConsistentRead, kind: str | None) -> Iterator[dict]:
             "reporters": reporters,
             "expires_at": _iso(expires_at),
             "updated_at": _iso(updated_at),
+            "tier": tier,
+            "score": score,
         }
 
 
@@ -187,17 +216,17 @@ def _buffered(lines: Iterator[str]) -> Iterator[bytes]:
         yield "".join(buffer).encode()
 
 
-def _sqlite_jsonl(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
+def _sqlite_jsonl(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[bytes]:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    return _buffered(dumps(row) + "\n" for row in _sqlite_rows(read, kind))
+    return _buffered(dumps(row) + "\n" for row in _sqlite_rows(read, kind, min_tier))
 
 
-def _sqlite_csv(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
+def _sqlite_csv(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[bytes]:
     def lines() -> Iterator[str]:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        for row in _sqlite_rows(read, kind):
+        for row in _sqlite_rows(read, kind, min_tier):
             writer.writerow(
                 [
                     row["id"],
@@ -209,6 +238,8 @@ def _sqlite_csv(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
                     row["reporters"],
                     row["expires_at"],
                     row["updated_at"],
+                    row["tier"],
+                    row["score"],
                 ]
             )
             if out.tell() >= BUFFER_BYTES:
@@ -220,19 +251,20 @@ def _sqlite_csv(read: ConsistentRead, kind: str | None) -> Iterator[bytes]:
     return _buffered(lines())
 
 
-def stream(read: ConsistentRead, kind: str | None, fmt: str) -> Iterator[bytes]:
-    """The snapshot's bytes; closes `read` when done or abandoned."""
+def stream(read: ConsistentRead, kind: str | None, fmt: str, min_tier: str | None = None) -> Iterator[bytes]:
+    """The snapshot's bytes (entries at or above `min_tier` if given); closes `read` when done
+    or abandoned."""
     try:
         if read.postgres and fmt == "jsonl":
             # One text column; CSV quoting with control characters JSON never contains raw
             # passes each line through untouched (text format would escape backslashes).
-            yield from _pg_copy(read, _PG_JSONL, "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'", kind)
+            yield from _pg_copy(read, _PG_JSONL, "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'", kind, min_tier)
         elif read.postgres:
-            yield from _pg_copy(read, _PG_CSV, "FORMAT csv, HEADER true", kind)
+            yield from _pg_copy(read, _PG_CSV, "FORMAT csv, HEADER true", kind, min_tier)
         elif fmt == "jsonl":
-            yield from _sqlite_jsonl(read, kind)
+            yield from _sqlite_jsonl(read, kind, min_tier)
         else:
-            yield from _sqlite_csv(read, kind)
+            yield from _sqlite_csv(read, kind, min_tier)
     finally:
         read.close()
 
@@ -252,12 +284,14 @@ def gzipped(chunks: Iterator[bytes], level: int = 6) -> Iterator[bytes]:
             close()
 
 
-def checksum(read: ConsistentRead, kind: str | None) -> tuple[int, str]:
-    """(count, hex SHA-256) over `kind\\tvalue\\n` of every active entry, sorted by those bytes."""
+def checksum(read: ConsistentRead, kind: str | None, min_tier: str | None = None) -> tuple[int, str]:
+    """(count, hex SHA-256) over `kind\\tvalue\\n` of every active entry (at or above `min_tier` if
+    given), sorted by those bytes."""
+    where = _kind_filter(kind, min_tier)
     if read.postgres:
-        sql = _CHECKSUM.format(tab="E'\\t'", nl="E'\\n'", kind_filter=_kind_filter(kind), collate='COLLATE "C"')
+        sql = _CHECKSUM.format(tab="E'\\t'", nl="E'\\n'", kind_filter=where, collate='COLLATE "C"')
     else:
-        sql = _CHECKSUM.format(tab="char(9)", nl="char(10)", kind_filter=_kind_filter(kind), collate="")
+        sql = _CHECKSUM.format(tab="char(9)", nl="char(10)", kind_filter=where, collate="")
     digest = hashlib.sha256()
     count = 0
     result = read.conn.execute(text(sql).execution_options(yield_per=10000), {"kind": kind})

@@ -1,5 +1,6 @@
-"""Time-based expiry reaching consumers: `sweep()` marks due entries expired (each a `remove`
-change) and, now and then, prunes the change log and stored idempotent answers.
+"""Time-based changes reaching consumers: `sweep()` marks due entries expired (each a `remove`
+change), runs the tier job (entries whose tier ageing changed: each an `upsert` with the new
+tier) and, now and then, prunes the change log and stored idempotent answers.
 
 Runs from `flask --app wsgi expire` (cron / the systemd timer) and from a background thread
 that every serving process starts on its first request (every BLOCKLIST_SWEEP_INTERVAL seconds;
@@ -16,7 +17,7 @@ import time
 
 from flask import Flask
 
-from ..config import settings_of
+from ..config import current_settings, settings_of
 from ..context import SYSTEM
 from ..db import db
 from ..entries import services as entry_services
@@ -25,6 +26,9 @@ from . import changes
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 300  # seconds between prunes in the background sweeper
+# Tier-job batches per sweep: bounded work per run (after an upgrade, when every entry is due
+# once, the backlog is worked off over successive sweeps instead of in one long run).
+TIER_BATCHES_PER_SWEEP = 10
 
 
 def expire_all_due(now: dt.datetime | None = None) -> int:
@@ -39,9 +43,26 @@ def expire_all_due(now: dt.datetime | None = None) -> int:
             return total
 
 
+def retier_all_due(now: dt.datetime | None = None, max_batches: int | None = None) -> int:
+    """The tier job: run `retier_due` (as the system) in batches of BLOCKLIST_TIER_BATCH, each
+    committed (bounded memory and lock time whatever the table's size), until nothing is due
+    (or `max_batches` ran); returns how many entries were re-assessed."""
+    total, batches = 0, 0
+    limit = current_settings().tier_batch
+    while max_batches is None or batches < max_batches:
+        count = entry_services.retier_due(SYSTEM, now, limit)
+        db.session.commit()
+        total += count
+        batches += 1
+        if count < limit:
+            break
+    return total
+
+
 def sweep(prune: bool = True) -> dict[str, int]:
-    """The job: expiry, then (with `prune`) the feed and idempotency retention, each committed."""
-    counts = {"expired": expire_all_due()}
+    """The job: expiry, tiers, then (with `prune`) the feed and idempotency retention, each
+    committed."""
+    counts = {"expired": expire_all_due(), "retiered": retier_all_due(max_batches=TIER_BATCHES_PER_SWEEP)}
     if prune:
         counts["feed_pruned"] = changes.prune()
         db.session.commit()

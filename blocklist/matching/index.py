@@ -116,6 +116,9 @@ ROW_COLUMNS = (
     Entry.range_prefix,
     Entry.range_length,
     Entry.match_key,
+    Entry.category,
+    Entry.tier,
+    Entry.score,
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import current_settings
 from ..exceptions import Invalid
 from ..values.subjects import looks_like_resident_id
+from ..values.trust import at_least
 from .index import EntryIndex, Probe, guard, protected_keys
 
 RESIDENT_ID = (
@@ -28,10 +29,13 @@ def _as_person(query: dict[str, Any]) -> bool:
     return query.get("kind") == "person" or (not query.get("kind") and looks_like_resident_id(query["value"]))
 
 
-def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> list[dict[str, Any]]:
+def lookup_many(
+    queries: list[dict[str, Any]], *, from_body: bool = True, min_tier: str | None = None
+) -> list[dict[str, Any]]:
     """One verdict per query (`{value, kind}`), in order. A person may be given by its
     identifier only `from_body` (a POST): it is hashed here, and its verdict names the hash,
-    never the identifier (null when the identifier is not valid)."""
+    never the identifier (null when the identifier is not valid). With `min_tier`, only
+    entries of that tier or above match."""
     settings = current_settings()
     region = settings.default_region
     peppers = settings.subject_peppers if from_body else ()
@@ -42,7 +46,9 @@ def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> lis
         for q, no in zip(queries, refused, strict=True)
     ]
     index = EntryIndex.fetch(probes, whole=True)
-    found = [[(entry, probe.keys) for entry in index.matching(probe)] for probe in probes]
+    found = [
+        [(entry, probe.keys) for entry in index.matching(probe) if at_least(entry.tier, min_tier)] for probe in probes
+    ]
     # Only what matched needs the allowlist: a probe with no match is not listed either way.
     protected = protected_keys(
         {key for matches in found for entry, keys in matches for key in [(entry.kind, entry.value), *keys]}, region
@@ -62,13 +68,13 @@ def lookup_many(queries: list[dict[str, Any]], *, from_body: bool = True) -> lis
     return verdicts
 
 
-def lookup_one(value: str, kind: str | None) -> dict[str, Any]:
+def lookup_one(value: str, kind: str | None, min_tier: str | None = None) -> dict[str, Any]:
     """A look-up by URL: a person only by its hash (an identifier there is a 422 that does not
     quote it), and a value that reads as a resident ID number, whatever its kind, is a 422 that
     says where to send it instead (a URL ends up in access logs)."""
     if kind != "person" and looks_like_resident_id(value):
         raise Invalid(RESIDENT_ID, errors={"value": [RESIDENT_ID]})
-    verdict = lookup_many([{"value": value, "kind": kind}], from_body=False)[0]
+    verdict = lookup_many([{"value": value, "kind": kind}], from_body=False, min_tier=min_tier)[0]
     if kind and verdict.get("error"):
         raise Invalid(verdict["error"], errors={"value": [verdict["error"]]})
     return verdict

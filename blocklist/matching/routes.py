@@ -10,6 +10,7 @@ from ..auth.scopes import ENTRIES_READ
 from ..config import current_settings
 from ..errors import abort
 from ..jsonio import Blueprint
+from ..values.trust import TIERS
 from . import services
 
 blp = Blueprint("check", __name__, url_prefix="/v1", description="Message checks")
@@ -29,6 +30,11 @@ class CheckSchema(Schema):
         required=True,
         metadata={"description": "Message text, at most BLOCKLIST_CHECK_MAX_TEXT characters (default 65536)"},
     )
+    min_tier = fields.String(
+        load_default=None,
+        validate=validate.OneOf(TIERS),
+        metadata={"description": "Only entries of this tier or above match (watch < label < block)"},
+    )
 
 
 class MatchSchema(Schema):
@@ -37,6 +43,10 @@ class MatchSchema(Schema):
     value = fields.String()
     field = fields.String(metadata={"description": "sender or text"})
     span = fields.List(fields.Integer(), metadata={"description": "[start, end) in the original string, in characters"})
+    tier = fields.String(metadata={"enum": list(TIERS)})
+    score = fields.Integer(allow_none=True)
+    category = fields.String(allow_none=True)
+    dispute_path = fields.String(metadata={"description": "Where to contest the entry (POST a dispute)"})
 
 
 class SenderLinkSchema(Schema):
@@ -47,7 +57,12 @@ class SenderLinkSchema(Schema):
 
 
 class CheckResultSchema(Schema):
-    verdict = fields.String(metadata={"description": "block when there is at least one match, else allow"})
+    verdict = fields.String(
+        metadata={
+            "enum": ["block", "label", "allow"],
+            "description": "block when a block-tier match applies, label when only label-tier ones do, else allow",
+        }
+    )
     matches = fields.List(fields.Nested(MatchSchema))
     sender_status = fields.String(
         allow_none=True,
@@ -80,4 +95,4 @@ class Check(MethodView):
         limit = current_settings().check_max_text
         if len(data["text"]) > limit:
             abort(413, f"The text has {len(data['text'])} characters; the limit is {limit}.")
-        return services.check(data["sender"], data["text"])
+        return services.check(data["sender"], data["text"], data["min_tier"])

@@ -1,5 +1,6 @@
 """Checking a message: its sender against numbers, codes and ranges, its text against keywords,
-URLs and domains. Verdict: ``block`` when anything matches, else ``allow``.
+URLs and domains. Verdict: ``block`` when a ``block``-tier entry matches, ``label`` when only
+``label``-tier ones do, else ``allow`` (a ``watch``-tier match is reported, not acted on).
 
 A message from an allowlisted sender (a bank's 95588 saying 验证码) is not blocked for its
 keywords: their matches are left out, as everything the allowlist protects is. A listed URL or
@@ -17,14 +18,17 @@ from functools import lru_cache
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 from ..config import current_settings
 from ..db import db, utcnow
+from ..entries.models import Entry
 from ..holdings.queries import sender_status
 from ..metrics import CHECK_VERDICTS
 from ..values.canonical import canonical_url_value
 from ..values.folding import fold_with_offsets, original_span
 from ..values.kinds import InvalidValue
+from ..values.trust import RANK, at_least
 from ..values.urls import canonicalize_url, find_urls
 from .engine import MatchingEngine, get_engine
 from .index import EntryIndex, Probe, protected_keys, unprotected
@@ -81,8 +85,30 @@ def keyword_matches(engine: MatchingEngine, text: str, now: float) -> list[dict[
     return matches
 
 
-def check(sender: str | None, text: str) -> dict[str, Any]:
-    """The verdict on one message and every match, spans into the original strings."""
+def _with_trust(matches: list[dict[str, Any]], rows: dict[int, Any]) -> None:
+    """Each match gets its entry's stored `tier`, `score` and `category` (keyword hits come from
+    the in-memory engine: their entries are read in one query), and the dispute path."""
+    missing = [m["entry_id"] for m in matches if m["entry_id"] not in rows]
+    if missing:
+        for row in db.session.execute(
+            select(Entry.id, Entry.tier, Entry.score, Entry.category).where(Entry.id.in_(missing))
+        ):
+            rows[row.id] = row
+    for m in matches:
+        row = rows[m["entry_id"]]
+        m["tier"], m["score"], m["category"] = row.tier or "block", row.score, row.category
+        m["dispute_path"] = f"/v1/entries/{m['entry_id']}/disputes"
+
+
+def verdict_of(matches: list[dict[str, Any]]) -> str:
+    """block when a block-tier match applies, label when only label-tier ones do, else allow."""
+    best = max((RANK[m["tier"]] for m in matches), default=-1)
+    return {2: "block", 1: "label"}.get(best, "allow")
+
+
+def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[str, Any]:
+    """The verdict on one message and every match (of `min_tier` or above, if given), spans into
+    the original strings."""
     region = current_settings().default_region
     engine = get_engine(current_app)
     engine.refresh(db.session)
@@ -102,11 +128,18 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
             "_guard": guard_keys,
         }
 
-    matches = [match(e, "sender", [0, len(sender or "")], sender_reading.keys) for e in index.matching(sender_reading)]
+    rows: dict[int, Any] = {}
+
+    def found(probe: Probe) -> list[Any]:
+        entries = index.matching(probe)
+        rows.update((e.id, e) for e in entries)
+        return entries
+
+    matches = [match(e, "sender", [0, len(sender or "")], sender_reading.keys) for e in found(sender_reading)]
     matches.extend(keyword_matches(engine, text, now))
     # A link's own allowlisting cancels its matches too (a link on an allowlisted domain).
     for link in links:
-        matches.extend(match(e, "text", list(link.span), link.probe.keys) for e in index.matching(link.probe))
+        matches.extend(match(e, "text", list(link.span), link.probe.keys) for e in found(link.probe))
 
     if matches:
         protected = protected_keys(
@@ -122,8 +155,11 @@ def check(sender: str | None, text: str) -> dict[str, Any]:
         ]
     for m in matches:
         del m["_guard"]
+    if matches:
+        _with_trust(matches, rows)
+        matches = [m for m in matches if at_least(m["tier"], min_tier)]
     matches.sort(key=lambda m: (m["field"] != "sender", m["span"][0], m["span"][1], m["entry_id"]))
-    verdict = "block" if matches else "allow"
+    verdict = verdict_of(matches)
     CHECK_VERDICTS.labels(verdict).inc()
     status, chain = sender_status(sender_code(sender_reading))
     return {"verdict": verdict, "matches": matches, "sender_status": status, "sender_chain": chain}

@@ -81,8 +81,10 @@ class FeedClient:
     # Renew a token this many seconds before the server says it expires.
     TOKEN_MARGIN = 30.0
 
-    def __init__(self, url: str, client_id: str, client_secret: str, timeout: float = 60):
+    def __init__(self, url: str, client_id: str, client_secret: str, timeout: float = 60, min_tier: str | None = None):
         self.url = url.rstrip("/")
+        # Mirror only entries of this tier or above (snapshot, changes and checksum alike).
+        self.min_tier = min_tier
         self.auth = (client_id, client_secret)
         self.timeout = timeout
         self.session = requests.Session()
@@ -161,7 +163,7 @@ class FeedClient:
     def snapshot(self, kind: str | None) -> Snapshot:
         """The snapshot's cursor and its rows, streamed; reading the rows raises `Unavailable`
         when the body is cut off."""
-        params = {"format": "jsonl", **({"kind": kind} if kind else {})}
+        params = {"format": "jsonl", **self._scope(kind)}
         response = self._get("/v1/feed/snapshot", params, stream=True)  # gzip, decoded by requests
 
         def rows() -> Iterator[dict[str, Any]]:
@@ -178,11 +180,14 @@ class FeedClient:
         return Snapshot(response.headers["X-Blocklist-Cursor"], rows())
 
     def changes(self, since: str | None, kind: str | None, wait: int = 0, limit: int = 5000) -> dict[str, Any]:
-        params = {"since": since, "limit": limit, "wait": wait, **({"kind": kind} if kind else {})}
+        params = {"since": since, "limit": limit, "wait": wait, **self._scope(kind)}
         return self._get("/v1/feed/changes", params, timeout=self.timeout + wait).json()
 
     def checksum(self, kind: str | None) -> dict[str, Any]:
-        return self._get("/v1/feed/checksum", {"kind": kind} if kind else {}).json()
+        return self._get("/v1/feed/checksum", self._scope(kind)).json()
+
+    def _scope(self, kind: str | None) -> dict[str, str]:
+        return {**({"kind": kind} if kind else {}), **({"min_tier": self.min_tier} if self.min_tier else {})}
 
     def latest_tree_head(self) -> dict[str, Any] | None:
         """The audit log's latest signed tree head, or None when the server has signed none."""

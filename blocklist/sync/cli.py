@@ -2,7 +2,7 @@
 step with the change feed.
 
     blocklist-sync --url URL --client-id ID [--client-secret-file FILE] --db mirror.sqlite
-                   [--kind K] [--follow] [--wait 25] [--verify-interval 600]
+                   [--kind K] [--min-tier T] [--follow] [--wait 25] [--verify-interval 600]
     blocklist-sync --db mirror.sqlite lookup VALUE [--kind K]
     blocklist-sync --db mirror.sqlite witness-export > tree-heads.json
 
@@ -92,6 +92,8 @@ class Syncer:
         """`tries`: how many times one step is tried while the server is unavailable (None:
         forever, for --follow); `backoff`: (initial, longest) wait in seconds."""
         self.feed, self.mirror, self.kind = feed, mirror, kind
+        # What the mirror holds (stored as its `kind` state): a kind and/or a minimum tier.
+        self.scope = (kind or "") + (f"@{feed.min_tier}" if feed.min_tier else "")
         self.tries, self.backoff, self.progress = tries, backoff, progress
         self.witness, self.audit_key = witness, audit_key
 
@@ -129,7 +131,7 @@ class Syncer:
             def advance(count: int) -> None:
                 bar.update(count - bar.n)
 
-            count = self.mirror.load_snapshot(snap.cursor, self.kind, snap.rows, progress=advance)
+            count = self.mirror.load_snapshot(snap.cursor, self.scope, snap.rows, progress=advance)
             advance(count)
         log.info(f"snapshot loaded: {count} rows in {time.monotonic() - started:.1f} s")
 
@@ -162,7 +164,7 @@ class Syncer:
         if self.witness is not None:
             self.witness.check(self.feed, self.audit_key)
         stored_kind = self.mirror.state("kind")
-        if self.mirror.state("cursor") is None or stored_kind != (self.kind or ""):
+        if self.mirror.state("cursor") is None or stored_kind != self.scope:
             self.snapshot()
         for _ in range(3):
             try:
@@ -256,6 +258,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-secret", nargs="?", action=_RefuseSecretOnCommandLine, help=argparse.SUPPRESS)
     parser.add_argument("--db", required=True, help="the local SQLite mirror file")
     parser.add_argument("--kind", choices=KINDS, help="mirror only this kind")
+    parser.add_argument(
+        "--min-tier",
+        choices=("watch", "label", "block"),
+        help="mirror only entries of this tier or above (a carrier blocking on `block` mirrors only that)",
+    )
     parser.add_argument("--follow", action="store_true", help="keep following the feed (long-poll), retrying forever")
     parser.add_argument(
         "--wait",
@@ -396,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     mirror = Mirror(args.db)
-    feed = FeedClient(args.url, args.client_id, secret, timeout=args.timeout)
+    feed = FeedClient(args.url, args.client_id, secret, timeout=args.timeout, min_tier=args.min_tier)
     tries = None if args.follow else max(args.tries, 1)
     if args.backoff is None:  # not on the command line: the environment, else 1 and 60 s
         try:

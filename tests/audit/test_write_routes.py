@@ -133,6 +133,35 @@ def file_dispute(w: WriteCall) -> str:
     return "dispute.file"
 
 
+def acknowledge_dispute(w: WriteCall) -> str:
+    entry_id, _ = _listed(w)
+    filed = w.client.post(
+        f"/v1/entries/{entry_id}/disputes", json={"reason": "my number"}, headers=w.auth.headers(w.auth.org("internet"))
+    )
+    w.call("POST", f"/v1/disputes/{filed.json['id']}/acknowledge")
+    return "dispute.acknowledge"
+
+
+def post_number_events(w: WriteCall) -> str:
+    w.call(
+        "POST",
+        "/v1/numbers/events",
+        json={"events": [{"number": "13900000001", "type": "reassigned", "date": "2026-01-01"}]},
+    )
+    return "number.event"
+
+
+def post_sightings(w: WriteCall) -> str:
+    entry_id, _ = _listed(w)
+    w.call(
+        "POST",
+        "/v1/sightings",
+        as_=w.auth.org("carrier"),
+        json={"items": [{"entry_id": entry_id, "type": "hit", "count": 3, "date": "2026-01-01"}]},
+    )
+    return "sighting.record"
+
+
 def resolve_dispute(w: WriteCall) -> str:
     entry_id, _ = _listed(w)
     filed = w.client.post(
@@ -223,6 +252,9 @@ WRITE_ROUTE_CALLS: dict[tuple[str, str], Callable[[WriteCall], str | None]] = {
     ("/v1/entries/<int:entry_id>/revoke", "POST"): revoke_entry,
     ("/v1/entries/<int:entry_id>/disputes", "POST"): file_dispute,
     ("/v1/disputes/<int:dispute_id>/resolve", "POST"): resolve_dispute,
+    ("/v1/disputes/<int:dispute_id>/acknowledge", "POST"): acknowledge_dispute,
+    ("/v1/numbers/events", "POST"): post_number_events,
+    ("/v1/sightings", "POST"): post_sightings,
     ("/v1/allowlist", "POST"): add_allowlist,
     ("/v1/lookup", "POST"): batch_lookup,
     ("/v1/check", "POST"): check_message,

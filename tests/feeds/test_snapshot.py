@@ -49,7 +49,11 @@ def test_jsonl_snapshot_holds_exactly_the_active_set_with_its_cursor(client, cal
         ("number", "+8613812345678"),
     ]
     number = rows[2]
-    assert set(number) == {"id", "kind", "value", "status", "category", "tags", "reporters", "expires_at", "updated_at"}
+    assert set(number) == {
+        *("id", "kind", "value", "status", "category", "tags", "reporters", "expires_at", "updated_at"),
+        *("tier", "score"),
+    }
+    assert (number["tier"], number["score"]) == ("block", 80)  # one carrier's fresh report
     assert number["tags"] == ["channel:voice", "fraud:ticket-scam"]
     assert (number["status"], number["category"], number["reporters"]) == ("active", "fraud", 1)
     entry = client.get(f"/v1/entries/{number['id']}", headers=callers["carrier"]).json
@@ -79,6 +83,8 @@ def test_kind_filter_and_csv(client, callers, publish):
         "reporters",
         "expires_at",
         "updated_at",
+        "tier",
+        "score",
     ]
     by_kind = {r["kind"]: r for r in rows}
     assert set(by_kind) == {"number", "code", "keyword"}
@@ -138,7 +144,7 @@ def test_expire_command_sweeps_due_entries_into_the_feed(app, runner, client, ca
     clock.advance(601)
     result = runner.invoke(args=["expire"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"expired": 1, "feed_pruned": 0, "idempotency_purged": 0}
+    assert json.loads(result.output) == {"expired": 1, "retiered": 0, "feed_pruned": 0, "idempotency_purged": 0}
     changes = client.get("/v1/feed/changes", headers=callers["consumer"]).json["changes"]
     assert [(c["op"], c["entry"]["value"]) for c in changes][-1] == ("remove", "http://bad.example/a")
     assert [(r["value"]) for r in _jsonl(_snapshot(client, callers["consumer"]))] == ["http://bad.example/b"]
@@ -165,12 +171,12 @@ def test_csv_snapshot_bytes_are_the_same_on_both_databases(app, client, callers,
     quoted_url = '"' + url_value.replace('"', '""') + '"'
     body = _snapshot(client, callers["consumer"], format="csv").get_data()
     header, *rows = body.decode().split("\n")
-    assert header == "id,kind,value,status,category,tags,reporters,expires_at,updated_at"
+    assert header == "id,kind,value,status,category,tags,reporters,expires_at,updated_at,tier,score"
     assert rows[-1] == ""  # the last record ends with a newline
     assert sorted(rows[:-1]) == sorted(
         [
-            f"{bare},code,10687415,active,,,1,2030-01-02T03:04:05+00:00,2026-05-06T07:08:09.12345+00:00",
+            f"{bare},code,10687415,active,,,1,2030-01-02T03:04:05+00:00,2026-05-06T07:08:09.12345+00:00,block,80",
             f"{tagged},url,{quoted_url},active,fraud,channel:sms fraud:ticket-scam,1,"
-            "2030-01-02T03:04:05.12+00:00,2026-05-06T07:08:09.12345+00:00",
+            "2030-01-02T03:04:05.12+00:00,2026-05-06T07:08:09.12345+00:00,block,80",
         ]
     )

@@ -1,0 +1,140 @@
+"""Stored score and tier: `refresh` re-assesses entries by the rule in `blocklist/values/trust.py`
+from their open reports (with their orgs' kinds), unresolved disputes and sightings (carriers'
+latest hit, standard orgs' false positives), in a constant number of queries per chunk, and
+stores `score`, `tier` and `tier_due_at`.
+
+`feeds.changes.append` calls it for every upsert it writes, so the tier recorded in a change row
+is the entry's stored tier at that position: a `min_tier` consumer translates upserts below its
+minimum into removes and its copy stays exactly the server's set at or above that tier. The tier
+job (`due`, run by the sweeper) re-assesses entries whose tier is due to change as they age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy.orm import attributes
+
+from ..auth.models import Org
+from ..config import current_settings
+from ..db import db, table_of
+from ..lifecycle.models import Sighting
+from ..values.trust import CLASS_OF_ORG_KIND, Assessment, assess
+from ..values.trust import Report as TrustReport
+from .models import Dispute, Entry, Report
+
+CHUNK = 5000
+
+
+def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | None, Assessment]]:
+    """Re-assess these entries (the active ones) and store what changed; returns, per entry
+    assessed, its tier before and the assessment. The caller has flushed its changes."""
+    rules = current_settings().trust
+    entries, reports = table_of(Entry), table_of(Report)
+    result: dict[int, tuple[str | None, Assessment]] = {}
+    ids = sorted(set(entry_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        rows = db.session.execute(
+            select(entries.c.id, entries.c.kind, entries.c.score, entries.c.tier, entries.c.tier_due_at).where(
+                entries.c.id.in_(chunk), entries.c.status == "active"
+            )
+        ).all()
+        if not rows:
+            continue
+        found = [r.id for r in rows]
+        open_reports = defaultdict(list)
+        for r in db.session.execute(
+            select(reports.c.entry_id, reports.c.org_id, Org.kind, reports.c.created_at, reports.c.updated_at)
+            .join(Org, Org.id == reports.c.org_id)
+            .where(
+                reports.c.entry_id.in_(found),
+                reports.c.withdrawn_at.is_(None),
+                (reports.c.expires_at.is_(None)) | (reports.c.expires_at > now),
+            )
+        ):
+            fresh = max(r.created_at, r.updated_at or r.created_at)
+            open_reports[r.entry_id].append(TrustReport(r.org_id, r.kind, fresh))
+        disputes = dict(
+            db.session.execute(
+                select(Dispute.entry_id, func.count())
+                .where(Dispute.entry_id.in_(found), Dispute.status.in_(("open", "acknowledged")))
+                .group_by(Dispute.entry_id)
+            ).all()
+        )
+        hits, fps = _sightings(found, open_reports)
+        changed = []
+        for row in rows:
+            a = assess(
+                row.kind,
+                open_reports[row.id],
+                now,
+                open_disputes=disputes.get(row.id, 0),
+                hit_at=hits.get(row.id),
+                fp_orgs=fps.get(row.id, 0),
+                rules=rules,
+            )
+            if a.due_at is not None and a.due_at <= now:  # rounding at a boundary: look again soon
+                a = Assessment(a.score, a.tier, now + dt.timedelta(seconds=1))
+            result[row.id] = (row.tier, a)
+            if (row.score, row.tier, row.tier_due_at) != (a.score, a.tier, a.due_at):
+                changed.append({"id_": row.id, "score": a.score, "tier": a.tier, "tier_due_at": a.due_at})
+        if changed:
+            db.session.execute(
+                update(entries)
+                .where(entries.c.id == bindparam("id_", type_=BigInteger))
+                .values(score=bindparam("score"), tier=bindparam("tier"), tier_due_at=bindparam("tier_due_at"))
+                .execution_options(synchronize_session=False),
+                changed,
+            )
+    _sync_loaded(result)
+    return result
+
+
+def _sightings(
+    entry_ids: list[int], open_reports: dict[int, list[TrustReport]]
+) -> tuple[dict[int, dt.datetime], dict[int, int]]:
+    """Per entry: the start (UTC) of the day of the latest carrier `hit`, and how many distinct
+    standard orgs reported a `false_positive` on or after the day of its oldest open report."""
+    hits: dict[int, dt.datetime] = {}
+    fps: dict[int, int] = defaultdict(int)
+    rows = db.session.execute(
+        select(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind, func.max(Sighting.day))
+        .join(Org, Org.id == Sighting.org_id)
+        .where(Sighting.entry_id.in_(entry_ids), Sighting.type.in_(("hit", "false_positive")), Sighting.count > 0)
+        .group_by(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind)
+    ).all()
+    for entry_id, _, type_, org_kind, day in rows:
+        if type_ == "hit" and org_kind == "carrier":
+            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            hits[entry_id] = max(start, hits.get(entry_id, start))
+        elif type_ == "false_positive" and CLASS_OF_ORG_KIND.get(org_kind) == "standard":
+            reports = open_reports.get(entry_id)
+            if reports and day >= min(r.fresh_at for r in reports).date():
+                fps[entry_id] += 1
+    return hits, fps
+
+
+def _sync_loaded(result: dict[int, tuple[str | None, Assessment]]) -> None:
+    """Entries this session has loaded get the stored values without a reload."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Entry) and obj.id in result:
+            a = result[obj.id][1]
+            attributes.set_committed_value(obj, "score", a.score)
+            attributes.set_committed_value(obj, "tier", a.tier)
+            attributes.set_committed_value(obj, "tier_due_at", a.due_at)
+
+
+def due(now: dt.datetime, limit: int) -> list[tuple[int, str, str]]:
+    """(id, kind, value) of up to `limit` active entries whose tier is due to be re-assessed."""
+    return [
+        (r.id, r.kind, r.value)
+        for r in db.session.execute(
+            select(Entry.id, Entry.kind, Entry.value)
+            .where(Entry.tier_due_at <= now, Entry.status == "active")
+            .order_by(Entry.tier_due_at, Entry.id)
+            .limit(limit)
+        )
+    ]

@@ -21,10 +21,22 @@ RESOURCE_VALUE_LENGTH = 64  # an E.164 number, a code or a range pattern
 
 
 class Dated:
-    """A record valid from `valid_from` until `valid_to` (exclusive; None: still open)."""
+    """A record valid from `valid_from` until `valid_to` (exclusive; None: still open), recorded
+    by an org with optional evidence, and ended (by whom, why) or not."""
 
-    valid_from: Mapped[dt.datetime]
-    valid_to: Mapped[dt.datetime | None]
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    valid_to: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    evidence: Mapped[str | None] = mapped_column(Text)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self.evidence)
 
     @classmethod
     def valid_at(cls, at: dt.datetime):
@@ -58,19 +70,6 @@ class Holding(Dated, Base):
     role: Mapped[str] = mapped_column(String(16))
     lessor_kind: Mapped[str | None] = mapped_column(String(16))
     lessor_value: Mapped[str | None] = mapped_column(String(SUBJECT_VALUE_LENGTH))
-    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    valid_to: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    evidence: Mapped[str | None] = mapped_column(Text)
-    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
-    client_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    ended_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
-    end_reason: Mapped[str | None] = mapped_column(Text)
-
-    @property
-    def has_evidence(self) -> bool:
-        return bool(self.evidence)
 
 
 class Representative(Dated, Base):
@@ -81,16 +80,3 @@ class Representative(Dated, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     enterprise: Mapped[str] = mapped_column(String(SUBJECT_VALUE_LENGTH), index=True)
     person: Mapped[str] = mapped_column(String(SUBJECT_VALUE_LENGTH), index=True)
-    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    valid_to: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    evidence: Mapped[str | None] = mapped_column(Text)
-    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
-    client_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    ended_by_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
-    end_reason: Mapped[str | None] = mapped_column(Text)
-
-    @property
-    def has_evidence(self) -> bool:
-        return bool(self.evidence)

@@ -185,24 +185,33 @@ def end_holding(holding_id: int, reason: str | None, actor: Actor) -> Holding:
     changes.write_lock()
     holding = get_holding(holding_id)
     _may_end(holding.org_id, actor, "holdings")
-    now = utcnow()
-    if holding.valid_to is not None and holding.valid_to <= now:
-        raise Conflict("The holding has already ended.")
-    before = holding_snapshot(holding)
-    holding.valid_to = max(now, holding.valid_from)
-    holding.ended_at, holding.ended_by_org_id, holding.end_reason = now, actor.org_id, reason
-    db.session.flush()
-    record(
-        Action.HOLDING_END,
-        "holding",
-        holding.id,
-        actor=actor,
-        before=before,
-        after=holding_snapshot(holding),
-        reason=reason,
+    now = _end(
+        holding, reason, actor, "The holding has already ended.", holding_snapshot, Action.HOLDING_END, "holding"
     )
     reconcile_holdings([holding.id], actor, now)
     return holding
+
+
+def _end(
+    row: Holding | Representative,
+    reason: str | None,
+    actor: Actor,
+    already: str,
+    snapshot: Any,
+    action: Action,
+    target_type: str,
+) -> dt.datetime:
+    """End an open dated record now (409 `already` if it has ended), audited with before and
+    after; returns the moment it ended."""
+    now = utcnow()
+    if row.valid_to is not None and row.valid_to <= now:
+        raise Conflict(already)
+    before = snapshot(row)
+    row.valid_to = max(now, row.valid_from)
+    row.ended_at, row.ended_by_org_id, row.end_reason = now, actor.org_id, reason
+    db.session.flush()
+    record(action, target_type, row.id, actor=actor, before=before, after=snapshot(row), reason=reason)
+    return now
 
 
 # --- representatives -------------------------------------------------------------------------
@@ -262,20 +271,13 @@ def get_representative(rep_id: int) -> Representative:
 def end_representative(rep_id: int, reason: str | None, actor: Actor) -> Representative:
     rep = get_representative(rep_id)
     _may_end(rep.org_id, actor, "representatives")
-    now = utcnow()
-    if rep.valid_to is not None and rep.valid_to <= now:
-        raise Conflict("The representation has already ended.")
-    before = representative_snapshot(rep)
-    rep.valid_to = max(now, rep.valid_from)
-    rep.ended_at, rep.ended_by_org_id, rep.end_reason = now, actor.org_id, reason
-    db.session.flush()
-    record(
+    _end(
+        rep,
+        reason,
+        actor,
+        "The representation has already ended.",
+        representative_snapshot,
         Action.REPRESENTATIVE_END,
         "representative",
-        rep.id,
-        actor=actor,
-        before=before,
-        after=representative_snapshot(rep),
-        reason=reason,
     )
     return rep

@@ -51,7 +51,24 @@ def moment_field(**kwargs) -> Moment:
     )
 
 
-class _Evidence:
+class _DatedOut(Schema):
+    """The fields every dated record (holding, representative) answers with; its evidence only
+    for the org that recorded it and regulators."""
+
+    valid_from = fields.DateTime()
+    valid_to = fields.DateTime(allow_none=True)
+    has_evidence = fields.Boolean()
+    evidence = fields.Method(
+        "_evidence",
+        allow_none=True,
+        metadata={"type": "string", "description": "Only for the recording org and regulators (absent otherwise)"},
+    )
+    recorded_by_org_id = fields.Integer(attribute="org_id")
+    created_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    ended_by_org_id = fields.Integer(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+
     def _evidence(self, obj):
         viewer = _evidence_viewer.get()
         if viewer is not None and (viewer[1] or viewer[0] == obj.org_id):
@@ -93,7 +110,7 @@ class RefSchema(Schema):
     value = fields.String()
 
 
-class HoldingSchema(_Evidence, Schema):
+class HoldingSchema(_DatedOut):
     id = fields.Integer()
     resource = fields.Function(
         lambda h: {"kind": h.resource_kind, "value": h.resource_value}, metadata={"type": "object"}
@@ -105,19 +122,6 @@ class HoldingSchema(_Evidence, Schema):
         allow_none=True,
         metadata={"type": "object", "nullable": True},
     )
-    valid_from = fields.DateTime()
-    valid_to = fields.DateTime(allow_none=True)
-    has_evidence = fields.Boolean()
-    evidence = fields.Method(
-        "_evidence",
-        allow_none=True,
-        metadata={"type": "string", "description": "Only for the recording org and regulators (absent otherwise)"},
-    )
-    recorded_by_org_id = fields.Integer(attribute="org_id")
-    created_at = fields.DateTime()
-    ended_at = fields.DateTime(allow_none=True)
-    ended_by_org_id = fields.Integer(allow_none=True)
-    end_reason = fields.String(allow_none=True)
 
 
 HoldingListSchema = list_schema(HoldingSchema, "HoldingList")
@@ -153,23 +157,10 @@ class RepresentativeInSchema(_DatedIn):
     )
 
 
-class RepresentativeSchema(_Evidence, Schema):
+class RepresentativeSchema(_DatedOut):
     id = fields.Integer()
     enterprise = fields.String()
     person = fields.String(metadata={"description": "The person's hash"})
-    valid_from = fields.DateTime()
-    valid_to = fields.DateTime(allow_none=True)
-    has_evidence = fields.Boolean()
-    evidence = fields.Method(
-        "_evidence",
-        allow_none=True,
-        metadata={"type": "string", "description": "Only for the recording org and regulators (absent otherwise)"},
-    )
-    recorded_by_org_id = fields.Integer(attribute="org_id")
-    created_at = fields.DateTime()
-    ended_at = fields.DateTime(allow_none=True)
-    ended_by_org_id = fields.Integer(allow_none=True)
-    end_reason = fields.String(allow_none=True)
 
 
 RepresentativeListSchema = list_schema(RepresentativeSchema, "RepresentativeList")

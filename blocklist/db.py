@@ -158,6 +158,16 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
             copy.write_row(values)
 
 
+def insert_with_ids(table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows (without ids) as fast as the database allows; returns their new ids in row
+    order: ids from the sequence and one COPY on PostgreSQL, INSERT ... RETURNING elsewhere."""
+    ids = allocate_ids(table, len(rows))
+    if ids is None:
+        return list(db.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+    bulk_insert(table, [{"id": row_id, **row} for row_id, row in zip(ids, rows, strict=True)])
+    return ids
+
+
 def allocate_ids(table: Table, count: int) -> list[int] | None:
     """`count` new ids from the table's sequence (PostgreSQL), for rows then COPYed with them;
     None where ids come from the insert itself (SQLite)."""

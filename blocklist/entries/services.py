@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, or_, select
 from werkzeug.datastructures import ETags
 
 from ..audit.actions import Action
 from ..audit.services import record, record_many
 from ..config import current_settings
 from ..context import Actor
-from ..db import allocate_ids, bulk_insert, db, table_of, utcnow
+from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..feeds import changes
 from ..holdings.restriction import reconcile_subjects
@@ -30,6 +30,7 @@ from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
 from ..values.subjects import SUBJECT_KINDS
+from ..values.trust import Assessment
 from . import breadth, trust
 from .models import Entry, EntryTag, Report, TagClaim
 from .protection import find_protecting
@@ -395,12 +396,7 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
         }
         for i in items
     ]
-    entries = table_of(Entry)
-    ids = allocate_ids(entries, len(rows))
-    if ids is None:
-        ids = list(db.session.scalars(insert(entries).returning(entries.c.id, sort_by_parameter_order=True), rows))
-    else:
-        bulk_insert(entries, [{"id": entry_id, **row} for entry_id, row in zip(ids, rows, strict=True)])
+    ids = insert_with_ids(table_of(Entry), rows)
     bulk_insert(
         table_of(Report),
         [
@@ -826,10 +822,23 @@ def retier_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
     due = trust.due(now, limit)  # again, under the lock
     assessed = trust.refresh([entry_id for entry_id, _, _ in due], now)
     moved = [
-        (entry_id, kind, value)
-        for entry_id, kind, value in due
-        if entry_id in assessed and (assessed[entry_id][0] or "block") != assessed[entry_id][1].tier
+        (entry_id, kind, value) for entry_id, kind, value in due if entry_id in assessed and _moved(assessed[entry_id])
     ]
+    _write_tier_moves(moved, assessed, actor, "age")
+    return len(due)
+
+
+def _moved(assessed: tuple[str | None, Assessment]) -> bool:
+    """The re-assessment moved the entry's tier (a tier not yet stored reads as `block`)."""
+    old, assessment = assessed
+    return (old or "block") != assessment.tier
+
+
+def _write_tier_moves(
+    moved: list[tuple[int, str, str]], assessed: dict[int, tuple[str | None, Assessment]], actor: Actor, reason: str
+) -> None:
+    """A feed upsert and an `entry.tier` audit record for each (entry id, kind, value) whose
+    tier moved."""
     changes.append([(changes.UPSERT, entry_id, kind, value) for entry_id, kind, value in moved])
     record_many(
         [
@@ -839,13 +848,12 @@ def retier_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
                 "target_id": entry_id,
                 "before": {"tier": assessed[entry_id][0]},
                 "after": {"tier": assessed[entry_id][1].tier, "score": assessed[entry_id][1].score},
-                "reason": "age",
+                "reason": reason,
             }
             for entry_id, _, _ in moved
         ],
         actor,
     )
-    return len(due)
 
 
 def close_before(number_dates: dict[str, dt.datetime], actor: Actor) -> list[int]:
@@ -900,7 +908,7 @@ def retier(entry_ids: list[int], actor: Actor, reason: str) -> int:
     lock_for_write()
     now = utcnow()
     assessed = trust.refresh(entry_ids, now)
-    moved = sorted(i for i, (old, a) in assessed.items() if (old or "block") != a.tier)
+    moved = sorted(i for i, item in assessed.items() if _moved(item))
     if not moved:
         return 0
     pairs = {}
@@ -911,19 +919,5 @@ def retier(entry_ids: list[int], actor: Actor, reason: str) -> int:
                 for r in db.session.execute(select(Entry.id, Entry.kind, Entry.value).where(Entry.id.in_(chunk)))
             }
         )
-    changes.append([(changes.UPSERT, i, *pairs[i]) for i in moved])
-    record_many(
-        [
-            {
-                "action": Action.ENTRY_TIER,
-                "target_type": "entry",
-                "target_id": i,
-                "before": {"tier": assessed[i][0]},
-                "after": {"tier": assessed[i][1].tier, "score": assessed[i][1].score},
-                "reason": reason,
-            }
-            for i in moved
-        ],
-        actor,
-    )
+    _write_tier_moves([(i, *pairs[i]) for i in moved], assessed, actor, reason)
     return len(moved)

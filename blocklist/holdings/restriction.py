@@ -29,14 +29,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, String, and_, any_, false, insert, literal, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, String, and_, any_, false, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..audit.actions import Action
 from ..audit.services import record_many
 from ..config import current_settings
 from ..context import Actor
-from ..db import allocate_ids, bulk_insert, db, table_of, utcnow
+from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
 from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
@@ -215,12 +215,7 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
         )
     if not rows:
         return {}
-    entries = table_of(Entry)
-    ids = allocate_ids(entries, len(rows))
-    if ids is None:
-        ids = list(db.session.scalars(insert(entries).returning(entries.c.id, sort_by_parameter_order=True), rows))
-    else:
-        bulk_insert(entries, [{"id": entry_id, **row} for entry_id, row in zip(ids, rows, strict=True)])
+    ids = insert_with_ids(table_of(Entry), rows)
     return {(row["kind"], row["value"]): entry_id for row, entry_id in zip(rows, ids, strict=True)}
 
 

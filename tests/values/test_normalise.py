@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import re
+
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from blocklist.values import normalise
 from blocklist.values.normalise import (
     KINDS,
     InvalidValue,
@@ -336,3 +341,35 @@ def test_canonical_is_idempotent_and_raises_only_invalid_value(kind, raw):
 def test_guess_kinds_never_raises(raw):
     kinds = guess_kinds(raw)
     assert kinds and set(kinds) <= set(KINDS)
+
+
+@pytest.mark.parametrize("prefix", range(130, 200))
+def test_mobile_fast_path_agrees_with_phonenumbers(prefix):
+    """The mainland-mobile fast path gives exactly what phonenumbers gives: the E.164 form from
+    bare digits read in CN and from "+86…", and the digit candidates ranges are matched with."""
+    rng = random.Random(prefix)
+    for _ in range(20):
+        digits = f"{prefix}{rng.randrange(10**8):08d}"
+        parsed = phonenumbers.parse(digits, "CN")
+        expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        national = re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+        slow = list(dict.fromkeys([expected.lstrip("+"), phonenumbers.national_significant_number(parsed), national]))
+        assert normalise._cn_mobile(digits, "CN") == expected
+        assert normalise._cn_mobile(expected, "US") == expected
+        assert canonical_number(digits, "CN") == canonical_number(expected, "GB") == expected
+        normalise._NUMBER_CANDIDATES.pop(expected, None)
+        assert digit_candidates("number", expected) == slow
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("13812345678", "US"),
+        ("12812345678", "CN"),
+        ("+8612812345678", "CN"),
+        ("1381234567", "CN"),
+        ("138 1234 5678", "CN"),
+    ],
+)
+def test_mobile_fast_path_leaves_other_shapes_to_phonenumbers(raw, region):
+    assert normalise._cn_mobile(raw, region) is None

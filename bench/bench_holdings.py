@@ -5,7 +5,8 @@
 The database is WIPED (its public schema is dropped): give it a scratch database only. Steps:
 
 1. migrate; make a regulator and a carrier; load `--background` unrelated active number
-   entries and `--holdings` open holdings of distinct numbers by one enterprise (SQL fast path);
+   entries, `--holdings` open holdings of distinct numbers by one enterprise and `--allowlist`
+   official numbers and codes on the allowlist (SQL fast path);
 2. over HTTP (the Flask test client in this process, each request its own transaction and
    commit), time: the regulator listing the enterprise (creates one entry and one via report
    per held number, the feed changes and the audit records), listing it again (a refresh: the
@@ -47,7 +48,7 @@ def make_uscc(n: int) -> str:
 SUBJECT, CLEAN = make_uscc(42), make_uscc(43)
 
 
-def setup(app, holdings: int, background: int) -> dict[str, tuple[str, str, int]]:
+def setup(app, holdings: int, background: int, allowlist: int) -> dict[str, tuple[str, str, int]]:
     with app.app_context():
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -83,6 +84,17 @@ def setup(app, holdings: int, background: int) -> dict[str, tuple[str, str, int]
                 "'holder', now() - interval '1 day', :org, now() FROM generate_series(1, :n) g"
             ),
             {"n": holdings, "subject": SUBJECT, "org": carrier_org},
+        )
+        # Official numbers on the allowlist (half service codes, half numbers), none of them held:
+        # every listing checks each value it restricts against them, as in production.
+        db.session.execute(
+            text(
+                "INSERT INTO allowlist (kind, value, raw_value, reason, created_at) "
+                "SELECT CASE WHEN g % 2 = 0 THEN 'code' ELSE 'number' END, "
+                "CASE WHEN g % 2 = 0 THEN (95500 + g)::text ELSE '+86400' || lpad(g::text, 7, '0') END, "
+                "'official', 'official line', now() FROM generate_series(1, :n) g"
+            ),
+            {"n": allowlist},
         )
         db.session.commit()
         db.session.execute(text("ANALYZE"))
@@ -174,6 +186,7 @@ def main() -> None:
     parser.add_argument("--holdings", type=int, default=10_000)
     parser.add_argument("--background", type=int, default=100_000)
     parser.add_argument("--screens", type=int, default=50)
+    parser.add_argument("--allowlist", type=int, default=300, help="official numbers and codes on the allowlist")
     args = parser.parse_args()
     app = create_app(
         {
@@ -183,7 +196,7 @@ def main() -> None:
             "subject_peppers": ("bench-pepper-0123456789",),
         }
     )
-    creds = setup(app, args.holdings, args.background)
+    creds = setup(app, args.holdings, args.background, args.allowlist)
     client = app.test_client()
     regulator, carrier = bearer(client, creds["regulator"]), bearer(client, creds["carrier"])
     base = active_numbers(app)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from flask import Flask, Response, current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     CursorResult,
     DateTime,
     Executable,
@@ -21,9 +22,14 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    any_,
+    bindparam,
     insert,
+    literal,
     text,
+    update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase
 
 from .clock import CLOCK
@@ -179,4 +185,56 @@ def allocate_ids(table: Table, count: int) -> list[int] | None:
             text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
             {"table": table.name, "n": count},
         )
+    )
+
+
+IN_CHUNK = 5000
+
+
+def is_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def in_clauses(column: Any, values: Iterable[Any], type_: Any) -> Iterator[ColumnElement[bool]]:
+    """WHERE clauses that together match `column` to any of `values` (run one statement per
+    clause): on PostgreSQL one `= ANY(:array)`, a single parameter whatever the count (an IN list
+    of thousands of bound values costs more to render and parse than to run); elsewhere IN lists
+    of at most IN_CHUNK values."""
+    values = sorted(set(values))
+    if not values:
+        return
+    if is_postgres():
+        yield column == any_(literal(values, ARRAY(type_)))
+        return
+    for start in range(0, len(values), IN_CHUNK):
+        yield column.in_(values[start : start + IN_CHUNK])
+
+
+def update_rows(table: Table, rows: list[dict[str, Any]], types: dict[str, Any]) -> None:
+    """Set different values on many rows by id in one statement: each row is {"id": …, column:
+    value, …} with the same columns, `types` gives each column's SQL type. PostgreSQL: one
+    `UPDATE … FROM unnest(:arrays)`; elsewhere an executemany."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != "id"]
+    if not is_postgres():
+        db.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("id_", type_=BigInteger))
+            .values({c: bindparam(c) for c in columns})
+            .execution_options(synchronize_session=False),
+            [{"id_": row["id"], **{c: row[c] for c in columns}} for row in rows],
+        )
+        return
+    names = ["id", *columns]
+    params = {f"a_{c}": [_copy_value(row[c]) for row in rows] for c in names}
+    sql_types = {"id": "bigint", **types}
+    arrays = ", ".join(f"CAST(:a_{c} AS {sql_types[c]}[])" for c in names)
+    sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+    db.session.execute(
+        text(
+            f'UPDATE "{table.name}" SET {sets} FROM unnest({arrays}) AS v({", ".join(names)}) '
+            f'WHERE "{table.name}".id = v.id'
+        ),
+        params,
     )

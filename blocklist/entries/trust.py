@@ -13,19 +13,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, func, select
 from sqlalchemy.orm import attributes
 
 from ..auth.models import Org
 from ..config import current_settings
-from ..db import db, table_of
+from ..db import IN_CHUNK, db, in_clauses, table_of, update_rows
 from ..lifecycle.models import Sighting
 from ..values.trust import CLASS_OF_ORG_KIND, Assessment, assess
 from ..values.trust import Report as TrustReport
 from .models import Dispute, Entry, Report
 
-CHUNK = 5000
+CHUNK = IN_CHUNK
+STORED_TYPES = {"score": "integer", "tier": "text", "tier_due_at": "timestamp"}
+
+
+def _in(column, ids: list[int]) -> ColumnElement[bool]:
+    """SQL: `column` is one of `ids` (at most CHUNK of them: one clause)."""
+    return next(in_clauses(column, ids, BigInteger))
 
 
 def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | None, Assessment]]:
@@ -37,30 +44,43 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
     ids = sorted(set(entry_ids))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        rows = db.session.execute(
-            select(entries.c.id, entries.c.kind, entries.c.score, entries.c.tier, entries.c.tier_due_at).where(
-                entries.c.id.in_(chunk), entries.c.status == "active"
-            )
-        ).all()
-        if not rows:
-            continue
-        found = [r.id for r in rows]
-        open_reports = defaultdict(list)
+        # The active entries and their open reports (with their orgs' kinds), in one read.
+        open_report = (
+            (reports.c.entry_id == entries.c.id)
+            & reports.c.withdrawn_at.is_(None)
+            & (reports.c.expires_at.is_(None) | (reports.c.expires_at > now))
+        )
+        states: dict[int, Any] = {}
+        open_reports: dict[int, list[TrustReport]] = defaultdict(list)
         for r in db.session.execute(
-            select(reports.c.entry_id, reports.c.org_id, Org.kind, reports.c.created_at, reports.c.updated_at)
-            .join(Org, Org.id == reports.c.org_id)
-            .where(
-                reports.c.entry_id.in_(found),
-                reports.c.withdrawn_at.is_(None),
-                (reports.c.expires_at.is_(None)) | (reports.c.expires_at > now),
+            select(
+                entries.c.id,
+                entries.c.kind,
+                entries.c.score,
+                entries.c.tier,
+                entries.c.tier_due_at,
+                reports.c.org_id,
+                Org.kind.label("org_kind"),
+                reports.c.created_at,
+                reports.c.updated_at,
             )
+            .select_from(entries)
+            .outerjoin(reports, open_report)
+            .outerjoin(Org, Org.id == reports.c.org_id)
+            .where(_in(entries.c.id, chunk), entries.c.status == "active")
         ):
-            fresh = max(r.created_at, r.updated_at or r.created_at)
-            open_reports[r.entry_id].append(TrustReport(r.org_id, r.kind, fresh))
+            states.setdefault(r.id, r)
+            if r.org_id is not None:
+                fresh = max(r.created_at, r.updated_at or r.created_at)
+                open_reports[r.id].append(TrustReport(r.org_id, r.org_kind, fresh))
+        if not states:
+            continue
+        rows = list(states.values())
+        found = list(states)
         disputes = dict(
             db.session.execute(
                 select(Dispute.entry_id, func.count())
-                .where(Dispute.entry_id.in_(found), Dispute.status.in_(("open", "acknowledged")))
+                .where(_in(Dispute.entry_id, found), Dispute.status.in_(("open", "acknowledged")))
                 .group_by(Dispute.entry_id)
             ).all()
         )
@@ -76,21 +96,28 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
                 fp_orgs=fps.get(row.id, 0),
                 rules=rules,
             )
-            if a.due_at is not None and a.due_at <= now:  # rounding at a boundary: look again soon
-                a = Assessment(a.score, a.tier, now + dt.timedelta(seconds=1))
+            a = _settled(a, now)
             result[row.id] = (row.tier, a)
             if (row.score, row.tier, row.tier_due_at) != (a.score, a.tier, a.due_at):
-                changed.append({"id_": row.id, "score": a.score, "tier": a.tier, "tier_due_at": a.due_at})
-        if changed:
-            db.session.execute(
-                update(entries)
-                .where(entries.c.id == bindparam("id_", type_=BigInteger))
-                .values(score=bindparam("score"), tier=bindparam("tier"), tier_due_at=bindparam("tier_due_at"))
-                .execution_options(synchronize_session=False),
-                changed,
-            )
+                changed.append({"id": row.id, "score": a.score, "tier": a.tier, "tier_due_at": a.due_at})
+        update_rows(entries, changed, STORED_TYPES)
     _sync_loaded(result)
     return result
+
+
+def _settled(a: Assessment, now: dt.datetime) -> Assessment:
+    """`a`, looked at again soon when rounding puts its tier change at or before now."""
+    if a.due_at is not None and a.due_at <= now:
+        return Assessment(a.score, a.tier, now + dt.timedelta(seconds=1))
+    return a
+
+
+def assess_new(kind: str, reporters: dict[int, str], now: dt.datetime) -> Assessment:
+    """What `refresh` stores for an entry created now whose only open reports are these orgs'
+    ({org id: org kind}), made now: no disputes or sightings can name it yet. A writer that
+    inserts entries with it saves `refresh` an UPDATE of each."""
+    reports = [TrustReport(org_id, org_kind, now) for org_id, org_kind in reporters.items()]
+    return _settled(assess(kind, reports, now, rules=current_settings().trust), now)
 
 
 def _sightings(
@@ -103,7 +130,7 @@ def _sightings(
     rows = db.session.execute(
         select(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind, func.max(Sighting.day))
         .join(Org, Org.id == Sighting.org_id)
-        .where(Sighting.entry_id.in_(entry_ids), Sighting.type.in_(("hit", "false_positive")), Sighting.count > 0)
+        .where(_in(Sighting.entry_id, entry_ids), Sighting.type.in_(("hit", "false_positive")), Sighting.count > 0)
         .group_by(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind)
     ).all()
     for entry_id, _, type_, org_kind, day in rows:

@@ -29,14 +29,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, String, and_, any_, false, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, ColumnElement, String, and_, false, or_, select, update
 
 from ..audit.actions import Action
 from ..audit.services import record_many
+from ..auth.models import Org
 from ..config import current_settings
 from ..context import Actor
-from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
+from ..db import bulk_insert, db, in_clauses, insert_with_ids, table_of, utcnow
+from ..entries import trust
 from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
@@ -159,38 +160,28 @@ def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
     return {(row.kind, row.value, row.org_id, row.via_holding_id): row for row in db.session.execute(stmt)}
 
 
-def _is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def _in(column: Any, values: Iterable[Any], type_: Any) -> Iterable[ColumnElement[bool]]:
-    """WHERE clauses matching `column` to any of `values`: on PostgreSQL one `= ANY(:array)`
-    (a single parameter, whatever the count), elsewhere IN lists of at most CHUNK values."""
-    values = sorted(set(values))
-    if not values:
-        return
-    if _is_postgres():
-        yield column == any_(literal(values, ARRAY(type_)))
-        return
-    for chunk in _chunks(values):
-        yield column.in_(chunk)
-
-
 def _resource_entries(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     found: dict[tuple[str, str], Any] = {}
     by_kind: dict[str, list[str]] = defaultdict(list)
     for kind, value in pairs:
         by_kind[kind].append(value)
     for kind, values in by_kind.items():
-        for clause in _in(Entry.value, values, String):
+        for clause in in_clauses(Entry.value, values, String):
             stmt = select(Entry.id, Entry.kind, Entry.value, Entry.status).where(Entry.kind == kind, clause)
             found.update({(row.kind, row.value): row for row in db.session.execute(stmt)})
     return found
 
 
-def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tuple[str, str], int]:
-    """Insert entries for resources nobody listed (active, no report yet: the caller adds the via
-    reports and sets their counts); returns their ids."""
+def _create_entries(
+    pairs: list[tuple[str, str]], opening: dict[tuple[str, str], list[tuple[int, dt.datetime | None]]], now: dt.datetime
+) -> dict[tuple[str, str], int]:
+    """Insert entries for resources nobody listed, already in the state the via reports about
+    to be opened on them give (`opening`: (kind, value) -> [(org id, expires_at)]): active,
+    their reporter count and expiry, score and tier, so no UPDATE follows; returns their ids."""
+    if not pairs:
+        return {}
+    orgs_opening = {org for reports in opening.values() for org, _ in reports}
+    org_kinds = dict(db.session.execute(select(Org.id, Org.kind).where(Org.id.in_(orgs_opening))).all())
     rows: list[dict[str, Any]] = []
     for kind, value in pairs:
         prefix, length = None, None
@@ -199,6 +190,10 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
                 prefix, length = parse_range(value)
             except InvalidValue:  # a stored canonical range always parses; be safe anyway
                 continue
+        reports = opening[(kind, value)]
+        expiries = [expires_at for _, expires_at in reports]
+        orgs = {org_id: org_kinds[org_id] for org_id, _ in reports}
+        assessed = trust.assess_new(kind, orgs, now)
         rows.append(
             {
                 "kind": kind,
@@ -207,8 +202,12 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
                 "status": "active",
                 "range_prefix": prefix,
                 "range_length": length,
-                "reporters": 0,
-                "version": 0,
+                "reporters": len(orgs),
+                "expires_at": None if None in expiries else max(e for e in expiries if e is not None),
+                "score": assessed.score,
+                "tier": assessed.tier,
+                "tier_due_at": assessed.due_at,
+                "version": 1,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -219,30 +218,37 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
     return {(row["kind"], row["value"]): entry_id for row, entry_id in zip(rows, ids, strict=True)}
 
 
-def _states(entry_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """entry id -> {status, status_reason, expires_at} as the entry is now."""
-    found = {}
-    for clause in _in(Entry.id, entry_ids, BigInteger):
-        stmt = select(Entry.id, Entry.status, Entry.status_reason, Entry.expires_at).where(clause)
-        for entry_id, status, status_reason, expires_at in db.session.execute(stmt):
-            found[entry_id] = {"status": status, "status_reason": status_reason, "expires_at": expires_at}
-    return found
-
-
-def _open_reports(entry_ids: Iterable[int]) -> dict[int, dict[int, tuple[int, dt.datetime | None]]]:
-    """entry id -> {report id: (org id, expires_at)} of its open reports."""
-    found: dict[int, dict[int, tuple[int, dt.datetime | None]]] = defaultdict(dict)
-    for clause in _in(Report.entry_id, entry_ids, BigInteger):
-        stmt = select(Report.id, Report.entry_id, Report.org_id, Report.expires_at).where(
-            clause, Report.withdrawn_at.is_(None)
+def _states_and_reports(
+    entry_ids: Iterable[int],
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[int, tuple[int, dt.datetime | None]]]]:
+    """For these entries, in one read: entry id -> {status, status_reason, expires_at} as the
+    entry is now, and entry id -> {report id: (org id, expires_at)} of its open reports."""
+    states: dict[int, dict[str, Any]] = {}
+    reports: dict[int, dict[int, tuple[int, dt.datetime | None]]] = defaultdict(dict)
+    for clause in in_clauses(Entry.id, entry_ids, BigInteger):
+        stmt = (
+            select(
+                Entry.id,
+                Entry.status,
+                Entry.status_reason,
+                Entry.expires_at,
+                Report.id.label("report_id"),
+                Report.org_id,
+                Report.expires_at.label("report_expires_at"),
+            )
+            .outerjoin(Report, (Report.entry_id == Entry.id) & Report.withdrawn_at.is_(None))
+            .where(clause)
         )
         for row in db.session.execute(stmt):
-            found[row.entry_id][row.id] = (row.org_id, row.expires_at)
-    return found
+            if row.id not in states:
+                states[row.id] = {key: getattr(row, key) for key in ("status", "status_reason", "expires_at")}
+            if row.report_id is not None:
+                reports[row.id][row.report_id] = (row.org_id, row.report_expires_at)
+    return states, reports
 
 
 def _update_by_id(model: Any, ids: Iterable[int], **values: Any) -> None:
-    for clause in _in(model.id, ids, BigInteger):
+    for clause in in_clauses(model.id, ids, BigInteger):
         db.session.execute(update(model).where(clause).values(**values).execution_options(synchronize_session=False))
 
 
@@ -308,7 +314,10 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         found = _resource_entries(pairs)
         entries = {pair: row.id for pair, row in found.items() if row.status != "revoked" and pair not in protected}
         missing = sorted(pair for pair in pairs if pair not in found and pair not in protected)
-        made = _create_entries(missing, now)
+        opening: dict[tuple[str, str], list[tuple[int, dt.datetime | None]]] = defaultdict(list)
+        for key, wanted in to_open.items():
+            opening[(key[0], key[1])].append((key[2], wanted.expires_at))
+        made = _create_entries(missing, opening, now)
         created = set(made.values())
         entries.update(made)
         to_open = {key: w for key, w in to_open.items() if (key[0], key[1]) in entries}
@@ -319,8 +328,7 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         return 0
 
     # The entries as they are, and their open reports as they will be.
-    before = _states(touched - created)
-    reports = _open_reports(touched)
+    before, reports = _states_and_reports(touched - created)  # a created entry has no report yet
     lapsed: dict[dt.datetime, list[int]] = defaultdict(list)
     for entry_id in touched:
         for report_id, (org_id, expires_at) in list(reports[entry_id].items()):
@@ -378,7 +386,8 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
             state = ("expired", DELISTED, 0, now)
         else:
             state = (old["status"], old["status_reason"], 0, old["expires_at"])
-        outcomes[state].append(entry_id)
+        if entry_id not in created:  # inserted in this state
+            outcomes[state].append(entry_id)
         after[entry_id] = dict(zip(("status", "status_reason", "reporters", "expires_at"), state, strict=True))
     for (status, status_reason, reporters, expires_at), ids in outcomes.items():
         _update_by_id(

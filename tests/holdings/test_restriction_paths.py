@@ -142,3 +142,30 @@ def test_an_allowlisted_resource_is_never_restricted_via_a_subject(client, calle
     publish("enterprise", FIRM, as_="regulator")
     verdict = client.get("/v1/lookup", query_string={"kind": "code", "value": "95588"}, headers=callers["consumer"])
     assert verdict.json["listed"] is False
+
+
+def test_a_resource_entry_created_via_a_subject_carries_the_tier_refresh_gives_it(app, client, callers, publish):
+    """Entries the restriction creates are inserted with their score, tier and next tier change
+    (no UPDATE after): exactly what a fresh re-assessment stores, for a non-authoritative
+    listing whose score ages (a standard org's) as for a regulator's."""
+    from blocklist.entries import trust
+    from blocklist.entries.models import Entry
+
+    _hold(client, callers)
+    _hold(client, callers, code="10690022")
+    publish("enterprise", FIRM, as_="internet")
+    with app.app_context():
+        stored = {
+            e.value: (e.score, e.tier, e.tier_due_at, e.reporters, e.version)
+            for e in db.session.scalars(select(Entry).where(Entry.kind == "code"))
+        }
+        assert set(stored) == {CODE, "10690022"}
+        assert all(
+            due is not None and reporters == 1 and version == 1 for _, _, due, reporters, version in stored.values()
+        )
+        fresh = trust.refresh([e.id for e in db.session.scalars(select(Entry).where(Entry.kind == "code"))], utcnow())
+        assert {
+            db.session.get(Entry, entry_id).value: (a.score, a.tier, a.due_at) for entry_id, (_, a) in fresh.items()
+        } == {value: s[:3] for value, s in stored.items()}
+        assert all(before == a.tier for before, a in fresh.values())
+        db.session.rollback()

@@ -29,7 +29,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, String, and_, false, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, and_, false, or_, select, update
+from sqlalchemy.orm import aliased
 
 from ..audit.actions import Action
 from ..audit.services import record_many
@@ -46,6 +47,11 @@ from .models import Holding
 
 CHUNK = 5000
 Key = tuple[str, str, int, int]  # (resource kind, resource value, org id, holding id)
+
+
+class Resource(NamedTuple):
+    id: int
+    status: str
 
 
 class Wanted(NamedTuple):
@@ -94,7 +100,10 @@ def reconcile_holdings(ids: Iterable[int], actor: Actor, now: dt.datetime | None
     return reconcile(Holding.id.in_(ids), actor, now) if ids else 0
 
 
-def _desired(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Wanted]:
+def _desired(scope: ColumnElement[bool], now: dt.datetime) -> tuple[dict[Key, Wanted], dict[tuple[str, str], Any]]:
+    """The via reports the holdings in scope call for now, and the entries of their resources
+    that exist ((kind, value) -> row with `id` and `status`), in one read."""
+    resource = aliased(Entry)
     stmt = (
         select(
             Holding.id,
@@ -107,9 +116,12 @@ def _desired(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Wanted]:
             Report.expires_at,
             Report.reason,
             Entry.id.label("subject_entry_id"),
+            resource.id.label("resource_id"),
+            resource.status.label("resource_status"),
         )
         .join(Entry, (Entry.kind == Holding.subject_kind) & (Entry.value == Holding.subject_value))
         .join(Report, Report.entry_id == Entry.id)
+        .outerjoin(resource, (resource.kind == Holding.resource_kind) & (resource.value == Holding.resource_value))
         .where(
             scope,
             Holding.valid_at(now),
@@ -120,6 +132,7 @@ def _desired(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Wanted]:
         )
     )
     wanted: dict[Key, Wanted] = {}
+    resources: dict[tuple[str, str], Any] = {}
     for (
         holding_id,
         kind,
@@ -131,12 +144,16 @@ def _desired(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Wanted]:
         expires_at,
         reason,
         subject_id,
+        resource_id,
+        resource_status,
     ) in db.session.execute(stmt):
+        if resource_id is not None:
+            resources[(kind, value)] = Resource(resource_id, resource_status)
         expiry = expires_at if valid_to is None else valid_to if expires_at is None else min(expires_at, valid_to)
         wanted[(kind, value, org_id, holding_id)] = Wanted(
             expiry, subject_id, subject_kind + " " + subject_value, reason
         )
-    return wanted
+    return wanted, resources
 
 
 def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
@@ -158,18 +175,6 @@ def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
         .where(scope, Report.via_holding_id.is_not(None), Report.withdrawn_at.is_(None))
     )
     return {(row.kind, row.value, row.org_id, row.via_holding_id): row for row in db.session.execute(stmt)}
-
-
-def _resource_entries(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    found: dict[tuple[str, str], Any] = {}
-    by_kind: dict[str, list[str]] = defaultdict(list)
-    for kind, value in pairs:
-        by_kind[kind].append(value)
-    for kind, values in by_kind.items():
-        for clause in in_clauses(Entry.value, values, String):
-            stmt = select(Entry.id, Entry.kind, Entry.value, Entry.status).where(Entry.kind == kind, clause)
-            found.update({(row.kind, row.value): row for row in db.session.execute(stmt)})
-    return found
 
 
 def _create_entries(
@@ -291,7 +296,7 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     now = now or utcnow()
     changes.write_lock()
     db.session.flush()
-    desired = _desired(scope, now)
+    desired, resources = _desired(scope, now)
     existing = _existing(scope, now)
 
     to_close = {
@@ -311,7 +316,7 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     if to_open:
         pairs = {(key[0], key[1]) for key in to_open}
         protected = find_protecting(pairs, current_settings().default_region)
-        found = _resource_entries(pairs)
+        found = {pair: resources[pair] for pair in pairs if pair in resources}
         entries = {pair: row.id for pair, row in found.items() if row.status != "revoked" and pair not in protected}
         missing = sorted(pair for pair in pairs if pair not in found and pair not in protected)
         opening: dict[tuple[str, str], list[tuple[int, dt.datetime | None]]] = defaultdict(list)

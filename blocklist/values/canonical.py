@@ -76,6 +76,11 @@ def registrable_domain(host: str) -> str | None:
     return f"{ext.domain}.{ext.suffix}"
 
 
+@lru_cache(maxsize=256)
+def _country_code(region: str) -> int:
+    return phonenumbers.country_code_for_region(region)
+
+
 def protection_keys(kind: str, value: str, region: str) -> list[tuple[str, str]]:
     """The allowlist (kind, value) pairs any one of which protects this canonical value.
 
@@ -83,7 +88,7 @@ def protection_keys(kind: str, value: str, region: str) -> list[tuple[str, str]]
     number are one service line); a domain protects itself, its subdomains and URLs on them.
     """
     if kind in ("number", "code"):
-        country = phonenumbers.country_code_for_region(region)
+        country = _country_code(region)
         keys = [(kind, value)]
         for digits in digit_candidates(kind, value):
             keys.append(("code", digits))

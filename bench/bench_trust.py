@@ -2,6 +2,7 @@
 does the tier job keep its memory bounded?
 
     .venv/bin/python bench/bench_trust.py --before /work/main --size 100000
+    .venv/bin/python bench/bench_trust.py --tier-only --sql-load 10000000 --tier-seconds 600
 
 1. Makes a scratch PostgreSQL database (WIPED: `blocklist_bench_trust`), migrates it with this
    checkout and loads `--size` generated entries through the publish service (bench/generate.py).
@@ -13,6 +14,11 @@ does the tier job keep its memory bounded?
 3. Tier job: marks every active entry due, then times `retier_all_due` (batches of
    BLOCKLIST_TIER_BATCH, each committed) in this process and reports entries/s and the growth
    of the process's peak RSS.
+
+`--tier-only` skips step 2. `--sql-load N` loads N active number entries, each with one
+carrier report, with plain SQL instead of the publish service (minutes for 10 M instead of
+hours); `--tier-seconds S` stops the tier job after S seconds (it commits per batch, so this is
+the job interrupted, as a restart would), printing throughput and peak RSS along the way.
 """
 
 from __future__ import annotations
@@ -94,13 +100,19 @@ def token(url: str, database_url: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", required=True, help="checkout of the code before (with its .venv)")
+    parser.add_argument("--before", help="checkout of the code before (with its .venv); required unless --tier-only")
+    parser.add_argument("--tier-only", action="store_true", help="measure the tier job only")
+    parser.add_argument("--sql-load", type=int, default=0, help="load this many entries with plain SQL instead")
+    parser.add_argument(
+        "--tier-seconds", type=float, default=0, help="stop the tier job after this long (0: run it out)"
+    )
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="reuse the scratch database if it exists")
     args = parser.parse_args()
-    before = Path(args.before).resolve()
+    if not args.tier_only and not args.before:
+        parser.error("--before is required unless --tier-only")
 
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
     database_url = "postgresql://postgres@127.0.0.1:5432/blocklist_bench_trust"
@@ -121,11 +133,41 @@ def main() -> int:
     sh(str(VENV_BIN / "flask"), "--app", "wsgi", "audit", "keygen")
     if load:
         sh(str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade")
-        print(f"loading {args.size:,} entries ...", file=sys.stderr)
-        load_seconds = generate.load_direct(args.size, "bench-carrier")
+        print(f"loading {args.sql_load or args.size:,} entries ...", file=sys.stderr)
+        load_seconds = (
+            sql_load(database_url, args.sql_load) if args.sql_load else generate.load_direct(args.size, "bench-carrier")
+        )
         print(f"loaded in {load_seconds:.0f} s", file=sys.stderr)
     psql(database_url, "VACUUM ANALYZE")
+    if not args.tier_only:
+        read_path(args, Path(args.before).resolve(), database_url, tmp)
+    tier_job(database_url, args.tier_seconds)
+    return 0
 
+
+def sql_load(database_url: str, count: int) -> float:
+    """`count` active numbers (+86139…), each with one report by a carrier org, in plain SQL."""
+    started = time.perf_counter()
+    org = psql(
+        database_url,
+        "INSERT INTO orgs (name, kind, status, created_at, updated_at) "
+        "VALUES ('bench-sql-carrier', 'carrier', 'active', now(), now()) RETURNING id",
+    ).split()[0]
+    psql(
+        database_url,
+        "INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at) "
+        f"SELECT 'number', '+86139' || lpad(g::text, 8, '0'), '+86139' || lpad(g::text, 8, '0'), 'active', 1, 1, "
+        f"now(), now() FROM generate_series(1, {count}) g",
+    )
+    psql(
+        database_url,
+        "INSERT INTO reports (entry_id, org_id, raw_value, created_at, updated_at) "
+        f"SELECT id, {org}, value, now() - interval '5 days', now() - interval '5 days' FROM entries",
+    )
+    return time.perf_counter() - started
+
+
+def read_path(args: argparse.Namespace, before: Path, database_url: str, tmp: Path) -> None:
     singles = sample_values(database_url, ("number", "code"), 2000)
     (tmp / "values.txt").write_text(
         "\n".join(re.sub(r"[^0-9+]", "", v["value"]).replace("+", "%2B") for v in singles) + "\n"
@@ -172,18 +214,32 @@ def main() -> int:
         b, a = statistics.median(results["before"][what]), statistics.median(results["after"][what])
         print(f"{what}: before {b:,.0f} req/s, after {a:,.0f} req/s, after/before {a / b:.3f}")
 
-    # The tier job over every active entry.
+
+def tier_job(database_url: str, seconds_limit: float) -> None:
+    """The tier job over every active entry (all marked due), in committed batches, until done
+    or `seconds_limit` passed."""
     from blocklist import create_app
     from blocklist.db import db
     from blocklist.feeds.sweeper import retier_all_due
 
     active = int(psql(database_url, "SELECT count(*) FROM entries WHERE status = 'active'"))
     psql(database_url, "UPDATE entries SET tier_due_at = now() - interval '1 second' WHERE status = 'active'")
+    psql(database_url, "VACUUM ANALYZE entries")
     app = create_app()
+    done, report_at = 0, 60.0
     with app.app_context():
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
-        done = retier_all_due()
+        while True:
+            count = retier_all_due(max_batches=1)
+            done += count
+            elapsed = time.perf_counter() - started
+            if elapsed >= report_at:
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"  {elapsed:6.0f} s: {done:,} re-assessed ({done / elapsed:,.0f}/s), peak RSS {rss:.0f} MiB")
+                report_at += 60
+            if count == 0 or (seconds_limit and elapsed >= seconds_limit):
+                break
         seconds = time.perf_counter() - started
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         db.session.remove()
@@ -191,7 +247,6 @@ def main() -> int:
         f"tier job: {done:,} of {active:,} active entries re-assessed in {seconds:.1f} s "
         f"({done / seconds:,.0f} entries/s); peak RSS {rss_before:.0f} -> {rss_after:.0f} MiB"
     )
-    return 0
 
 
 if __name__ == "__main__":

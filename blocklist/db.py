@@ -145,14 +145,14 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
     raw = session.connection().connection.driver_connection
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
-    # Only timestamp and JSON columns need converting; many rows share one timestamp (now).
+    # Only timestamp and JSON columns need converting; many rows share one timestamp (now), so
+    # each distinct timestamp is converted once (a dict look-up per value, no call).
     converted = [i for i, c in enumerate(columns) if not isinstance(table.c[c].type, (Integer, String, Text))]
-    seen: dict[Any, Any] = {}
+    seen: dict[Any, Any] = {None: None}
 
     def convert(value: Any) -> Any:
         if isinstance(value, dt.datetime):
-            if value not in seen:
-                seen[value] = _copy_value(value)
+            seen[value] = _copy_value(value)
             return seen[value]
         return _copy_value(value)
 
@@ -160,7 +160,11 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             values = [row[c] for c in columns]
             for i in converted:
-                values[i] = convert(values[i])
+                value = values[i]
+                try:
+                    values[i] = seen[value]
+                except (KeyError, TypeError):  # a new timestamp, or JSON (unhashable)
+                    values[i] = convert(value)
             copy.write_row(values)
 
 

@@ -377,9 +377,11 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     bulk_insert(table_of(Report), rows)
 
     # Entries: counts, expiry and status derived from their open reports, one UPDATE per outcome.
+    order = sorted(touched)
+    was_active = {entry_id for entry_id, state in before.items() if state["status"] == "active"}
     after: dict[int, dict[str, Any]] = {}
     outcomes: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for entry_id in sorted(touched):
+    for entry_id in order:
         old = before.get(entry_id) or {"status": "active", "status_reason": None, "expires_at": None}
         open_reports = reports[entry_id].values()
         state: tuple[str, str | None, int, dt.datetime | None]
@@ -411,17 +413,20 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     values = {entry_id: pair for pair, entry_id in entries.items()}
     values.update({row.entry_id: (row.kind, row.value) for row, _ in (*to_close.values(), *to_move.values())})
     feed: list[tuple[str, int, str, str]] = []
-    for entry_id in sorted(touched):
+    entered: list[int] = []
+    left: list[int] = []
+    for entry_id in order:
         kind, value = values[entry_id]
         if after[entry_id]["status"] == "active":
             feed.append((changes.UPSERT, entry_id, kind, value))
-        elif _was_active(before, entry_id):
+            if entry_id not in was_active:
+                entered.append(entry_id)
+        elif entry_id in was_active:
             feed.append((changes.REMOVE, entry_id, kind, value))
+            left.append(entry_id)
     changes.append(feed)
 
     opened = [[entries[(k[0], k[1])], k[2], k[3], w.subject_entry_id, w.expires_at] for k, w in to_open.items()]
-    entered = [i for i in sorted(touched) if after[i]["status"] == "active" and not _was_active(before, i)]
-    left = [i for i in sorted(touched) if after[i]["status"] != "active" and _was_active(before, i)]
     record_many(
         [
             {
@@ -449,10 +454,6 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         actor,
     )
     return len(touched)
-
-
-def _was_active(before: dict[int, dict[str, Any]], entry_id: int) -> bool:
-    return entry_id in before and before[entry_id]["status"] == "active"
 
 
 def _target(desired: dict[Key, Wanted], existing: dict[Key, Any]) -> int | None:

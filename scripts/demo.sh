@@ -251,6 +251,21 @@ answer=$(call '200|201' POST /v1/entries "${AS_APP[@]}" "${json[@]}" -d '{"kind"
 check "$answer" '.reporters >= 2' "corroboration"
 show "$answer" '{id, value, reporters}'
 
+step "trust: one standard org's report labels, one trusted org's report blocks (tier and score on every match)"
+answer=$(call 201 POST /v1/entries "${AS_APP[@]}" "${json[@]}" -d "{\"kind\": \"number\", \"value\": \"+86132$RUN\", \"reason\": \"users marked it as fraud\"}")
+check "$answer" '.tier == "label" and .score < 100' "a marking app's report alone"
+show "$answer" '{value, tier, score}'
+answer=$(call 200 POST /v1/check "${AS_CARRIER[@]}" "${json[@]}" -d "{\"sender\": \"+86132$RUN\", \"text\": \"hello\"}")
+check "$answer" '.verdict == "label" and .matches[0].tier == "label"' "the check of a label-tier sender"
+echo "check: $(jq -c '{verdict, tier: .matches[0].tier}' <<<"$answer") (warn the user, do not block)"
+answer=$(call 200 GET "/v1/lookup?value=%2B86132$RUN&min_tier=block" "${AS_CARRIER[@]}")
+check "$answer" '.matches == []' "min_tier=block leaves label-tier entries out"
+answer=$(call 200 POST /v1/entries "${AS_CARRIER[@]}" "${json[@]}" -d "{\"kind\": \"number\", \"value\": \"+86132$RUN\", \"reason\": \"fraud calls confirmed\"}")
+check "$answer" '.tier == "block"' "a carrier's corroboration"
+answer=$(call 200 POST /v1/check "${AS_CARRIER[@]}" "${json[@]}" -d "{\"sender\": \"+86132$RUN\", \"text\": \"hello\"}")
+check "$answer" '.verdict == "block"' "the check once a carrier reported it"
+echo "after the carrier's report: $(jq -c '{verdict, tier: .matches[0].tier, score: .matches[0].score}' <<<"$answer")"
+
 step "disputes: the number's new owner disputes (POST /v1/entries/{id}/disputes), a regulator resolves"
 answer=$(call 201 POST "/v1/entries/$DISPUTE_ID/disputes" "${AS_APP[@]}" "${json[@]}" \
   -d '{"reason": "this number was reassigned to our user last month"}')

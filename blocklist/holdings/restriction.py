@@ -40,6 +40,7 @@ from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
 from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
+from ..values.ids import entry_uuid
 from ..values.normalise import InvalidValue, parse_range
 from .models import Holding
 
@@ -203,6 +204,7 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
             {
                 "kind": kind,
                 "value": value,
+                "object_uuid": entry_uuid(kind, value),  # COPY takes no column defaults
                 "raw_value": value,
                 "status": "active",
                 "range_prefix": prefix,

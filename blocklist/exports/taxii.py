@@ -74,7 +74,9 @@ def collection(collection_uuid: str) -> dict:
     name = collection_name(collection_uuid)
     return {
         "id": collection_uuid,
-        "title": f"Blocklist: {'every kind' if name == ALL else name}",
+        # The kind itself (or `all`): OpenCTI's TAXII2 connector names collections by title in
+        # TAXII2_COLLECTIONS (`blocklist.domain`), so a title needs no quoting there.
+        "title": name,
         "description": ("Every entry of the exchange" if name == ALL else f"Entries of kind {name}")
         + " as STIX 2.1 indicators (revoked once it leaves the active set), with an identity per reporting org",
         "can_read": True,

@@ -73,10 +73,10 @@ def test_discovery_api_root_and_collections(client, reader):
     assert root["versions"] == [TAXII]
     collections = _get(client, f"{ROOT}/collections/", reader).json["collections"]
     titles = {c["id"]: c["title"] for c in collections}
-    assert len(collections) == 9 and titles[ALL] == "Blocklist: every kind"
+    assert len(collections) == 9 and titles[ALL] == "all"
     assert all(c["can_read"] and not c["can_write"] for c in collections)
     one = _get(client, f"{ROOT}/collections/{taxii.collection_id('url')}/", reader).json
-    assert one["media_types"] == ["application/stix+json;version=2.1"] and one["title"] == "Blocklist: url"
+    assert one["media_types"] == ["application/stix+json;version=2.1"] and one["title"] == "url"
 
 
 @pytest.mark.parametrize(

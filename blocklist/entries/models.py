@@ -46,8 +46,10 @@ class Entry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH))
     # `values.ids.entry_uuid(kind, value)`: the STIX indicator id and MISP attribute uuid, stored
-    # so TAXII's `match[id]` and `objects/{id}/` find the entry with one index probe.
-    object_uuid: Mapped[uuid.UUID] = mapped_column(Uuid, default=_object_uuid_default, index=True)
+    # so TAXII's `match[id]` and `objects/{id}/` find the entry with one index probe. None only
+    # for an entry written by a release from before migration 0011 during a rolling upgrade,
+    # until the sweeper fills it in (`entries/object_ids.fill_missing`).
+    object_uuid: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=_object_uuid_default, index=True)
     raw_value: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Why the entry is not active: "withdrawn", "ttl", "recycled", a regulator's reason, ...

@@ -5,9 +5,13 @@ Revises: 0009
 
 Existing data: every entry gets `object_uuid` = UUIDv5(NS, "<kind>:<value>") (as
 `blocklist.values.ids.entry_uuid` computes it for new entries), written in batches of 10,000 in
-id order (bounded memory at any size; on PostgreSQL one UPDATE per batch), then the column is made
-NOT NULL and indexed. The derivation is repeated here, not imported, so this revision keeps
-doing what it did whatever the code becomes.
+id order (bounded memory at any size; on PostgreSQL one UPDATE per batch), then indexed. The
+derivation is repeated here, not imported, so this revision keeps doing what it did whatever
+the code becomes.
+
+The column stays nullable: nodes of the previous release, still serving during a rolling
+upgrade (deploy/README.md), insert entries without it; the new release's sweeper fills those in
+(`blocklist/entries/object_ids.py`). A later revision can make it NOT NULL.
 """
 
 import uuid
@@ -36,7 +40,6 @@ def upgrade():
         batch_op.add_column(sa.Column("object_uuid", sa.Uuid(), nullable=True))
     backfill(op.get_bind())
     with op.batch_alter_table("entries", schema=None) as batch_op:
-        batch_op.alter_column("object_uuid", existing_type=sa.Uuid(), nullable=False)
         batch_op.create_index(batch_op.f("ix_entries_object_uuid"), ["object_uuid"], unique=False)
 
 

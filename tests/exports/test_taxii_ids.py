@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import event, select, text
 from support.subjects import make_uscc
 
-from blocklist.db import db
+from blocklist.db import db, utcnow
 from blocklist.entries.models import Entry
 from blocklist.exports import taxii
+from blocklist.feeds.sweeper import sweep
 from blocklist.values.ids import entry_uuid
 
 pytestmark = pytest.mark.committed
@@ -153,17 +154,23 @@ def test_too_many_ids_in_match_id_is_a_400(client, reader):
     assert "match[id]" in response.json["details"]
 
 
-def test_the_migration_column_is_not_null(app):
+def test_an_entry_written_without_its_id_is_found_once_the_sweeper_filled_it_in(app, client, reader):
+    """As a node of a release before 0011 writes entries during a rolling upgrade."""
     with app.app_context():
-        column = Entry.__table__.c.object_uuid
-        db.session.rollback()
-    assert column.nullable is False and column.index is True
-    with app.app_context(), pytest.raises(Exception, match="(?i)not null|NotNull"):
         db.session.execute(
             text(
                 "INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at)"
-                " VALUES ('code', '10693777', '10693777', 'active', 0, 0, '2026-01-01', '2026-01-01')"
-            )
+                " VALUES ('code', '10693777', '10693777', 'active', 0, 1, :now, :now)"
+            ),
+            {"now": utcnow()},
         )
+        db.session.commit()
+    url = f"{ROOT}/collections/{ALL}/objects/indicator--{entry_uuid('code', '10693777')}/"
+    assert client.get(url, headers=reader).status_code == 404  # not findable by its id yet
     with app.app_context():
+        assert sweep(prune=False)["ids_filled"] == 1
+        assert sweep(prune=False)["ids_filled"] == 0
+        stored = db.session.scalar(select(Entry.object_uuid).where(Entry.value == "10693777"))
         db.session.rollback()
+    assert stored == entry_uuid("code", "10693777")
+    assert client.get(url, headers=reader).status_code == 200

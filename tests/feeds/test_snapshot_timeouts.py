@@ -79,14 +79,12 @@ def test_idle_reader_loses_its_transaction_and_the_pool_keeps_no_connection(
 
 def _fill(app, rows: int) -> None:
     """`rows` active keywords of ~400 bytes each, inserted in one statement (a snapshot of them
-    is far larger than the socket buffers between the server and a reader; their object_uuid
-    is random, not their UUIDv5: nothing here reads TAXII)."""
+    is far larger than the socket buffers between the server and a reader)."""
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(
             text("""
-            INSERT INTO entries (kind, value, object_uuid, raw_value, status, reporters, version, created_at,
-                                 updated_at)
-            SELECT 'keyword', 'filler ' || g || ' ' || repeat('x', 400), gen_random_uuid(), 'filler', 'active', 1, 1,
+            INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at)
+            SELECT 'keyword', 'filler ' || g || ' ' || repeat('x', 400), 'filler', 'active', 1, 1,
                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
             FROM generate_series(1, :rows) g"""),
             {"rows": rows},

@@ -83,17 +83,43 @@ def time_taxii(base: str, headers: dict, cap: int) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
+def time_object_lookups(base: str, headers: dict, count: int) -> tuple[float, float, float]:
+    """Mean seconds of `objects/{id}/` for `count` listed indicators (taken from the first page)
+    and for `count` unknown ids, and of one `match[id]` page naming 50 listed ids (the most that
+    fit gunicorn's 4094-byte request line), in the collection `all`."""
+    collections = requests.get(base + "/taxii2/blocklist/collections/", headers=headers, timeout=60).json()
+    url = f"{base}/taxii2/blocklist/collections/{collections['collections'][-1]['id']}/objects/"
+    first = requests.get(url, params={"limit": 1000, "match[type]": "indicator"}, headers=headers, timeout=600)
+    known = [o["id"] for o in first.json()["objects"]][-count:]
+    unknown = [f"indicator--00000000-0000-4000-8000-{i:012d}" for i in range(count)]
+    means = []
+    for ids in (known, unknown):
+        started = time.perf_counter()
+        for object_id in ids:
+            status = requests.get(f"{url}{object_id}/", headers=headers, timeout=600).status_code
+            assert status == (200 if ids is known else 404), status
+        means.append((time.perf_counter() - started) / len(ids))
+    fifty = [o["id"] for o in first.json()["objects"]][-50:]
+    started = time.perf_counter()
+    body = requests.get(url, params={"match[id]": ",".join(fifty)}, headers=headers, timeout=600).json()
+    assert len(body["objects"]) == len(fifty), len(body["objects"])
+    means.append(time.perf_counter() - started)
+    return means[0], means[1], means[2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/blocklist_exports_bench")
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--taxii-objects", type=int, default=20_000)
+    parser.add_argument("--lookups", type=int, default=20, help="objects/{id}/ requests timed, listed and unknown")
     args = parser.parse_args()
     from conftest import LiveServer
 
     bench_feeds.LOAD_SQL = LOAD_SQL
-    creds = bench_feeds.setup(args.database_url, args.n)
+    # Loaded at the revision before 0011, so the upgrade times 0011's object_uuid backfill.
+    creds = bench_feeds.setup(args.database_url, args.n, load_at="0011-1")
     server = LiveServer(
         args.database_url, workers=2, worker_class="gthread", extra_env={"GUNICORN_CMD_ARGS": "--threads 8"}
     ).start()
@@ -119,6 +145,10 @@ def main() -> None:
         seconds, count = time_taxii(base, reader, args.taxii_objects)
         rate, label = count / seconds, "TAXII objects (1000/page)"
         print(f"{label:28} {seconds:8.2f} {'':>8} {count:10,} {rate:10,.0f} {rate / baseline:8.2f}")
+        known, unknown, fifty = time_object_lookups(base, reader, args.lookups)
+        mean = f"{known * 1000:.1f} ms listed, {unknown * 1000:.1f} ms unknown (mean of {args.lookups})"
+        print(f"TAXII objects/{{id}}/: {mean}")
+        print(f"TAXII match[id] with 50 ids: {fifty * 1000:.1f} ms")
         print(f"peak RSS of a serving worker: {bench_feeds.worker_peak_rss_kb(server.process.pid) / 1024:.0f} MB")
     finally:
         server.stop()

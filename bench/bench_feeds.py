@@ -28,15 +28,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
+# The entries' object_uuid is their UUIDv5 (blocklist/values/ids.py), made by uuid-ossp's
+# uuid_generate_v5 (PostgreSQL contrib) in this scratch database.
 LOAD_SQL = """
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
 INSERT INTO entries (id, kind, value, raw_value, status, category, reporters, version, expires_at,
-                     created_at, updated_at)
-SELECT i, CASE WHEN i % 10 = 0 THEN 'code' ELSE 'number' END,
-       CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '+86138' || lpad(i::text, 8, '0') END,
+                     created_at, updated_at, object_uuid)
+SELECT *, uuid_generate_v5('4d1f4a4e-6f0b-5c61-9a57-2f1d0c9e8b31', k || ':' || v) FROM (
+SELECT i, CASE WHEN i % 10 = 0 THEN 'code' ELSE 'number' END AS k,
+       CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '+86138' || lpad(i::text, 8, '0') END AS v,
        CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '138' || lpad(i::text, 8, '0') END,
        'active', CASE WHEN i % 3 = 0 THEN 'fraud' END, 1, 1,
        now() AT TIME ZONE 'utc' + interval '180 days', now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
-FROM generate_series(1, %(n)s) i;
+FROM generate_series(1, %(n)s) i) g;
 INSERT INTO reports (entry_id, org_id, client_id, raw_value, created_at, updated_at)
 SELECT id, %(org)s, %(client)s, raw_value, created_at, updated_at FROM entries;
 INSERT INTO entry_tags (entry_id, tag) SELECT id, 'fraud:ticket-scam' FROM entries WHERE id % 3 = 0;
@@ -53,8 +57,9 @@ COPY_SQL = (
 )
 
 
-def setup(url: str, n: int) -> dict:
-    """Wipe the database at `url` (a plain postgresql:// URL), migrate, make clients, load N rows."""
+def setup(url: str, n: int, load_at: str | None = None) -> dict:
+    """Wipe the database at `url` (a plain postgresql:// URL), migrate, make clients, load N rows
+    (with `load_at`, a migration revision: load there, then time the upgrade to head)."""
     import flask_migrate
     from sqlalchemy import text
 
@@ -68,7 +73,7 @@ def setup(url: str, n: int) -> dict:
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-        flask_migrate.upgrade()
+        flask_migrate.upgrade(revision=load_at or "head")
         carrier = auth_services.create_org("bench-carrier", "carrier", actor=OPERATOR)
         carrier_client, carrier_secret = auth_services.create_client(carrier, actor=OPERATOR)
         consumer = auth_services.create_org("bench-consumer", "consumer", actor=OPERATOR)
@@ -86,6 +91,11 @@ def setup(url: str, n: int) -> dict:
             LOAD_SQL.replace("%(n)s", str(n)).replace("%(org)s", str(ids[0])).replace("%(client)s", f"'{ids[1]}'")
         )
     print(f"loaded {n} entries in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if load_at:
+        with app.app_context():
+            started = time.perf_counter()
+            flask_migrate.upgrade()
+            print(f"upgraded {n} entries from {load_at} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return creds
 
 

@@ -62,11 +62,13 @@ def setup(app, holdings: int, background: int, allowlist: int) -> dict[str, tupl
         db.session.commit()
         carrier_org = creds["carrier"][2]
         started = time.perf_counter()
+        db.session.execute(text('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"'))  # object_uuid: the UUIDv5
         db.session.execute(
             text(
-                "INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at) "
-                "SELECT 'number', '+86139' || lpad(g::text, 8, '0'), '+86139' || lpad(g::text, 8, '0'), 'active', 1, "
-                "1, now(), now() FROM generate_series(1, :n) g"
+                "INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at, "
+                "object_uuid) SELECT 'number', v, v, 'active', 1, 1, now(), now(), "
+                "uuid_generate_v5('4d1f4a4e-6f0b-5c61-9a57-2f1d0c9e8b31', 'number:' || v) "
+                "FROM (SELECT '+86139' || lpad(g::text, 8, '0') AS v FROM generate_series(1, :n) g) s"
             ),
             {"n": background},
         )

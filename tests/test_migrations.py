@@ -75,3 +75,41 @@ def test_0008_brings_the_existing_audit_records_into_the_merkle_tree(tmp_path):
         db.session.rollback()
     assert sorted(backfilled[1]) == sorted(grown[1]) and len(grown[1]) == 10 + 5 + 2 + 1
     assert backfilled[0] == grown[0]
+
+
+def test_0011_gives_every_entry_its_object_uuid_in_batches_and_downgrades(tmp_path):
+    import importlib
+    import uuid
+
+    from blocklist.values.ids import entry_uuid
+
+    migration = importlib.import_module("migrations.versions.0011_entry_object_uuid")
+    app = create_app({**TEST_CONFIG, "database_url": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+    with app.app_context():
+        flask_migrate.upgrade(revision="0011-1")
+        values = [("code", f"1069{i:04d}") for i in range(25)] + [("domain", "a.example.com"), ("keyword", "安全账户")]
+        with db.engine.begin() as conn:
+            for entry_id, (kind, value) in enumerate(values, start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO entries (id, kind, value, raw_value, status, reporters, version, created_at,"
+                        " updated_at) VALUES (:id, :kind, :value, :value, 'active', 1, 1, :now, :now)"
+                    ),
+                    {"id": entry_id, "kind": kind, "value": value, "now": NOW},
+                )
+        with db.engine.begin() as conn:  # the batches walk the ids: a small batch covers every row
+            conn.execute(text("ALTER TABLE entries ADD COLUMN object_uuid CHAR(32)"))
+            assert migration.backfill(conn, batch=4) == len(values)
+            assert migration.backfill(conn, batch=4) == 0  # nothing left without one
+            conn.execute(text("ALTER TABLE entries DROP COLUMN object_uuid"))
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            stored = conn.execute(text("SELECT kind, value, object_uuid FROM entries ORDER BY id")).all()
+            indexes = {row[1] for row in conn.execute(text("PRAGMA index_list(entries)"))}
+            notnull = {row[1]: row[3] for row in conn.execute(text("PRAGMA table_info(entries)"))}
+        assert [(k, v, uuid.UUID(u)) for k, v, u in stored] == [(k, v, entry_uuid(k, v)) for k, v in values]
+        assert "ix_entries_object_uuid" in indexes and notnull["object_uuid"] == 0  # see 0011's docstring
+        flask_migrate.downgrade(revision="0011-1")
+        with db.engine.connect() as conn:
+            assert "object_uuid" not in {row[1] for row in conn.execute(text("PRAGMA table_info(entries)"))}
+            assert conn.scalar(text("SELECT count(*) FROM entries")) == len(values)

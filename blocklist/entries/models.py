@@ -4,13 +4,15 @@ the regulators' allowlist, disputes and stored idempotent responses."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, or_, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, and_, or_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import Org
 from ..db import Base, BigId, UTCDateTime, utcnow
+from ..values.ids import entry_uuid
 
 STATUSES = ("active", "expired", "revoked")
 MAX_VALUE_LENGTH = 2048
@@ -25,6 +27,13 @@ def effective_status(status: str, expires_at: dt.datetime | None, now: dt.dateti
     return status
 
 
+def _object_uuid_default(context) -> uuid.UUID:
+    """The `object_uuid` of a row inserted without one through SQLAlchemy (PostgreSQL's COPY in
+    `db.insert_with_ids` takes no defaults: its callers pass `entry_uuid` themselves)."""
+    row = context.get_current_parameters()
+    return entry_uuid(row["kind"], row["value"])
+
+
 class Entry(Base):
     __tablename__ = "entries"
     __table_args__ = (
@@ -36,6 +45,11 @@ class Entry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH))
+    # `values.ids.entry_uuid(kind, value)`: the STIX indicator id and MISP attribute uuid, stored
+    # so TAXII's `match[id]` and `objects/{id}/` find the entry with one index probe. None only
+    # for an entry written by a release from before migration 0011 during a rolling upgrade,
+    # until the sweeper fills it in (`entries/object_ids.fill_missing`).
+    object_uuid: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=_object_uuid_default, index=True)
     raw_value: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Why the entry is not active: "withdrawn", "ttl", "recycled", a regulator's reason, ...

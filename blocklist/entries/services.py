@@ -28,6 +28,7 @@ from ..feeds import changes
 from ..holdings.restriction import reconcile_subjects
 from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
+from ..values.ids import entry_uuid
 from ..values.normalise import InvalidValue
 from ..values.subjects import SUBJECT_KINDS
 from ..values.trust import Assessment
@@ -381,6 +382,7 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
         {
             "kind": i.value.kind,
             "value": i.value.value,
+            "object_uuid": entry_uuid(i.value.kind, i.value.value),  # COPY takes no column defaults
             "raw_value": i.raw_value,
             "status": "active",
             "category": i.category,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -38,9 +39,20 @@ _TIME = UTCDateTime()
 
 @dataclass(frozen=True)
 class Change:
+    """An entry's change as TAXII serves it: its place, its time (the object's version and
+    `date_added`) and the tier recorded with it (None: a remove, or an upsert from before tiers)."""
+
     position: int
     entry_id: int
     created_at: dt.datetime
+    tier: str | None = None
+
+
+_CHANGE_COLUMNS = (_changes.c.position, _changes.c.entry_id, _changes.c.created_at, _changes.c.tier)
+
+
+def _change(row) -> Change:
+    return Change(row.position, row.entry_id, aware(row.created_at), row.tier)
 
 
 def aware(value) -> dt.datetime:
@@ -61,7 +73,7 @@ def latest_changes(
     or before `head`, in position order (restricted to `kind` and to `entry_ids` if given)."""
     later = aliased(_changes)
     stmt = (
-        select(_changes.c.position, _changes.c.entry_id, _changes.c.created_at)
+        select(*_CHANGE_COLUMNS)
         .where(_changes.c.position > after, _changes.c.position <= head)
         .where(
             ~exists().where(
@@ -79,7 +91,7 @@ def latest_changes(
         stmt = stmt.where(_changes.c.kind == kind)
     if entry_ids is not None:
         stmt = stmt.where(_changes.c.entry_id.in_(list(entry_ids)))
-    return [Change(row.position, row.entry_id, aware(row.created_at)) for row in conn.execute(stmt)]
+    return [_change(row) for row in conn.execute(stmt)]
 
 
 def change_time(conn: Connection, position: int) -> dt.datetime | None:
@@ -102,16 +114,14 @@ def last_position_at_or_before(conn: Connection, when: dt.datetime, low: int, hi
 
 def entry_states(conn: Connection, changes: list[Change]) -> dict[int, stix.EntryState]:
     """The entries of `changes` as they are in this read, with their reporters (first report
-    first) and tags: three queries."""
+    first), tags and the tier recorded with the change: three queries."""
     ids = [c.entry_id for c in changes]
-    changed_at = {c.entry_id: c.created_at for c in changes}
+    changed = {c.entry_id: c for c in changes}
     reporters: dict[int, list[stix.Reporter]] = {i: [] for i in ids}
     tags: dict[int, list[str]] = {i: [] for i in ids}
     report_rows = conn.execute(
         select(
             _reports.c.entry_id,
-            _reports.c.withdrawn_at,
-            _reports.c.expires_at,
             _orgs.c.id,
             _orgs.c.name,
             _orgs.c.kind,
@@ -122,10 +132,7 @@ def entry_states(conn: Connection, changes: list[Change]) -> dict[int, stix.Entr
         .order_by(_reports.c.id)
     )
     for row in report_rows:
-        active = row.withdrawn_at is None and (
-            row.expires_at is None or aware(row.expires_at) > changed_at[row.entry_id]
-        )
-        reporters[row.entry_id].append(stix.Reporter(row.id, row.name, row.kind, aware(row.created_at), active))
+        reporters[row.entry_id].append(stix.Reporter(row.id, row.name, row.kind, aware(row.created_at)))
     tag_rows = conn.execute(
         select(_tags.c.entry_id, _tags.c.tag).where(_tags.c.entry_id.in_(ids)).order_by(_tags.c.tag)
     )
@@ -142,36 +149,45 @@ def entry_states(conn: Connection, changes: list[Change]) -> dict[int, stix.Entr
             tags=tags[row.id],
             created_at=aware(row.created_at),
             expires_at=None if row.expires_at is None else aware(row.expires_at),
-            changed_at=changed_at[row.id],
+            changed_at=changed[row.id].created_at,
+            tier=changed[row.id].tier,
             reporters=reporters[row.id],
         )
     return states
 
 
-def entry_ids_for_uuids(conn: Connection, kind: str | None, wanted: set, batch: int = STREAM_ROWS) -> list[int]:
-    """Ids of the entries (of `kind`, if given) whose `stix.object_uuid` is in `wanted`. UUIDv5
-    cannot be inverted and is not stored, so this walks the entries once (linear; see README)."""
-    found: list[int] = []
-    stmt = select(_entries.c.id, _entries.c.kind, _entries.c.value)
+def entry_ids_for_uuids(conn: Connection, kind: str | None, wanted: Iterable[uuid.UUID]) -> list[int]:
+    """Ids of the entries (of `kind`, if given) whose `object_uuid` is in `wanted` (the caller
+    bounds how many): one probe of its index, whatever the number of entries."""
+    stmt = select(_entries.c.id).where(_entries.c.object_uuid.in_(list(wanted))).order_by(_entries.c.id)
     if kind is not None:
         stmt = stmt.where(_entries.c.kind == kind)
-    result = conn.execute(stmt.execution_options(yield_per=batch))
-    for rows in result.partitions():
-        found.extend(row.id for row in rows if stix.object_uuid(row.kind, row.value) in wanted)
-        if len(found) == len(wanted):
-            result.close()
-            break
-    return found
+    return list(conn.scalars(stmt))
 
 
 def latest_change_of(conn: Connection, entry_id: int, head: int) -> Change | None:
     row = conn.execute(
-        select(_changes.c.position, _changes.c.entry_id, _changes.c.created_at)
+        select(*_CHANGE_COLUMNS)
         .where(_changes.c.entry_id == entry_id, _changes.c.position <= head)
         .order_by(_changes.c.position.desc())
         .limit(1)
     ).first()
-    return None if row is None else Change(row.position, row.entry_id, aware(row.created_at))
+    return None if row is None else _change(row)
+
+
+def changes_of(conn: Connection, entry_id: int, *, after: int, head: int, since, limit: int) -> list[Change]:
+    """Up to `limit` retained changes of one entry at positions in (`after`, `head`] (and, if
+    `since` is given, with times after it), in position order: its versions, via the index on
+    the change log's entry id."""
+    stmt = (
+        select(*_CHANGE_COLUMNS)
+        .where(_changes.c.entry_id == entry_id, _changes.c.position > after, _changes.c.position <= head)
+        .order_by(_changes.c.position)
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(_changes.c.created_at > since)
+    return [_change(row) for row in conn.execute(stmt)]
 
 
 def last_change_time(conn: Connection, kind: str, head: int) -> dt.datetime | None:

@@ -9,7 +9,8 @@
   cyber-observable types of this exchange's extension (`x-blocklist-number`, `-code`, `-range`,
   `-keyword`, `-enterprise`, `-person`), declared by `EXTENSION_DEFINITION` (STIX 2.1 §7.3,
   `new-sco`), and every indicator carries the `property-extension` with `kind` and `value`.
-- `valid_until` from `expires_at`, `labels` from tags, `confidence` from `confidence(...)`,
+- `valid_until` from `expires_at`, `labels` from tags, `confidence` from the tier recorded with
+  the latest change (`confidence(...)`),
   `revoked: true` once the entry left the active set, `created_by_ref` the identity of the org
   whose report came first (an `identity` per reporting org).
 """
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from stix2.v21 import ExtensionDefinition, Identity, Indicator
 from stix2.v21.base import _DomainObject
 
-# The namespace of every UUIDv5 this exchange derives (STIX ids, MISP event and attribute uuids).
-NAMESPACE = uuid.UUID("4d1f4a4e-6f0b-5c61-9a57-2f1d0c9e8b31")
+from ..values.ids import NAMESPACE, entry_uuid
+
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 # STIX cyber-observable types: the standard ones where STIX has them, else the extension's.
@@ -76,7 +77,6 @@ class Reporter:
     name: str
     kind: str
     created_at: dt.datetime
-    active: bool
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,14 @@ class EntryState:
     expires_at: dt.datetime | None
     changed_at: dt.datetime
     reporters: Sequence[Reporter]
+    # The tier recorded with that change (feed_changes.tier; None: before tiers, read as block).
+    tier: str | None = None
 
 
 def object_uuid(kind: str, value: str) -> uuid.UUID:
-    """The entry's UUIDv5: its STIX indicator id and its MISP attribute uuid."""
-    return uuid.uuid5(NAMESPACE, f"{kind}:{value}")
+    """The entry's UUIDv5 (`values.ids.entry_uuid`, stored as `entries.object_uuid`): its STIX
+    indicator id and its MISP attribute uuid."""
+    return entry_uuid(kind, value)
 
 
 def indicator_id(kind: str, value: str) -> str:
@@ -118,28 +121,23 @@ def pattern(kind: str, value: str) -> str:
     return f"[{observable_type(kind)}:value = '{literal}']"
 
 
-# The interim rule until the trust score (#16) exists: replace this one function with the score.
-REPORTER_CONFIDENCE = {"regulator": 100, "carrier": 80}
-STANDARD_CONFIDENCE = 50
-CORROBORATION_STEP = 10
-CORROBORATED_MAX = 95
+# STIX 2.1 Appendix A, the "None / Low / Med / High" scale: each tier is one of its values.
+TIER_CONFIDENCE = {"block": 85, "label": 50, "watch": 15}
+REVOKED_CONFIDENCE = 0
 
 
-def confidence(reporter_kinds: Sequence[str]) -> int:
-    """STIX `confidence` (0-100) from the kinds of the orgs with an active report: a regulator's
-    report is authoritative (100); otherwise the most trusted reporter's base (carrier 80,
-    others 50) plus 10 for each further reporting org, at most 95; 0 with no active report."""
-    if not reporter_kinds:
-        return 0
-    if "regulator" in reporter_kinds:
-        return 100
-    base = max(REPORTER_CONFIDENCE.get(kind, STANDARD_CONFIDENCE) for kind in reporter_kinds)
-    return min(CORROBORATED_MAX, base + CORROBORATION_STEP * (len(reporter_kinds) - 1))
+def confidence(tier: str | None, revoked: bool) -> int:
+    """STIX `confidence` (0-100) from the tier recorded with the entry's latest feed change:
+    block 85 (High), label 50 (Medium), watch 15 (Low), an object revoked 0 (None); a change
+    from before tiers counts as block (as every read of the tier does). Not the score: that
+    moves as reports age between changes, and a TAXII object may change only with a version."""
+    if revoked:
+        return REVOKED_CONFIDENCE
+    return TIER_CONFIDENCE.get(tier or "block", TIER_CONFIDENCE["block"])
 
 
 def indicator(entry: EntryState) -> Indicator:
     """The entry's indicator as of its latest change."""
-    active = [r for r in entry.reporters if r.active]
     valid_until = entry.expires_at if entry.expires_at and entry.expires_at > entry.created_at else None
     fields = {
         "id": indicator_id(entry.kind, entry.value),
@@ -150,7 +148,7 @@ def indicator(entry: EntryState) -> Indicator:
         "pattern": pattern(entry.kind, entry.value),
         "pattern_type": "stix",
         "valid_from": entry.created_at,
-        "confidence": confidence([r.kind for r in active]),
+        "confidence": confidence(entry.tier, entry.status != "active"),
         "revoked": entry.status != "active",
         "extensions": {
             EXTENSION_DEFINITION.id: {"extension_type": "property-extension", "kind": entry.kind, "value": entry.value}

@@ -36,7 +36,9 @@ STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 ALL = "all"
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 1000
-MAX_MATCH_IDS = 100
+# match[id] ids: 50 keep the request line (~51 bytes an id, URL-encoded) under gunicorn's
+# default limit of 4094 bytes; each is one probe of the entries' object_uuid index.
+MAX_MATCH_IDS = 50
 OBJECT_TYPES = ("indicator", "identity")
 _NEXT = re.compile(r"^([ep])(0|[1-9][0-9]{0,18})$")
 _STIX_ID = re.compile(r"^([a-z][a-z0-9-]*)--([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
@@ -72,7 +74,9 @@ def collection(collection_uuid: str) -> dict:
     name = collection_name(collection_uuid)
     return {
         "id": collection_uuid,
-        "title": f"Blocklist: {'every kind' if name == ALL else name}",
+        # The kind itself (or `all`): OpenCTI's TAXII2 connector names collections by title in
+        # TAXII2_COLLECTIONS (`blocklist.domain`), so a title needs no quoting there.
+        "title": name,
         "description": ("Every entry of the exchange" if name == ALL else f"Entries of kind {name}")
         + " as STIX 2.1 indicators (revoked once it leaves the active set), with an identity per reporting org",
         "can_read": True,
@@ -177,7 +181,8 @@ class Filters:
         return filters
 
     def wants_version(self, modified: dt.datetime) -> bool:
-        """Only the latest version of each object is kept, so first = last = all = it."""
+        """Only the latest version of each object's content is kept (`versions/` lists the
+        others), so first = last = all = it."""
         explicit = [parse_time(v, "match[version]") for v in self.versions if v not in ("first", "last", "all")]
         return not explicit or len(explicit) < len(self.versions) or modified in explicit
 
@@ -212,7 +217,7 @@ def _pruned_entries(read: ConsistentRead, kind: str | None, after_id: int, horiz
         and_(_changes.c.entry_id == _entries.c.id, _changes.c.position > horizon, _changes.c.position <= read.position)
     )
     stmt = (
-        select(_entries.c.id, _entries.c.updated_at)
+        select(_entries.c.id, _entries.c.updated_at, _entries.c.tier)
         .where(_entries.c.status == "active", _entries.c.id > after_id, ~exists(later))
         .order_by(_entries.c.id)
         .limit(limit)
@@ -223,7 +228,8 @@ def _pruned_entries(read: ConsistentRead, kind: str | None, after_id: int, horiz
         stmt = stmt.where(_entries.c.updated_at > since)
     if ids is not None:
         stmt = stmt.where(_entries.c.id.in_(ids))
-    return [reads.Change(-row.id, row.id, row.updated_at) for row in read.conn.execute(stmt)]
+    # The entry's stored tier is its latest upsert's: the tier moves only with a feed change.
+    return [reads.Change(-row.id, row.id, row.updated_at, row.tier) for row in read.conn.execute(stmt)]
 
 
 def _entry_filter(read: ConsistentRead, kind: str | None, filters: Filters) -> list[int] | None:
@@ -302,27 +308,83 @@ def _fill(read: ConsistentRead, result: Page, changes: list[reads.Change], filte
         used += len(objects)
 
 
-def find(read: ConsistentRead, collection_uuid: str, object_id: str) -> tuple[object, dt.datetime] | None:
-    """The latest version of one object of the collection, with its date_added (None: absent)."""
+def _entry_of(read: ConsistentRead, collection_uuid: str, object_id: str) -> int | None:
+    """The id of the entry whose indicator `object_id` names, in the collection (None: no such
+    indicator); 404 for a malformed id. One probe of the object_uuid index."""
     kind = _kind(collection_name(collection_uuid))
     match = _STIX_ID.match(object_id)
     if match is None:
         raise NotFound("No such object: a STIX id is type--uuid.")
+    if match.group(1) != "indicator":
+        return None
+    found = reads.entry_ids_for_uuids(read.conn, kind, [uuid.UUID(match.group(2))])
+    return found[0] if found else None
+
+
+def _pruned_version(read: ConsistentRead, entry_id: int) -> reads.Change:
+    """An entry none of whose changes is retained: its one version is its `updated_at`, with
+    its stored tier (its latest upsert's)."""
+    row = read.conn.execute(select(_entries.c.updated_at, _entries.c.tier).where(_entries.c.id == entry_id)).one()
+    return reads.Change(0, entry_id, reads.aware(row.updated_at), row.tier)
+
+
+def find(read: ConsistentRead, collection_uuid: str, object_id: str) -> tuple[object, dt.datetime] | None:
+    """The latest version of one object of the collection, with its date_added (None: absent)."""
     for static in stix.STATIC_OBJECTS:
         if static.id == object_id:
             return static, stix.EPOCH
-    if match.group(1) != "indicator":
+    entry_id = _entry_of(read, collection_uuid, object_id)
+    if entry_id is None:
         return None
-    found = reads.entry_ids_for_uuids(read.conn, kind, {uuid.UUID(match.group(2))})
-    if not found:
-        return None
-    change = reads.latest_change_of(read.conn, found[0], read.position)
-    if change is None:
-        # Its latest change was pruned from the log: its version is its updated_at.
-        updated = read.conn.scalar(select(_entries.c.updated_at).where(_entries.c.id == found[0]))
-        change = reads.Change(0, found[0], reads.aware(updated))
-    state = reads.entry_states(read.conn, [change])[found[0]]
+    change = reads.latest_change_of(read.conn, entry_id, read.position) or _pruned_version(read, entry_id)
+    state = reads.entry_states(read.conn, [change])[entry_id]
     return stix.indicator(state), change.created_at
+
+
+@dataclass
+class Versions:
+    """Versions of one object in order, each (version, date_added); `next` when `more`."""
+
+    versions: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+    more: bool = False
+    next: str | None = None
+
+
+def versions(read: ConsistentRead, collection_uuid: str, object_id: str, filters: Filters) -> Versions | None:
+    """Up to `filters.limit` versions of one object (TAXII 2.1 §5.7), oldest first: for an
+    indicator, one per change of its entry still in the change log (each change gave the object
+    a new `modified`), or its one current version if none is; None: no such object."""
+    for static in stix.STATIC_OBJECTS:
+        if static.id == object_id:
+            return Versions([(stix.EPOCH, stix.EPOCH)])
+    entry_id = _entry_of(read, collection_uuid, object_id)
+    if entry_id is None:
+        return None
+    result = Versions()
+    if filters.spec_versions and "2.1" not in filters.spec_versions:
+        return result
+    horizon = _horizon(read)
+    phase, after = filters.next or ("p", horizon)
+    if phase != "p" or after > read.position:
+        raise BadRequest("`next` is not a value this resource returned.", errors={"next": ["Not for these versions."]})
+    if after < horizon:
+        raise BadRequest(
+            "The versions after this `next` were pruned from the retained log; start again without `next`.",
+            errors={"next": ["Older than the retained log."]},
+        )
+    changes = reads.changes_of(
+        read.conn, entry_id, after=after, head=read.position, since=filters.added_after, limit=filters.limit + 1
+    )
+    if not changes and filters.next is None and reads.latest_change_of(read.conn, entry_id, read.position) is None:
+        changes = [_pruned_version(read, entry_id)]
+        if filters.added_after is not None and changes[0].created_at <= filters.added_after:
+            changes = []
+    if len(changes) > filters.limit:
+        changes = changes[: filters.limit]
+        result.more, result.next = True, encode_next("p", changes[-1].position)
+    created = read.conn.scalar(select(_entries.c.created_at).where(_entries.c.id == entry_id))
+    result.versions = [(max(c.created_at, reads.aware(created)), c.created_at) for c in changes]
+    return result
 
 
 def envelope_json(result: Page, serialise) -> str:

@@ -80,7 +80,7 @@ _FILTERS = [
     _param("next", "The `next` of the previous page"),
     _param("match[id]", f"Comma-separated STIX ids (at most {taxii.MAX_MATCH_IDS})"),
     _param("match[type]", "Comma-separated STIX types: indicator, identity"),
-    _param("match[version]", "last, first, all or RFC 3339 times (only the latest version is kept)"),
+    _param("match[version]", "last, first, all or RFC 3339 times (only the latest version's content is kept)"),
     _param("match[spec_version]", "2.1"),
 ]
 
@@ -230,9 +230,35 @@ def get_object(api_root: str, collection_id: str, object_id: str) -> Response:
     return _answer('{"more":false,"objects":[' + obj.serialize() + "]}", taxii.date_headers([added]))
 
 
+_VERSION_FILTERS = [
+    _param("added_after", "Only versions added after this RFC 3339 time"),
+    _param("limit", f"At most this many versions (1 to {taxii.MAX_LIMIT}; default {taxii.DEFAULT_LIMIT})"),
+    _param("next", "The `next` of the previous page of versions"),
+    _param("match[spec_version]", "2.1"),
+]
+
+
 @bp.get("/<string:api_root>/collections/<string:collection_id>/objects/<string:object_id>/versions/")
-@operation(**_doc("The versions of one object kept (the latest)", [_API_ROOT, _COLLECTION, _OBJECT], dated=True))
+@operation(
+    **_doc(
+        "The versions of one object still in the change log, oldest first, paged by `next`",
+        [_API_ROOT, _COLLECTION, _OBJECT, *_VERSION_FILTERS],
+        dated=True,
+    )
+)
 def versions(api_root: str, collection_id: str, object_id: str) -> Response:
     _begin(api_root)
-    obj, added = _one(collection_id, object_id)
-    return _answer({"more": False, "versions": [taxii.stamp(obj["modified"])]}, taxii.date_headers([added]))
+    filters = taxii.Filters.parse(request.args)
+    taxii.collection_name(collection_id)
+    read = consistent_read()
+    try:
+        found = taxii.versions(read, collection_id, object_id, filters)
+    finally:
+        read.close()
+    if found is None:
+        raise NotFound("No such object in this collection.")
+    body: dict[str, Any] = {"more": found.more}
+    if found.next is not None:
+        body["next"] = found.next
+    body["versions"] = [taxii.stamp(version) for version, _ in found.versions]
+    return _answer(body, taxii.date_headers([added for _, added in found.versions]))

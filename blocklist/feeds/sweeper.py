@@ -1,6 +1,7 @@
 """Time-based changes reaching consumers: `sweep()` marks due entries expired (each a `remove`
 change), runs the tier job (entries whose tier ageing changed: each an `upsert` with the new
-tier) and, now and then, prunes the change log and stored idempotent answers.
+tier), gives entries written without an `object_uuid` theirs (`entries.object_ids`: a rolling
+upgrade's old nodes) and, now and then, prunes the change log and stored idempotent answers.
 
 Runs from `flask --app wsgi expire` (cron / the systemd timer) and from a background thread
 that every serving process starts on its first request (every BLOCKLIST_SWEEP_INTERVAL seconds;
@@ -20,6 +21,7 @@ from flask import Flask
 from ..config import current_settings, settings_of
 from ..context import SYSTEM
 from ..db import db
+from ..entries import object_ids
 from ..entries import services as entry_services
 from ..entries.idempotency import purge_expired
 from . import changes
@@ -60,9 +62,11 @@ def retier_all_due(now: dt.datetime | None = None, max_batches: int | None = Non
 
 
 def sweep(prune: bool = True) -> dict[str, int]:
-    """The job: expiry, tiers, then (with `prune`) the feed and idempotency retention, each
-    committed."""
+    """The job: expiry, tiers, missing object ids, then (with `prune`) the feed and idempotency
+    retention, each committed."""
     counts = {"expired": expire_all_due(), "retiered": retier_all_due(max_batches=TIER_BATCHES_PER_SWEEP)}
+    counts["ids_filled"] = object_ids.fill_missing()
+    db.session.commit()
     if prune:
         counts["feed_pruned"] = changes.prune()
         db.session.commit()

@@ -42,6 +42,7 @@ from ..entries import trust
 from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
+from ..values.ids import entry_uuid
 from ..values.normalise import InvalidValue, parse_range
 from .models import Holding
 
@@ -203,6 +204,7 @@ def _create_entries(
             {
                 "kind": kind,
                 "value": value,
+                "object_uuid": entry_uuid(kind, value),  # COPY takes no column defaults
                 "raw_value": value,
                 "status": "active",
                 "range_prefix": prefix,

@@ -6,6 +6,7 @@
 ranges), ``canonical`` (``CanonicalValue``: what an entry stores and is probed by, parents of
 domains, allowlist protection keys) and ``coverage`` (what a range, keyword or domain covers,
 and how wide a value may be) and ``subjects`` (enterprise and person values: USCC check,
-resident-ID check, the peppered person hash). Entries, matching, the sync client and exports all use these;
+resident-ID check, the peppered person hash) and ``ids`` (the UUIDv5 of an entry, its STIX and
+MISP id). Entries, matching, the sync client and exports all use these;
 nothing here imports from the rest of the package.
 """

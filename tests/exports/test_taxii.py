@@ -73,10 +73,10 @@ def test_discovery_api_root_and_collections(client, reader):
     assert root["versions"] == [TAXII]
     collections = _get(client, f"{ROOT}/collections/", reader).json["collections"]
     titles = {c["id"]: c["title"] for c in collections}
-    assert len(collections) == 9 and titles[ALL] == "Blocklist: every kind"
+    assert len(collections) == 9 and titles[ALL] == "all"
     assert all(c["can_read"] and not c["can_write"] for c in collections)
     one = _get(client, f"{ROOT}/collections/{taxii.collection_id('url')}/", reader).json
-    assert one["media_types"] == ["application/stix+json;version=2.1"] and one["title"] == "Blocklist: url"
+    assert one["media_types"] == ["application/stix+json;version=2.1"] and one["title"] == "url"
 
 
 @pytest.mark.parametrize(
@@ -161,8 +161,8 @@ def test_indicators_are_stix_2_1_with_deterministic_ids_and_the_entry_in_them(cl
     assert by_kind["number"]["pattern"] == "[x-blocklist-number:value = '+8613800138000']"
     assert by_kind["number"]["valid_until"].startswith(expires[:16])
     assert by_kind["keyword"]["pattern"] == "[x-blocklist-keyword:value = '安全账户']"
-    assert by_kind["code"]["confidence"] == 100  # a regulator reported it
-    assert by_kind["range"]["confidence"] == 80  # one carrier
+    assert by_kind["code"]["confidence"] == 85  # tier block (a regulator reported it)
+    assert by_kind["range"]["confidence"] == 85  # tier block (one carrier)
     identities = {o["id"]: o for o in objects if o["type"] == "identity"}
     carrier = stix.identity_id(callers.org_id("carrier"))
     assert identities[carrier]["name"] == "carrier-org" and by_kind["range"]["created_by_ref"] == carrier

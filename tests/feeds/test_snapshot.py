@@ -144,7 +144,13 @@ def test_expire_command_sweeps_due_entries_into_the_feed(app, runner, client, ca
     clock.advance(601)
     result = runner.invoke(args=["expire"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"expired": 1, "retiered": 0, "feed_pruned": 0, "idempotency_purged": 0}
+    assert json.loads(result.output) == {
+        "expired": 1,
+        "retiered": 0,
+        "ids_filled": 0,
+        "feed_pruned": 0,
+        "idempotency_purged": 0,
+    }
     changes = client.get("/v1/feed/changes", headers=callers["consumer"]).json["changes"]
     assert [(c["op"], c["entry"]["value"]) for c in changes][-1] == ("remove", "http://bad.example/a")
     assert [(r["value"]) for r in _jsonl(_snapshot(client, callers["consumer"]))] == ["http://bad.example/b"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..values.normalise import digit_prefixes, range_matches
+from ..values.normalise import range_matches
 from .probe import Probe
 
 
@@ -25,6 +25,8 @@ class ActiveIndex:
         self.by_kind: dict[str, dict[str, Any]] = {}
         self.by_url_key: dict[str, list[Any]] = {}
         self.ranges_by_prefix: dict[str, list[Any]] = {}
+        # How many ranges have a prefix of each length: a probe tries only those lengths.
+        self._prefix_lengths: dict[int, int] = {}
         for entry in entries:
             self.add(entry)
 
@@ -46,6 +48,8 @@ class ActiveIndex:
             self.by_url_key.setdefault(entry.match_key, []).append(entry)
         elif entry.kind == "range":
             self.ranges_by_prefix.setdefault(entry.range_prefix, []).append(entry)
+            length = len(entry.range_prefix)
+            self._prefix_lengths[length] = self._prefix_lengths.get(length, 0) + 1
 
     def discard(self, kind: str, value: str) -> Any | None:
         """Drop the entry listed as (kind, value), if any; returns it."""
@@ -59,24 +63,40 @@ class ActiveIndex:
         key = entry.match_key if entry.kind == "url" else entry.range_prefix
         if table is None or key not in table:
             return
-        table[key] = [e for e in table[key] if e is not entry]
-        if not table[key]:
+        kept = [e for e in table[key] if e is not entry]
+        if len(kept) == len(table[key]):
+            return
+        if kept:
+            table[key] = kept
+        else:
             del table[key]
+        if entry.kind == "range":
+            length = len(key)
+            self._prefix_lengths[length] -= 1
+            if not self._prefix_lengths[length]:
+                del self._prefix_lengths[length]
 
     def matching(self, probe: Probe) -> list[Any]:
         """The entries the probe matches: its exact pairs, ranges covering its digits, URL
         entries by Safe Browsing expression; each once, by id."""
         matched: dict[int, Any] = {}
+        by_kind = self.by_kind
         for kind, value in probe.exact:
-            if (entry := self.get(kind, value)) is not None:
+            values = by_kind.get(kind)
+            if values is not None and (entry := values.get(value)) is not None:
                 matched[entry.id] = entry
-        if self.ranges_by_prefix:
+        if probe.digits and self._prefix_lengths:
+            lengths = sorted(self._prefix_lengths)  # a copy: a writer may change the dict
             for digits in probe.digits:
-                for prefix in digit_prefixes(digits):
-                    for entry in self.ranges_by_prefix.get(prefix, ()):
+                for length in lengths:
+                    if length > len(digits):
+                        break
+                    for entry in self.ranges_by_prefix.get(digits[:length], ()):
                         if range_matches(entry.range_prefix, entry.range_length, digits):
                             matched[entry.id] = entry
         for key in probe.url_keys:
             for entry in self.by_url_key.get(key, ()):
                 matched[entry.id] = entry
+        if len(matched) < 2:
+            return list(matched.values())
         return sorted(matched.values(), key=lambda e: e.id)

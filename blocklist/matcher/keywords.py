@@ -168,7 +168,11 @@ class KeywordAutomata:
     def keyword_hits(self, folded: str, now: float) -> Iterator[Hit]:
         """Every occurrence of a keyword active at ``now`` (epoch seconds) in ``folded`` text
         (spans in the folded text)."""
-        keyed = variant_key(folded)  # 帐 and 账 alike (folding.VARIANT_CLASSES); same length
+        return self.hits_in_keyed(variant_key(folded), now)
+
+    def hits_in_keyed(self, keyed: str, now: float) -> Iterator[Hit]:
+        """``keyword_hits`` in text already folded and variant-keyed (``variant_key``: 帐 and 账
+        alike, folding.VARIANT_CLASSES; same length as the folded text)."""
         seen: set[tuple[int, int]] = set()
         for automaton in (self._main, self._delta):
             if automaton is None:

@@ -94,11 +94,20 @@ class Link:
     def found_in(cls, text: str) -> list[Link]:
         links = []
         for start, end, raw in find_urls(text):
-            try:
-                url = canonicalize_url(raw)
-            except InvalidValue:
-                continue
-            probe = Probe()
-            probe.add(canonical_url_value(url))
-            links.append(cls((start, end), url, probe))
+            if (read := link_probe(raw)) is not None:
+                links.append(cls((start, end), *read))
         return links
+
+
+@lru_cache(maxsize=16384)
+def link_probe(raw: str) -> tuple[str, Probe] | None:
+    """A link as found in text: its canonical URL and probe, or None when it is no valid URL.
+    Pure, so cached: a campaign sends one link in many messages. (Callers must not change the
+    probe.)"""
+    try:
+        url = canonicalize_url(raw)
+    except InvalidValue:
+        return None
+    probe = Probe()
+    probe.add(canonical_url_value(url))
+    return url, probe

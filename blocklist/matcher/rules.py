@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..values.folding import fold, fold_with_offsets, original_span
+from ..values.folding import keyed_with_ends, original_span_by_ends
 from ..values.trust import RANK, at_least
 from .index import ActiveIndex
 from .keywords import KeywordAutomata
@@ -34,15 +34,11 @@ def match(entry: Any, field: str, span: list[int], guard: Sequence[tuple[str, st
 
 
 def keyword_matches(keywords: KeywordAutomata, text: str, now: float) -> list[dict[str, Any]]:
-    """Keywords in the text (spans mapped back from the folded text). The offsets are only
-    worked out when something matched: most messages match no keyword."""
-    hits = list(keywords.keyword_hits(fold(text), now))
-    if not hits:
-        return []
-    _, offsets = fold_with_offsets(text)
+    """Keywords in the text (spans mapped back from the folded text)."""
+    keyed, ends = keyed_with_ends(text)
     matches = []
-    for hit in hits:
-        start, end = original_span(offsets, *hit.span)
+    for hit in keywords.hits_in_keyed(keyed, now):
+        start, end = original_span_by_ends(ends, *hit.span)
         matches.append(
             {
                 "kind": "keyword",

@@ -81,10 +81,35 @@ def canonical_number(raw: str, region: str = "CN") -> str:
     the country) but not ``is_valid_number``: fraud uses freshly allocated or odd blocks that
     the library's metadata may not know yet, and wrongly refusing a report costs more than
     listing an unassigned number. Letters (vanity numbers) and extensions are refused."""
+    if (fast := _cn_mobile(raw, region)) is not None:
+        return fast
     number = _parse_number(raw, region)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if e164 not in _NUMBER_CANDIDATES:
         _number_candidates(e164, number)
+    return e164
+
+
+_CN_MOBILE = re.compile(r"(?:\+86)?(1[3-9][0-9]{9})")
+
+
+def _cn_mobile(raw: str, region: str) -> str | None:
+    """The commonest shape without `phonenumbers` (60-100 µs a parse): a mainland mobile
+    number, 11 digits 1[3-9]…, bare or after +86, in ASCII with spaces or dashes, read in
+    region CN. Its E.164 form is +86 and the digits, its range digits the E.164 digits and the
+    11 digits (tests/values/test_numbers.py checks every 1[3-9]xx prefix against
+    `phonenumbers`). None for anything else."""
+    if not isinstance(raw, str) or not raw.isascii() or (region or "").upper() != "CN":
+        return None
+    match = _CN_MOBILE.fullmatch(SEPARATORS.sub("", raw))
+    if match is None:
+        return None
+    digits = match.group(1)
+    e164 = "+86" + digits
+    if e164 not in _NUMBER_CANDIDATES:
+        if len(_NUMBER_CANDIDATES) >= _NUMBER_CANDIDATES_MAX:
+            _NUMBER_CANDIDATES.clear()
+        _NUMBER_CANDIDATES[e164] = ("86" + digits, digits)
     return e164
 
 

@@ -385,6 +385,7 @@ def _trim(link: str) -> str:
     return link
 
 
+@lru_cache(maxsize=16384)
 def _has_public_suffix(host: str) -> bool:
     ext = EXTRACT(host.lower())
     return bool(ext.suffix and ext.domain)
@@ -403,6 +404,8 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
     (``check_host_size``): no resolver would look it up, so nothing is lost by not checking it.
     Linear in the length of ``text``."""
     scan = "".join(map(_scan_map.__getitem__, text))
+    if "." not in scan and "://" not in scan:  # every link has one or the other: most texts none
+        return []
     found: list[tuple[int, int, str]] = []
     for m in _LINK.finditer(scan):
         start = m.start()

@@ -352,6 +352,9 @@ _LINK = re.compile(
     rf"(?P<tail>(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?)",
     re.IGNORECASE,
 )
+# What every link has: a scheme's "://", or a host's letter or digit, dot, then a top-level
+# domain's first letter.
+_MAYBE_LINK = re.compile(r"://|[A-Za-z0-9]\.[A-Za-z]")
 _TRAILING = ".,;:!?'\"*"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -404,7 +407,7 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
     (``check_host_size``): no resolver would look it up, so nothing is lost by not checking it.
     Linear in the length of ``text``."""
     scan = "".join(map(_scan_map.__getitem__, text))
-    if "." not in scan and "://" not in scan:  # every link has one or the other: most texts none
+    if not _MAYBE_LINK.search(scan):  # most texts: a cheaper scan than _LINK's
         return []
     found: list[tuple[int, int, str]] = []
     for m in _LINK.finditer(scan):

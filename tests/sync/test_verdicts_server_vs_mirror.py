@@ -19,7 +19,7 @@ import sqlite3
 import pytest
 from conftest import threaded_server
 from sqlalchemy import select
-from sync_support import Follower, run, secret_env, server_set, sync_command, wait_for
+from sync_support import SYNC, Follower, run, secret_env, server_set, sync_command, wait_for
 from verdict_corpus import entries, messages
 
 from blocklist.db import db
@@ -144,6 +144,13 @@ def test_server_and_mirror_give_identical_verdicts(app, database_url, auth, clie
             )
         verdicts[server_answer["verdict"]] += 1
         fields.update(f"{m['field']}:{m['kind']}" for m in server_answer["matches"])
+    # `blocklist-sync check` (reading only what each message's keys find) answers the same.
+    for sender, text in corpus_messages[:8]:
+        args = ["--sender", sender] if sender else []
+        result = run([*SYNC, "--db", str(db_path), "check", *args, "--text", text])
+        answer = _server_answer(client, headers, sender, text)
+        assert json.loads(result.stdout) == answer, (sender, text, result.stderr)
+        assert result.returncode == {"block": 0, "allow": 1, "label": 3}[answer["verdict"]]
     # The corpus exercises every verdict and every kind of match a check reports.
     assert min(verdicts.values()) > 300, verdicts
     assert {"sender:number", "sender:code", "sender:range", "text:keyword", "text:url", "text:domain"} <= fields

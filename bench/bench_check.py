@@ -11,7 +11,7 @@ give it a scratch database only. Steps:
    and numbers;
 2. build the engine from that database through the code path a worker uses (``refresh``),
    timing it and the Aho-Corasick build alone, and measuring the process's RSS growth;
-3. time ``services.keyword_matches`` and ``Link.found_in`` (folding, the automaton, finding and
+3. time ``matcher.rules.keyword_matches`` and ``Link.found_in`` (folding, the automaton, finding and
    canonicalising links: the in-memory part of a check) on 200-character messages with a link,
    p50/p99 in µs, and the whole ``services.check`` (with its database queries: the change-log
    head, one probe for sender, URLs and domains, the allowlist) in a request context;
@@ -47,8 +47,10 @@ from blocklist.auth import services as auth_services  # noqa: E402
 from blocklist.context import OPERATOR  # noqa: E402
 from blocklist.db import db  # noqa: E402
 from blocklist.entries.models import Entry  # noqa: E402
+from blocklist.matcher import rules  # noqa: E402
+from blocklist.matcher.probe import Link  # noqa: E402
 from blocklist.matching import engine as engine_module  # noqa: E402
-from blocklist.matching import services
+from blocklist.matching import services  # noqa: E402
 from blocklist.values.folding import fold  # noqa: E402
 from blocklist.values.urls import url_expression  # noqa: E402
 
@@ -375,8 +377,8 @@ def main() -> None:
     timings, matched = [], 0
     for msg in msgs:
         started = time.perf_counter()
-        found = services.keyword_matches(engine, msg, now)
-        services.Link.found_in(msg)
+        found = rules.keyword_matches(engine, msg, now)
+        Link.found_in(msg)
         timings.append((time.perf_counter() - started) * 1e6)
         matched += bool(found)
     results.append(

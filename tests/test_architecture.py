@@ -127,8 +127,8 @@ SYNC_THIRD_PARTY = {"requests", "tenacity", "tqdm", "cryptography"}  # cryptogra
 
 
 def test_the_sync_client_imports_only_the_pure_values_core():
-    """blocklist.sync imports blocklist.values (the shared matching rules) and itself, never the
-    server's modules (Flask, the database layer, services), and of third-party libraries only
+    """blocklist.sync imports blocklist.values and blocklist.matcher (the shared matching rules)
+    and itself, never the server's modules (Flask, the database layer, services), and of third-party libraries only
     SYNC_THIRD_PARTY besides the standard library."""
     import sys
 
@@ -137,7 +137,10 @@ def test_the_sync_client_imports_only_the_pure_values_core():
         if not name.startswith("blocklist.sync"):
             continue
         inside = _imports(name, path, modules)
-        assert all(m.startswith(("blocklist.values", "blocklist.sync")) for m in inside), (name, inside)
+        assert all(m.startswith(("blocklist.values", "blocklist.matcher", "blocklist.sync")) for m in inside), (
+            name,
+            inside,
+        )
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 tops = {alias.name.split(".")[0] for alias in node.names}
@@ -163,3 +166,28 @@ def test_the_sync_client_starts_without_the_server_stack():
         cwd=ROOT,
     ).stdout.split()
     assert not {"flask", "sqlalchemy", "flask_smorest", "flask_sqlalchemy"} & set(loaded)
+
+
+def test_the_matcher_library_needs_no_flask_and_no_database():
+    """blocklist.matcher (look-ups and checks in memory, shared by the server and the sync
+    client) imports only the values core, itself, pyahocorasick and the standard library; and it
+    reads no clock (callers pass `now`)."""
+    import sys
+
+    modules = _modules()
+    names = [name for name in modules if name.startswith("blocklist.matcher")]
+    assert len(names) >= 5
+    for name in names:
+        path = modules[name]
+        inside = _imports(name, path, modules)
+        assert all(m.startswith(("blocklist.values", "blocklist.matcher")) for m in inside), (name, inside)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                tops = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops = {node.module.split(".")[0]}
+            else:
+                continue
+            outside = tops - {"ahocorasick"} - set(sys.stdlib_module_names) - {"__future__"}
+            assert not outside, f"{name} imports {outside}"
+        assert not re.search(r"\.(now|utcnow|today)\(|time\.time\(\)", path.read_text()), f"{name} reads a clock"

@@ -1,20 +1,18 @@
 """The one matcher behind look-ups and checks: what a value can match, the indexed probes that
 find those entries, the one "does it restrict now" rule, and the allowlist guard.
 
-A `Probe` is a value read as one or more canonical values (a looked-up value as every kind its
-shape allows, a message's sender as a number and/or code, a link as a URL): the exact
-`(kind, value)` pairs it matches (with a URL's or domain's host suffixes down to the registrable
-domain), the digit strings covering ranges are matched against, and a URL's Safe Browsing
-expressions. `EntryIndex.fetch` finds the active entries for any number of probes in one query
-per chunk, and `matching(probe)` answers each probe from memory. `guard` drops what the
-allowlist protects: an entry on it, and every match of a probe whose own value is on it.
+A `Probe` (`blocklist.matcher.probe`, shared with the sync client's mirror) is a value read as
+one or more canonical values: the exact `(kind, value)` pairs it matches, the digit strings
+covering ranges are matched against, and a URL's Safe Browsing expressions. `EntryIndex.fetch`
+finds the active entries for any number of probes in one query per chunk, and `matching(probe)`
+answers each probe from memory. `guard` drops what the allowlist protects: an entry on it, and
+every match of a probe whose own value is on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, select, union_all
@@ -24,63 +22,9 @@ from ..db import db, utcnow
 from ..entries.models import Entry, effective_status
 from ..entries.protection import find_protecting
 from ..entries.services import CHUNK, kind_value_in
-from ..values.canonical import CanonicalValue, canonicalise, domain_and_parents
-from ..values.kinds import InvalidValue
-from ..values.normalise import digit_candidates, digit_prefixes, guess_kinds, range_matches
-from ..values.urls import url_expressions, url_host
-
-
-@dataclass
-class Probe:
-    """What one value can match."""
-
-    candidates: list[CanonicalValue] = field(default_factory=list)
-    exact: set[tuple[str, str]] = field(default_factory=set)
-    digits: list[str] = field(default_factory=list)
-    url_keys: set[str] = field(default_factory=set)
-    error: str | None = None
-
-    def add(self, canonical: CanonicalValue) -> None:
-        self.candidates.append(canonical)
-        self.exact.add((canonical.kind, canonical.value))
-        # A person hashed with retired peppers too (values/subjects.py: rotation).
-        self.exact.update((canonical.kind, alt) for alt in canonical.alternates)
-        if canonical.kind in ("number", "code"):
-            self.digits.extend(d for d in digit_candidates(canonical.kind, canonical.value) if d not in self.digits)
-        elif canonical.kind == "url":
-            self.url_keys.update(url_expressions(canonical.value))
-            self.exact.update(("domain", d) for d in domain_and_parents(url_host(canonical.value)))
-        elif canonical.kind == "domain":
-            self.exact.update(("domain", d) for d in domain_and_parents(canonical.value))
-
-    @classmethod
-    def of(
-        cls,
-        value: str,
-        kind: str | None,
-        region: str,
-        kinds: Sequence[str] | None = None,
-        peppers: Sequence[str] = (),
-    ) -> Probe:
-        """`value` read as `kind`, or as every kind its shape allows (only those in `kinds`, if
-        given); `error` says why when no reading is valid. With `peppers` (a request body) a
-        person may be given by its identifier, hashed here; without, only by its hash."""
-        probe, errors = cls(), []
-        for candidate_kind in [kind] if kind else guess_kinds(value, region=region):
-            if kinds is not None and candidate_kind not in kinds:
-                continue
-            try:
-                probe.add(canonicalise(candidate_kind, value, region, peppers))
-            except InvalidValue as error:
-                errors.append(str(error))
-        if not probe.candidates and errors:
-            probe.error = errors[0]
-        return probe
-
-    @property
-    def keys(self) -> list[tuple[str, str]]:
-        """The probe's own (kind, value) readings: on the allowlist, they cancel its matches."""
-        return [(c.kind, v) for c in self.candidates for v in (c.value, *c.alternates)]
+from ..matcher.index import ActiveIndex
+from ..matcher.probe import Probe
+from ..values.normalise import digit_prefixes
 
 
 def index_probes(columns, pairs, prefixes, url_keys) -> Iterator[Select | CompoundSelect]:
@@ -122,25 +66,14 @@ ROW_COLUMNS = (
 )
 
 
-class EntryIndex:
-    """The active entries found for some probes, indexed the ways a probe matches them, so
-    matching a batch is one dict look-up per key instead of a scan of every entry per value.
-    Entries are ORM `Entry` objects or rows of `ROW_COLUMNS`: anything with those attributes."""
+class EntryIndex(ActiveIndex):
+    """The active entries found for some probes (`blocklist.matcher.index.ActiveIndex`: matching
+    a batch is one dict look-up per key). Entries are ORM `Entry` objects or rows of
+    `ROW_COLUMNS`: anything with those attributes; those not active at `now` are left out."""
 
     def __init__(self, entries: Iterable[Any], now: dt.datetime):
-        self.entries: list[Any] = []
-        self.by_pair: dict[tuple[str, str], Any] = {}
-        self.by_url_key: dict[str, list[Any]] = {}
-        self.ranges_by_prefix: dict[str, list[Any]] = {}
-        for entry in entries:
-            if effective_status(entry.status, entry.expires_at, now) != "active":
-                continue
-            self.entries.append(entry)
-            self.by_pair[(entry.kind, entry.value)] = entry
-            if entry.kind == "url":
-                self.by_url_key.setdefault(entry.match_key, []).append(entry)
-            elif entry.kind == "range":
-                self.ranges_by_prefix.setdefault(entry.range_prefix, []).append(entry)
+        self.entries: list[Any] = [e for e in entries if effective_status(e.status, e.expires_at, now) == "active"]
+        super().__init__(self.entries)
 
     @classmethod
     def fetch(cls, probes: Iterable[Probe], *, whole: bool) -> EntryIndex:
@@ -167,23 +100,6 @@ class EntryIndex:
             connection = db.session.connection()
             entries = (row for stmt in statements for row in connection.execute(stmt))
         return cls(entries, utcnow())
-
-    def matching(self, probe: Probe) -> list[Any]:
-        """The entries the probe matches: its exact pairs, ranges covering its digits, URL
-        entries by Safe Browsing expression; each once, by id."""
-        matched: dict[int, Any] = {}
-        for pair in probe.exact:
-            if (entry := self.by_pair.get(pair)) is not None:
-                matched[entry.id] = entry
-        for digits in probe.digits:
-            for prefix in digit_prefixes(digits):
-                for entry in self.ranges_by_prefix.get(prefix, ()):
-                    if range_matches(entry.range_prefix, entry.range_length, digits):
-                        matched[entry.id] = entry
-        for key in probe.url_keys:
-            for entry in self.by_url_key.get(key, ()):
-                matched[entry.id] = entry
-        return sorted(matched.values(), key=lambda e: e.id)
 
 
 def protected_keys(keys: Iterable[tuple[str, str]], region: str) -> set[tuple[str, str]]:

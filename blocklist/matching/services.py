@@ -13,8 +13,6 @@ host longer than DNS allows is no link at all (``find_urls``, ``canonicalize_url
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -24,86 +22,28 @@ from ..config import current_settings
 from ..db import db, utcnow
 from ..entries.models import Entry
 from ..holdings.queries import sender_status
+from ..matcher import rules
+from ..matcher.probe import Link, Probe, sender_probe
 from ..metrics import CHECK_VERDICTS
-from ..values.canonical import canonical_url_value
-from ..values.folding import fold_with_offsets, original_span
-from ..values.kinds import InvalidValue
-from ..values.trust import RANK, at_least
-from ..values.urls import canonicalize_url, find_urls
-from .engine import MatchingEngine, get_engine
-from .index import EntryIndex, Probe, protected_keys, unprotected
-
-SENDER_KINDS = ("number", "code")
+from .engine import get_engine
+from .index import EntryIndex, protected_keys, unprotected
 
 
-@lru_cache(maxsize=16384)  # a few MiB at most
-def sender_probe(sender: str, region: str) -> Probe:
-    """The sender read as a number and/or a code (as a look-up reads a value given without a
-    kind). Pure, so cached: parsing phone numbers is the costliest part of a check and senders
-    repeat. (Callers must not change the probe.)"""
-    return Probe.of(sender, None, region, kinds=SENDER_KINDS)
-
-
-@dataclass(frozen=True)
-class Link:
-    """A link found in the text: where, and the probe of its canonical URL."""
-
-    span: tuple[int, int]
-    url: str
-    probe: Probe
-
-    @classmethod
-    def found_in(cls, text: str) -> list[Link]:
-        links = []
-        for start, end, raw in find_urls(text):
-            try:
-                url = canonicalize_url(raw)
-            except InvalidValue:
-                continue
-            probe = Probe()
-            probe.add(canonical_url_value(url))
-            links.append(cls((start, end), url, probe))
-        return links
-
-
-def keyword_matches(engine: MatchingEngine, text: str, now: float) -> list[dict[str, Any]]:
-    """Keywords in the text, from the in-memory engine (spans mapped back from the folded text)."""
-    matches = []
-    folded, offsets = fold_with_offsets(text)
-    for hit in engine.keyword_hits(folded, now):
-        start, end = original_span(offsets, *hit.span)
-        matches.append(
-            {
-                "kind": "keyword",
-                "entry_id": hit.entry_id,
-                "value": hit.value,
-                "field": "text",
-                "span": [start, end],
-                "_guard": (),
-            }
-        )
-    return matches
-
-
-def _with_trust(matches: list[dict[str, Any]], rows: dict[int, Any]) -> None:
-    """Each match gets its entry's stored `tier`, `score` and `category` (keyword hits come from
-    the in-memory engine: their entries are read in one query), and the dispute path."""
-    missing = [m["entry_id"] for m in matches if m["entry_id"] not in rows]
-    if missing:
+def _keyword_entries(matches: list[dict[str, Any]]) -> None:
+    """Keyword hits come from the in-memory engine: their entries' stored trust is read in one
+    query."""
+    missing = {m["entry_id"] for m in matches if m["_entry"] is None}
+    if not missing:
+        return
+    rows = {
+        row.id: row
         for row in db.session.execute(
             select(Entry.id, Entry.tier, Entry.score, Entry.category).where(Entry.id.in_(missing))
-        ):
-            rows[row.id] = row
+        )
+    }
     for m in matches:
-        row = rows[m["entry_id"]]
-        m["tier"], m["score"], m["category"] = row.tier or "block", row.score, row.category
-        m["dispute_path"] = f"/v1/entries/{m['entry_id']}/disputes"
-
-
-def verdict_of(matches: list[dict[str, Any]]) -> str:
-    """block when a block-tier match applies, label when only label-tier ones do, else allow."""
-    best = max((RANK[m["tier"]] for m in matches), default=-1)
-    return {2: "block", 1: "label"}.get(best, "allow")
+        if m["_entry"] is None:
+            m["_entry"] = rows[m["entry_id"]]
 
 
 def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[str, Any]:
@@ -117,29 +57,7 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
     sender_reading = sender_probe(sender, region) if sender else Probe()
     links = Link.found_in(text)
     index = EntryIndex.fetch([sender_reading] + [link.probe for link in links], whole=False)
-
-    def match(entry, field: str, span: list[int], guard_keys) -> dict[str, Any]:
-        return {
-            "kind": entry.kind,
-            "entry_id": entry.id,
-            "value": entry.value,
-            "field": field,
-            "span": span,
-            "_guard": guard_keys,
-        }
-
-    rows: dict[int, Any] = {}
-
-    def found(probe: Probe) -> list[Any]:
-        entries = index.matching(probe)
-        rows.update((e.id, e) for e in entries)
-        return entries
-
-    matches = [match(e, "sender", [0, len(sender or "")], sender_reading.keys) for e in found(sender_reading)]
-    matches.extend(keyword_matches(engine, text, now))
-    # A link's own allowlisting cancels its matches too (a link on an allowlisted domain).
-    for link in links:
-        matches.extend(match(e, "text", list(link.span), link.probe.keys) for e in found(link.probe))
+    matches = rules.candidates(sender, sender_reading, text, links, index, engine, now)
 
     if matches:
         protected = protected_keys(
@@ -153,16 +71,12 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
             if unprotected((m["kind"], m["value"]), m["_guard"], protected)
             and not (sender_allowlisted and m["kind"] == "keyword")
         ]
-    for m in matches:
-        del m["_guard"]
-    if matches:
-        _with_trust(matches, rows)
-        matches = [m for m in matches if at_least(m["tier"], min_tier)]
-    matches.sort(key=lambda m: (m["field"] != "sender", m["span"][0], m["span"][1], m["entry_id"]))
-    verdict = verdict_of(matches)
+    _keyword_entries(matches)
+    answer = rules.finish(matches, min_tier)
+    verdict = answer["verdict"]
     CHECK_VERDICTS.labels(verdict).inc()
     status, chain = sender_status(sender_code(sender_reading))
-    return {"verdict": verdict, "matches": matches, "sender_status": status, "sender_chain": chain}
+    return {**answer, "sender_status": status, "sender_chain": chain}
 
 
 def sender_code(reading: Probe) -> str | None:

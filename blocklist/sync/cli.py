@@ -4,6 +4,7 @@ step with the change feed.
     blocklist-sync --url URL --client-id ID [--client-secret-file FILE] --db mirror.sqlite
                    [--kind K] [--min-tier T] [--follow] [--wait 25] [--verify-interval 600]
     blocklist-sync --db mirror.sqlite lookup VALUE [--kind K]
+    blocklist-sync --db mirror.sqlite check [--sender S] --text TEXT   (--text - reads stdin)
     blocklist-sync --db mirror.sqlite witness-export > tree-heads.json
 
 Every sync also witnesses the server's audit transparency log (blocklist/sync/witness.py): it
@@ -17,7 +18,8 @@ read it in the process list.
 
 Exit codes: sync: 0 ok, 1 error, 2 usage, 3 the audit log is inconsistent with what this
 client witnessed before. lookup: 0 listed, 1 not listed, 2 usage or no answer
-(no mirror, or a value that is not valid for --kind).
+(no mirror, or a value that is not valid for --kind). check: 0 block, 1 allow, 2 usage or no
+answer (no mirror), 3 label (warn the user: only label-tier entries matched).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from tqdm import tqdm
 
 from ..values.kinds import KINDS
 from .api import CursorGone, FeedClient, FeedError, Unavailable
-from .lookup import lookup
+from .lookup import check, lookup
 from .mirror import Mirror
 from .witness import Witness, WitnessAlarm
 
@@ -244,7 +246,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blocklist-sync",
         description=__doc__.split("\n\n")[0],
-        epilog="Exit codes: sync 0 ok, 1 error, 2 usage; lookup 0 listed, 1 not listed, 2 usage or no answer.",
+        epilog="Exit codes: sync 0 ok, 1 error, 2 usage; lookup 0 listed, 1 not listed, 2 usage or no answer; "
+        "check 0 block, 1 allow, 2 usage or no answer, 3 label.",
     )
     parser.add_argument("--url", default=env("BLOCKLIST_URL"), help="server base URL (env BLOCKLIST_URL)")
     parser.add_argument("--client-id", default=env("BLOCKLIST_CLIENT_ID"), help="env BLOCKLIST_CLIENT_ID")
@@ -333,6 +336,23 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="country of a number written without a country code (default CN; env BLOCKLIST_DEFAULT_REGION)",
     )
+    check_parser = sub.add_parser(
+        "check",
+        help="check a message (the mirror, matched as the server's /v1/check does)",
+        description="Answers from the mirror by the server's rules: the sender as a number or code "
+        "(and the ranges covering it), links in the text (URLs by Safe Browsing expression, domains "
+        "covering their hosts), keywords in the folded text. Prints {verdict, matches} as JSON. "
+        "Exit 0 block, 1 allow, 3 label (only label-tier matches: warn, do not block), 2 no answer.",
+    )
+    check_parser.add_argument("--sender", help="the number or code the message came from")
+    check_parser.add_argument("--text", required=True, help="the message text; - reads it from stdin")
+    check_parser.add_argument(
+        "--min-tier",
+        choices=("watch", "label", "block"),
+        default=argparse.SUPPRESS,
+        help="only entries of this tier or above match",
+    )
+    check_parser.add_argument("--region", default=argparse.SUPPRESS, help="country of a sender without a country code")
     sub.add_parser(
         "witness-export",
         help="print the audit tree heads this client witnessed (and any evidence) as JSON",
@@ -372,6 +392,26 @@ def _lookup(args: argparse.Namespace) -> int:
     return 0 if verdict["listed"] else 1
 
 
+CHECK_EXIT = {"block": 0, "allow": 1, "label": 3}
+
+
+def _check(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.db):
+        log.error(f"no mirror at {args.db}: run blocklist-sync first")
+        return 2
+    text = sys.stdin.read() if args.text == "-" else args.text
+    mirror = Mirror(args.db)
+    try:
+        if mirror.state("cursor") is None:
+            log.error(f"{args.db} holds no snapshot yet: run blocklist-sync first")
+            return 2
+        answer = check(mirror, args.sender, text, args.region.upper(), getattr(args, "min_tier", None))
+    finally:
+        mirror.close()
+    print(json.dumps(answer, ensure_ascii=False))
+    return CHECK_EXIT[answer["verdict"]]
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -385,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, handlers=[handler])
     if args.command == "lookup":
         return _lookup(args)
+    if args.command == "check":
+        return _check(args)
     if args.command == "witness-export":
         return _witness_export(args)
     if args.audit_public_key is not None and not re.fullmatch(r"[0-9a-f]{64}", args.audit_public_key):

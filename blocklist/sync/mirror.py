@@ -1,6 +1,12 @@
 """The local SQLite mirror: the active set keyed by (kind, value) and the feed cursor, always
 changed together in one local transaction, so a crash never loses or double-applies a page.
-URL entries also store their Safe Browsing expression (`match_key`), the key `lookup` probes."""
+URL entries also store their Safe Browsing expression (`match_key`), the key `lookup` probes;
+every entry its `tier` and `score`, which a check's verdict is made of.
+
+For matchers that keep the mirror in memory (`local.LocalMatcher`) the mirror also says what
+changed: the `generation` state counts snapshot loads (each replaces everything), and the
+`journal` table lists the (kind, value) of every change applied since, by a growing `seq`
+(the last JOURNAL_KEEP changes are kept; a reader further behind loads everything again)."""
 
 from __future__ import annotations
 
@@ -15,16 +21,31 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     kind TEXT NOT NULL, value TEXT NOT NULL, id INTEGER NOT NULL, status TEXT, category TEXT,
     tags TEXT, reporters INTEGER, expires_at TEXT, updated_at TEXT, match_key TEXT,
+    tier TEXT, score INTEGER,
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL);
 """
+JOURNAL_KEEP = 100_000  # changes the journal keeps for in-memory matchers catching up
 _MATCH_KEY_INDEX = "CREATE INDEX IF NOT EXISTS entries_match_key ON entries (match_key) WHERE match_key IS NOT NULL"
 _UPSERT = (
     "INSERT OR REPLACE INTO entries (kind, value, id, status, category, tags, reporters, expires_at, "
-    "updated_at, match_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "updated_at, match_key, tier, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-COLUMNS = ("kind", "value", "id", "status", "category", "tags", "reporters", "expires_at", "updated_at")
+COLUMNS = (
+    "kind",
+    "value",
+    "id",
+    "status",
+    "category",
+    "tags",
+    "reporters",
+    "expires_at",
+    "updated_at",
+    "tier",
+    "score",
+)
 
 
 def _row(entry: dict[str, Any]) -> tuple:
@@ -39,6 +60,8 @@ def _row(entry: dict[str, Any]) -> tuple:
         entry.get("expires_at"),
         entry.get("updated_at"),
         url_expression(entry["value"]) if entry["kind"] == "url" else None,
+        entry.get("tier"),
+        entry.get("score"),
     )
 
 
@@ -51,18 +74,25 @@ class Mirror:
         self.db.execute(_MATCH_KEY_INDEX)
 
     def _upgrade(self) -> None:
-        """A mirror written before `match_key` existed gets the column, filled for its URLs."""
+        """A mirror written before `match_key` existed gets the column, filled for its URLs; one
+        written before `tier` and `score` were kept gets the columns and forgets its cursor, so
+        the next sync loads a snapshot that carries them (until then it has no answer)."""
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(entries)")}
-        if "match_key" in columns:
+        if "match_key" in columns and "tier" in columns:
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.execute("ALTER TABLE entries ADD COLUMN match_key TEXT")
-            urls = [row[0] for row in self.db.execute("SELECT value FROM entries WHERE kind = 'url'")]
-            self.db.executemany(
-                "UPDATE entries SET match_key = ? WHERE kind = 'url' AND value = ?",
-                [(url_expression(url), url) for url in urls],
-            )
+            if "match_key" not in columns:
+                self.db.execute("ALTER TABLE entries ADD COLUMN match_key TEXT")
+                urls = [row[0] for row in self.db.execute("SELECT value FROM entries WHERE kind = 'url'")]
+                self.db.executemany(
+                    "UPDATE entries SET match_key = ? WHERE kind = 'url' AND value = ?",
+                    [(url_expression(url), url) for url in urls],
+                )
+            if "tier" not in columns:
+                self.db.execute("ALTER TABLE entries ADD COLUMN tier TEXT")
+                self.db.execute("ALTER TABLE entries ADD COLUMN score INTEGER")
+                self.db.execute("DELETE FROM state WHERE key = 'cursor'")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -85,6 +115,8 @@ class Mirror:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM entries")
+            self.db.execute("DELETE FROM journal")
+            generation = int(self.state("generation") or 0) + 1
             count, pending = 0, []
             for entry in rows:
                 pending.append(_row(entry))
@@ -98,6 +130,7 @@ class Mirror:
             count += len(pending)
             self._set("cursor", cursor)
             self._set("kind", kind or "")
+            self._set("generation", str(generation))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -114,6 +147,9 @@ class Mirror:
                     self.db.execute(_UPSERT, _row(entry))
                 else:
                     self.db.execute("DELETE FROM entries WHERE kind = ? AND value = ?", (entry["kind"], entry["value"]))
+                self.db.execute("INSERT INTO journal (kind, value) VALUES (?, ?)", (entry["kind"], entry["value"]))
+            if changes:
+                self.db.execute("DELETE FROM journal WHERE seq <= (SELECT max(seq) FROM journal) - ?", (JOURNAL_KEEP,))
             self._set("cursor", next_cursor)
             self.db.execute("COMMIT")
         except BaseException:
@@ -143,3 +179,9 @@ class Mirror:
                 entry["tags"] = entry["tags"].split() if entry["tags"] else []
                 found[(entry["kind"], entry["value"])] = entry
         return sorted(found.values(), key=lambda entry: entry["id"])
+
+    def keyword_rows(self) -> list[dict[str, Any]]:
+        """Every keyword entry (id, kind, value, tier, score, category, expires_at)."""
+        columns = ("id", "kind", "value", "tier", "score", "category", "expires_at")
+        sql = f"SELECT {', '.join(columns)} FROM entries WHERE kind = 'keyword'"
+        return [dict(zip(columns, row, strict=True)) for row in self.db.execute(sql)]

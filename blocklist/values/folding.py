@@ -29,6 +29,9 @@ Results are cached per distinct character, which keeps folding an SMS in the ten
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import accumulate
 
 from opencc import OpenCC
 
@@ -155,6 +158,38 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
             else:
                 offsets.extend([i] * len(part))
     return "".join(parts), offsets
+
+
+class _KeyedTable(dict):
+    """char -> ``variant_key(fold(char))``, filled on first use."""
+
+    def __missing__(self, ch: str) -> str:
+        keyed = variant_key(_get(ch))
+        if len(self) < _MAX_CACHE:
+            self[ch] = keyed
+        return keyed
+
+
+_keyed_get = _KeyedTable().__getitem__
+
+
+def keyed_with_ends(text: str) -> tuple[str, Sequence[int]]:
+    """Return ``(variant_key(fold(text)), ends)`` in one pass, ``ends[i]`` being the length of
+    the folded form of ``text[: i + 1]``: what keywords are matched in, and the cheap way to map
+    spans back (no loop in Python; see ``original_span_by_ends``)."""
+    parts = list(map(_keyed_get, text))
+    keyed = "".join(parts)
+    if len(keyed) == len(parts) and "" not in parts:  # every character folded to one: no sums
+        return keyed, range(1, len(parts) + 1)
+    return keyed, list(accumulate(map(len, parts)))
+
+
+def original_span_by_ends(ends: Sequence[int], start: int, end: int) -> tuple[int, int]:
+    """``original_span`` with ``keyed_with_ends``'s ends: the original character that folded
+    character ``j`` came from is the first ``i`` with ``ends[i] > j``."""
+    if not 0 <= start < end <= (ends[-1] if ends else 0):
+        raise IndexError(f"folded span [{start}, {end}) is empty or outside the folded text")
+    return bisect_right(ends, start), bisect_right(ends, end - 1) + 1
 
 
 def original_span(offsets: list[int], start: int, end: int) -> tuple[int, int]:

@@ -352,6 +352,9 @@ _LINK = re.compile(
     rf"(?P<tail>(?::[0-9]{{1,5}})?(?:[/?#]{_URL_CHARS}*)?)",
     re.IGNORECASE,
 )
+# What every link has: a scheme's "://", or a host's letter or digit, dot, then a top-level
+# domain's first letter.
+_MAYBE_LINK = re.compile(r"://|[A-Za-z0-9]\.[A-Za-z]")
 _TRAILING = ".,;:!?'\"*"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -385,6 +388,7 @@ def _trim(link: str) -> str:
     return link
 
 
+@lru_cache(maxsize=16384)
 def _has_public_suffix(host: str) -> bool:
     ext = EXTRACT(host.lower())
     return bool(ext.suffix and ext.domain)
@@ -403,6 +407,8 @@ def find_urls(text: str) -> list[tuple[int, int, str]]:
     (``check_host_size``): no resolver would look it up, so nothing is lost by not checking it.
     Linear in the length of ``text``."""
     scan = "".join(map(_scan_map.__getitem__, text))
+    if not _MAYBE_LINK.search(scan):  # most texts: a cheaper scan than _LINK's
+        return []
     found: list[tuple[int, int, str]] = []
     for m in _LINK.finditer(scan):
         start = m.start()

@@ -368,7 +368,7 @@ def test_mobile_fast_path_agrees_with_phonenumbers(prefix):
         ("12812345678", "CN"),
         ("+8612812345678", "CN"),
         ("1381234567", "CN"),
-        ("138 1234 5678", "CN"),
+        ("(138) 1234 5678", "CN"),
     ],
 )
 def test_mobile_fast_path_leaves_other_shapes_to_phonenumbers(raw, region):

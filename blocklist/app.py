@@ -16,7 +16,7 @@ from marshmallow import INCLUDE, Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import apidoc, config, context, errors, jsonio, ops, ratelimit
+from . import apidoc, config, context, errors, jsonio, ops, ratelimit, reads
 from .config import Settings
 from .db import db, init_unit_of_work
 from .jsonio import StorableJSONProvider
@@ -130,6 +130,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     context.init_app(app)
     ops.init_app(app)
+    reads.init_app(app)  # write cursors, the replica session
 
     api = BlocklistApi(
         app, spec_kwargs={"info": {"description": API_DESCRIPTION}, "extra_plugins": [apidoc.LinksPlugin()]}

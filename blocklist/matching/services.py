@@ -21,10 +21,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..config import current_settings
-from ..db import db, utcnow
+from ..db import utcnow
 from ..entries.models import Entry
 from ..holdings.queries import sender_status
 from ..metrics import CHECK_VERDICTS
+from ..reads import heard_head, read_session
 from ..values.canonical import canonical_url_value
 from ..values.folding import fold_with_offsets, original_span
 from ..values.kinds import InvalidValue
@@ -90,7 +91,7 @@ def _with_trust(matches: list[dict[str, Any]], rows: dict[int, Any]) -> None:
     the in-memory engine: their entries are read in one query), and the dispute path."""
     missing = [m["entry_id"] for m in matches if m["entry_id"] not in rows]
     if missing:
-        for row in db.session.execute(
+        for row in read_session().execute(
             select(Entry.id, Entry.tier, Entry.score, Entry.category).where(Entry.id.in_(missing))
         ):
             rows[row.id] = row
@@ -111,7 +112,7 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
     the original strings."""
     region = current_settings().default_region
     engine = get_engine(current_app)
-    engine.refresh(db.session)
+    engine.refresh(read_session(), heard_head())
     now = utcnow().timestamp()
 
     sender_reading = sender_probe(sender, region) if sender else Probe()

@@ -209,8 +209,9 @@ class MatchingEngine:
             .execution_options(yield_per=10_000)
         )
         if getattr(connection.connection.driver_connection, "autocommit", False) is True:
-            with connection.engine.connect() as own, own.begin():
-                self._load(own.execute(query), head)
+            with connection.engine.connect() as own:
+                with own.execution_options(isolation_level="REPEATABLE READ").begin():
+                    self._load(own.execute(query), head)
             return
         self._load(connection.execute(query), head)
 

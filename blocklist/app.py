@@ -18,7 +18,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import apidoc, config, context, errors, jsonio, ops, ratelimit, reads
 from .config import Settings
-from .db import db, init_unit_of_work
+from .db import db, init_unit_of_work, ping_after_idle
 from .jsonio import StorableJSONProvider
 from .pagination import MAX_ID
 
@@ -127,6 +127,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
+    with app.app_context():
+        ping_after_idle(db.engine)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     context.init_app(app)
     ops.init_app(app)

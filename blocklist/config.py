@@ -208,7 +208,8 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The keys Flask and its extensions read from `app.config`, derived from these settings."""
-        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        # No pool_pre_ping: db.ping_after_idle pings only connections that sat idle.
+        engine_options: dict[str, Any] = {}
         if self.database_url.startswith("sqlite"):
             # Several gunicorn workers share the file: wait for the write lock instead of failing.
             engine_options["connect_args"] = {"timeout": 30}

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from . import listener
 from .apidoc import READ_POSTS
 from .config import current_settings, settings_of
-from .db import db
+from .db import db, ping_after_idle
 from .errors import abort
 from .feeds import cursors
 
@@ -125,7 +125,8 @@ def _replica_engine(app: Flask) -> Engine | None:
         return None
     engine = app.extensions.get("blocklist_replica")
     if engine is None:
-        engine = create_engine(url, pool_pre_ping=True, isolation_level="AUTOCOMMIT")
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        ping_after_idle(engine)
         engine = app.extensions.setdefault("blocklist_replica", engine)
     return engine
 

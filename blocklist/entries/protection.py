@@ -53,6 +53,8 @@ def protected_pairs(pairs: Iterable[tuple[str, str]], region: str) -> set[tuple[
     keys = _KEYS.get(ALLOWLIST_TOPIC)
     if keys is None:
         generation = _KEYS.generation
-        keys = frozenset(db.session.execute(select(AllowlistItem.kind, AllowlistItem.value)).tuples())
+        keys = frozenset(
+            (kind, value) for kind, value in db.session.execute(select(AllowlistItem.kind, AllowlistItem.value))
+        )
         _KEYS.put(ALLOWLIST_TOPIC, keys, generation)
     return {pair for pair in pairs if any(key in keys for key in protection_keys(pair[0], pair[1], region))}

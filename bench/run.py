@@ -4,6 +4,9 @@
     python bench/run.py --size 1000000         # by hand
     python bench/run.py --size 100000 --keep   # keep the database for another run
     python bench/run.py --size 10000000 --loaders 2 --keep   # 10M: load with 2 processes
+    python bench/run.py --size 100000 --keep --reads-only    # /healthz, look-ups, check only
+
+BENCH_DB names the scratch database (default blocklist_bench_<size>).
 
 Creates a scratch PostgreSQL database (BENCH_PG, default
 postgresql://postgres@127.0.0.1:5432/<name>), loads `--size` generated entries through the

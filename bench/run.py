@@ -4,6 +4,9 @@
     python bench/run.py --size 1000000         # by hand
     python bench/run.py --size 100000 --keep   # keep the database for another run
     python bench/run.py --size 10000000 --loaders 2 --keep   # 10M: load with 2 processes
+    python bench/run.py --size 100000 --keep --reads-only    # /healthz, look-ups, check only
+
+BENCH_DB names the scratch database (default blocklist_bench_<size>).
 
 Creates a scratch PostgreSQL database (BENCH_PG, default
 postgresql://postgres@127.0.0.1:5432/<name>), loads `--size` generated entries through the
@@ -209,11 +212,15 @@ def main() -> int:
     parser.add_argument(
         "--loaders", type=int, default=1, help="processes loading at once (2 on this machine: about twice as fast)"
     )
+    parser.add_argument(
+        "--reads-only", action="store_true", help="only /healthz, look-ups and the check (no writes, feeds, audit)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:  # before minutes of loading, not after
         parser.error("wrk is not installed: apt-get install wrk (Debian/Ubuntu)")
 
-    name = f"blocklist_bench_{args.size}"
+    # BENCH_DB names the scratch database (several people sharing one server: one each).
+    name = os.environ.get("BENCH_DB", f"blocklist_bench_{args.size}")
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
     database_url = os.environ.get("BENCH_PG", f"postgresql://postgres@127.0.0.1:5432/{name}")
     env = {"BLOCKLIST_DATABASE_URL": database_url}
@@ -310,46 +317,47 @@ def main() -> int:
             )
         )
 
-        bulk = measure_bulk(server, token, args.size)
-        table.append(
-            (
-                "bulk publish (10,000-item requests, API)",
-                f"{bulk['items'] / bulk['seconds']:,.0f} entries/s",
-                "(target ≥ 20,000/s)",
-                f"{bulk['seconds']:.1f} s for {bulk['items']:,}",
+        if not args.reads_only:  # the write and feed rows
+            bulk = measure_bulk(server, token, args.size)
+            table.append(
+                (
+                    "bulk publish (10,000-item requests, API)",
+                    f"{bulk['items'] / bulk['seconds']:,.0f} entries/s",
+                    "(target ≥ 20,000/s)",
+                    f"{bulk['seconds']:.1f} s for {bulk['items']:,}",
+                )
             )
-        )
 
-        headers = {"Authorization": f"Bearer {token}"}
-        snap = measure_snapshot(server, headers, database_url)
-        table.append(
-            (
-                "snapshot (csv, whole active set)",
-                f"{snap['rows'] / snap['seconds']:,.0f} rows/s",
-                f"{snap['seconds'] / snap['copy_seconds']:.2f}× COPY (target ≤ 3)",
-                f"{snap['rows']:,} rows in {snap['seconds']:.1f} s; COPY {snap['copy_seconds']:.2f} s",
+            headers = {"Authorization": f"Bearer {token}"}
+            snap = measure_snapshot(server, headers, database_url)
+            table.append(
+                (
+                    "snapshot (csv, whole active set)",
+                    f"{snap['rows'] / snap['seconds']:,.0f} rows/s",
+                    f"{snap['seconds'] / snap['copy_seconds']:.2f}× COPY (target ≤ 3)",
+                    f"{snap['rows']:,} rows in {snap['seconds']:.1f} s; COPY {snap['copy_seconds']:.2f} s",
+                )
             )
-        )
 
-        feed_seconds, feed_changes = bench_feeds.feed_rate(server.url, headers, cap=200_000)
-        table.append(
-            (
-                "delta feed read (limit 10,000)",
-                f"{feed_changes / feed_seconds:,.0f} changes/s",
-                "",
-                f"{feed_changes:,} changes in {feed_seconds:.1f} s",
+            feed_seconds, feed_changes = bench_feeds.feed_rate(server.url, headers, cap=200_000)
+            table.append(
+                (
+                    "delta feed read (limit 10,000)",
+                    f"{feed_changes / feed_seconds:,.0f} changes/s",
+                    "",
+                    f"{feed_changes:,} changes in {feed_seconds:.1f} s",
+                )
             )
-        )
 
-        delays = bench_feeds.propagation(server.url, headers, headers, samples=60)
-        table.append(
-            (
-                "propagation publish → long-poll",
-                f"p50 {statistics.median(delays):.0f} ms",
-                "(target p99 < 1 s)",
-                f"p99 {delays[int(len(delays) * 0.99) - 1]:.0f} ms, {60 - len(delays)} not seen",
+            delays = bench_feeds.propagation(server.url, headers, headers, samples=60)
+            table.append(
+                (
+                    "propagation publish → long-poll",
+                    f"p50 {statistics.median(delays):.0f} ms",
+                    "(target p99 < 1 s)",
+                    f"p99 {delays[int(len(delays) * 0.99) - 1]:.0f} ms, {60 - len(delays)} not seen",
+                )
             )
-        )
 
         rss = server.worker_rss_mib()
         table.append(
@@ -363,15 +371,16 @@ def main() -> int:
     finally:
         server.stop()
 
-    audit = measure_audit_verify(database_url)
-    table.append(
-        (
-            "audit verify (CLI)",
-            f"{audit.get('records_per_second', 0):,.0f} records/s",
-            "",
-            f"{audit.get('records', 0):,} records, ok={audit.get('ok')}",
+    if not args.reads_only:
+        audit = measure_audit_verify(database_url)
+        table.append(
+            (
+                "audit verify (CLI)",
+                f"{audit.get('records_per_second', 0):,.0f} records/s",
+                "",
+                f"{audit.get('records', 0):,} records, ok={audit.get('ok')}",
+            )
         )
-    )
     if not args.keep:
         psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -43,6 +43,25 @@ CURSOR_HEADER = {
         "schema": {"type": "string"},
     }
 }
+WRITE_CURSOR_HEADER = {
+    "X-Blocklist-Cursor": {
+        "description": "The feed cursor after this write's changes (when it changed nothing in the feed: the "
+        "head after it committed). Pass it as `min_cursor` to a look-up, check or entry read to read your "
+        "write on any node",
+        "schema": {"type": "string"},
+    }
+}
+MIN_CURSOR_PARAM = {
+    "in": "query",
+    "name": "min_cursor",
+    "required": False,
+    "description": "A cursor from a write's `X-Blocklist-Cursor` (or the feed): answer only once this node "
+    "reflects the feed up to it, waiting at most `BLOCKLIST_MIN_CURSOR_WAIT_MS` (2 s); then 503 with "
+    "`Retry-After`. A cursor beyond the feed head is a 400",
+    "schema": {"type": "string"},
+}
+# POSTs that only read: their answers carry no write cursor.
+READ_POSTS = frozenset({("/v1/check", "POST"), ("/v1/lookup", "POST"), ("/v1/subjects/screen", "POST")})
 
 IDEMPOTENCY_KEY = {
     "in": "header",
@@ -151,10 +170,20 @@ LINKS: dict[tuple[str, str], tuple[tuple[str, ...], dict[str, dict[str, Any]]]] 
 
 class LinksPlugin(BasePlugin):
     """Adds `LINKS` to the operations' responses as apispec builds each path (flask-smorest's
-    `@blp.doc(responses=...)` would replace the response its `@blp.response` documents)."""
+    `@blp.doc(responses=...)` would replace the response its `@blp.response` documents), and
+    the write cursor header to every write's success responses."""
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         for method, operation in (operations or {}).items():
+            if (
+                (path or "").startswith("/v1/")
+                and method in ("post", "put", "patch", "delete")
+                and (path, method.upper()) not in READ_POSTS
+            ):
+                # Every successful write answers with its cursor (reads.py, `_write_cursor`).
+                for status, response in operation.get("responses", {}).items():
+                    if str(status).startswith("2") and isinstance(response, dict):
+                        response.setdefault("headers", {}).update(WRITE_CURSOR_HEADER)
             statuses, table = LINKS.get((path or "", method), ((), {}))
             for status in statuses:
                 for key in (status, int(status)):

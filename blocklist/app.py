@@ -16,9 +16,9 @@ from marshmallow import INCLUDE, Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import apidoc, config, context, errors, jsonio, ops, ratelimit
+from . import apidoc, config, context, errors, jsonio, ops, ratelimit, reads
 from .config import Settings
-from .db import db, init_unit_of_work
+from .db import db, init_unit_of_work, ping_after_idle
 from .jsonio import StorableJSONProvider
 from .pagination import MAX_ID
 
@@ -127,9 +127,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
+    with app.app_context():
+        ping_after_idle(db.engine)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     context.init_app(app)
     ops.init_app(app)
+    reads.init_app(app)  # write cursors, the replica session
 
     api = BlocklistApi(
         app, spec_kwargs={"info": {"description": API_DESCRIPTION}, "extra_plugins": [apidoc.LinksPlugin()]}

@@ -125,9 +125,17 @@ class Settings:
     # Disputes: hours to acknowledge, days to resolve (from filing); later ones are overdue.
     dispute_ack_hours: int = 48
     dispute_resolve_days: int = 14
+    # The read path (blocklist/reads.py): validated tokens and the allowlist cached per worker,
+    # emptied by LISTEN/NOTIFY (PostgreSQL only); the longest a `min_cursor` read waits,
+    # milliseconds; an optional PostgreSQL streaming replica for the matching queries.
+    read_cache: bool = True
+    min_cursor_wait_ms: int = 2000
+    replica_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
+        if self.replica_url:
+            object.__setattr__(self, "replica_url", normalise_database_url(self.replica_url))
         object.__setattr__(self, "default_region", self.default_region.upper())
         object.__setattr__(self, "entry_ttl", _frozen(self.entry_ttl))
         object.__setattr__(self, "rate_limits", _frozen(self.rate_limits))
@@ -189,6 +197,9 @@ class Settings:
             tier_batch=env.integer("TIER_BATCH", 10_000),
             dispute_ack_hours=env.integer("DISPUTE_ACK_HOURS", 48),
             dispute_resolve_days=env.integer("DISPUTE_RESOLVE_DAYS", 14),
+            read_cache=env.flag("READ_CACHE", True),
+            min_cursor_wait_ms=env.integer("MIN_CURSOR_WAIT_MS", 2000),
+            replica_url=env.text("REPLICA_URL"),
         )
 
     def replace(self, changes: Mapping[str, Any]) -> Settings:
@@ -197,7 +208,8 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The keys Flask and its extensions read from `app.config`, derived from these settings."""
-        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        # No pool_pre_ping: db.ping_after_idle pings only connections that sat idle.
+        engine_options: dict[str, Any] = {}
         if self.database_url.startswith("sqlite"):
             # Several gunicorn workers share the file: wait for the write lock instead of failing.
             engine_options["connect_args"] = {"timeout": 30}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     DateTime,
+    Engine,
     Executable,
     Integer,
     MetaData,
@@ -24,12 +26,14 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
+    event,
     insert,
     literal,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 
 from .clock import CLOCK
@@ -72,6 +76,37 @@ def unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:
         return response
 
     return wrapper
+
+
+# A pooled connection unused for this long is pinged before it is handed out again: under load
+# connections come back within milliseconds; below one request a second the ping costs nothing
+# that matters.
+IDLE_PING_SECONDS = 1.0
+
+
+def ping_after_idle(engine: Engine, idle: float = IDLE_PING_SECONDS) -> None:
+    """Pessimistic disconnect handling that costs a round trip only when it can matter: a
+    connection checked out again within `idle` seconds of its last use (always, under load) is
+    handed out as it is; one idle for longer is pinged first, and replaced if the ping fails.
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, i.e. one more round trip per request.
+    A connection that dies while in use fails its request with the usual 503 (errors.py), and
+    the pool then drops every connection older than the failure."""
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in", float("-inf")) < idle:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:  # the pool retries with a new connection
+            raise DisconnectionError() from error
 
 
 def init_unit_of_work(app: Flask) -> None:

@@ -14,7 +14,7 @@ from flask_sqlalchemy.session import Session as SignallingSession
 from sqlalchemy import delete, insert, text
 from support.settings import override_settings
 
-from blocklist import create_app
+from blocklist import create_app, listener
 from blocklist.audit import signing
 from blocklist.audit.models import AuditHead
 from blocklist.auth import services as auth_services
@@ -152,6 +152,7 @@ def clean_db(request, app):
     with app.app_context():
         db.session.remove()
         _empty_tables(app)
+    listener.forget_all()  # the per-worker caches never heard of the TRUNCATE
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -31,6 +32,7 @@ from ..db import db, utcnow
 from ..errors import abort
 from ..ratelimit import check as check_rate_limit
 from ..ratelimit import failed_authentication
+from ..reads import Cache, usable
 from . import services
 from .models import Client, Org, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
@@ -221,11 +223,88 @@ class TokenIntrospectionEndpoint(IntrospectionEndpoint):
         }
 
 
-class TokenValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> Token | None:
-        return query_token(token_string)
+@dataclass(frozen=True)
+class OrgState:
+    id: int
+    name: str
+    kind: str
+    status: str
 
-    def validate_token(self, token: Token | None, scopes, request) -> None:
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.kind == "regulator"
+
+
+@dataclass(frozen=True)
+class ClientState:
+    id: int
+    client_id: str
+    revoked_at: dt.datetime | None
+    org: OrgState
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """What a request needs of its bearer token, its client and org, as read from the database:
+    plain values, so it can outlive the session and be shared by a worker's threads."""
+
+    scope: str
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    client: ClientState
+
+    @classmethod
+    def of(cls, token: Token) -> TokenState:
+        client, org = token.client, token.client.org
+        org_state = OrgState(org.id, org.name, org.kind, org.status)
+        client_state = ClientState(client.id, client.client_id, client.revoked_at, org_state)
+        return cls(token.scope, token.expires_at, token.revoked_at, client_state)
+
+    # --- what Authlib's BearerTokenValidator asks -------------------------------------------
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+# Validated tokens by hash, per worker process: emptied whenever a token is revoked, a client
+# revoked or rotated, or an org suspended or reinstated (`services.AUTH_TOPIC`, pushed to every
+# worker by LISTEN/NOTIFY). Expiry is checked on every use. Unknown tokens are never stored.
+TOKENS = Cache(services.AUTH_TOPIC)
+
+
+def bearer_token(token_string: str) -> TokenState | None:
+    """The state of the token with this bearer string: from the worker's cache when
+    `reads.usable()`, else (and on a miss) one query, which joins the client and the org."""
+    key = hash_token(token_string)
+    cached = usable()
+    if cached:
+        hit = TOKENS.get(key)
+        if hit is not None:
+            return hit
+    generation = TOKENS.generation
+    token = db.session.scalar(select(Token).where(Token.token_hash == key))
+    if token is None:
+        return None
+    state = TokenState.of(token)
+    if cached:
+        TOKENS.put(key, state, generation)
+    return state
+
+
+class TokenValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> TokenState | None:
+        return bearer_token(token_string)
+
+    def validate_token(self, token: TokenState | None, scopes, request) -> None:
         # Say why an unexpired token fails when it is its client or org (suspension also
         # revokes the tokens, so this comes before the revocation check).
         if token is not None and not token.is_expired():
@@ -262,14 +341,14 @@ def authorization_server() -> AuthorizationServer:
     return current_app.extensions["blocklist_oauth2"]["server"]
 
 
-def authenticate(scope: str | None) -> Token:
+def authenticate(scope: str | None) -> TokenState:
     """Validate the bearer token for `scope` and record the caller as the current actor.
 
     Raises a 401 problem for a missing/bad/expired/revoked token, 403 for a missing scope.
     """
     protector = _protector()
     try:
-        token: Token = protector.acquire_token([scope] if scope else None)
+        token: TokenState = protector.acquire_token([scope] if scope else None)
     except OAuth2Error as error:
         protector.raise_error_response(error)
     org = token.client.org

@@ -1,4 +1,7 @@
-"""Organisations, clients and tokens: the only code that changes them, each change audited."""
+"""Organisations, clients and tokens: the only code that changes them, each change audited.
+Every change that can stop a token working invalidates `AUTH_TOPIC` in its transaction: each
+worker's cache of validated tokens (`oauth2.TOKENS`) is emptied, here at once and elsewhere at
+commit."""
 
 from __future__ import annotations
 
@@ -15,8 +18,15 @@ from ..config import current_settings
 from ..context import Actor
 from ..db import db, execute_count, utcnow
 from ..exceptions import Conflict, Invalid, NotFound
+from ..listener import invalidate
 from .models import Client, Org, Token
 from .scopes import DEFAULT_SCOPES, ORG_KINDS, scope_list, scope_string
+
+AUTH_TOPIC = "auth"
+
+
+def _tokens_may_have_changed() -> None:
+    invalidate(AUTH_TOPIC, db.session)
 
 
 def org_snapshot(org: Org) -> dict[str, Any]:
@@ -74,6 +84,7 @@ def set_org_status(org: Org, status: str, reason: str | None = None, *, actor: A
     org.status = status
     org.suspended_at = utcnow() if status == "suspended" else None
     db.session.flush()
+    _tokens_may_have_changed()
     after = org_snapshot(org)
     if status == "suspended":
         after["tokens_revoked"] = _revoke_tokens(Token.client_pk.in_(select(Client.id).where(Client.org_id == org.id)))
@@ -123,6 +134,7 @@ def create_client(org: Org, *, actor: Actor, name: str = "", scope: str | None =
 
 def _revoke_tokens(which) -> int:
     """Revoke the unrevoked tokens matching the `which` condition; returns how many."""
+    _tokens_may_have_changed()
     return execute_count(update(Token).where(which, Token.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
 
@@ -149,6 +161,7 @@ def revoke_client(client: Client, *, actor: Actor) -> Client:
     before = client_snapshot(client)
     client.revoked_at = utcnow()
     _revoke_client_tokens(client)
+    _tokens_may_have_changed()
     db.session.flush()
     record(Action.CLIENT_REVOKE, "client", client.client_id, actor=actor, before=before, after=client_snapshot(client))
     return client
@@ -159,6 +172,7 @@ def revoke_token(token: Token, *, actor: Actor) -> None:
         return
     token.revoked_at = utcnow()
     db.session.flush()
+    _tokens_may_have_changed()
     # The token itself is never recorded, only which of the client's tokens it was.
     record(
         Action.TOKEN_REVOKE,

@@ -10,9 +10,11 @@ from ..config import current_settings
 from ..context import Actor
 from ..db import db
 from ..exceptions import Conflict, Invalid, NotFound
+from ..listener import invalidate
 from ..values.canonical import canonicalise
 from ..values.kinds import InvalidValue
 from .models import AllowlistItem, Entry
+from .protection import ALLOWLIST_TOPIC
 from .services import lock_for_write, revoke, stored_raw_value
 
 
@@ -42,6 +44,7 @@ def add(kind: str, raw_value: str, reason: str, actor: Actor) -> AllowlistItem:
     )
     db.session.add(item)
     db.session.flush()
+    invalidate(ALLOWLIST_TOPIC, db.session)  # every worker's cached allowlist, at commit
     record(Action.ALLOWLIST_ADD, "allowlist", item.id, actor=actor, after=allowlist_snapshot(item), reason=reason)
     for entry in db.session.scalars(select(Entry).where(Entry.kind == kind, Entry.value.in_(values))):
         if entry.in_feed:
@@ -56,3 +59,4 @@ def remove(item_id: int, actor: Actor) -> None:
     record(Action.ALLOWLIST_REMOVE, "allowlist", item.id, actor=actor, before=allowlist_snapshot(item))
     db.session.delete(item)
     db.session.flush()
+    invalidate(ALLOWLIST_TOPIC, db.session)

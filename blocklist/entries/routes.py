@@ -9,12 +9,13 @@ from collections import Counter
 from flask import request
 from flask.views import MethodView
 
-from ..apidoc import ETAG, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IF_MATCH, problem
+from ..apidoc import ETAG, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, IF_MATCH, MIN_CURSOR_PARAM, problem
 from ..auth.oauth2 import require
 from ..auth.scopes import ADMIN, ENTRIES_READ, ENTRIES_WRITE
 from ..context import current_actor
 from ..jsonio import Blueprint
 from ..matching import lookup
+from ..reads import at_cursor, read_only
 from . import allowlist, disputes, queries, services
 from .idempotency import idempotent
 from .models import Entry
@@ -93,7 +94,9 @@ IDEMPOTENCY_DOC = {
 
 @blp.route("")
 class Entries(MethodView):
+    @read_only
     @require(ENTRIES_READ)
+    @at_cursor
     @shows_evidence
     @blp.arguments(EntryListArgsSchema, location="query")
     @blp.response(200, EntryListSchema)
@@ -145,10 +148,12 @@ class BulkPublish(MethodView):
 
 @blp.route("/<int:entry_id>")
 class EntryById(MethodView):
+    @read_only
     @require(ENTRIES_READ)
+    @at_cursor
     @shows_evidence
     @blp.response(200, EntrySchema, headers=ETAG)
-    @blp.doc(responses=NOT_FOUND)
+    @blp.doc(responses=NOT_FOUND, parameters=[MIN_CURSOR_PARAM])
     def get(self, entry_id):
         """One entry with its reports and tags (ETag)"""
         return _with_etag(services.get_entry(entry_id))
@@ -219,7 +224,9 @@ class EntryDisputes(MethodView):
 
 @lookup_blp.route("/lookup")
 class Lookup(MethodView):
+    @read_only
     @require(ENTRIES_READ)
+    @at_cursor
     @shows_evidence
     @lookup_blp.arguments(LookupQuerySchema, location="query")
     @lookup_blp.response(200, VerdictSchema)
@@ -227,8 +234,11 @@ class Lookup(MethodView):
         """Is this value listed? Numbers also match covering ranges; a person only by its hash"""
         return lookup.lookup_one(args["value"], args["kind"], args["min_tier"])
 
+    @read_only
     @require(ENTRIES_READ)
+    @at_cursor
     @shows_evidence
+    @lookup_blp.doc(parameters=[MIN_CURSOR_PARAM])
     @lookup_blp.arguments(
         BatchLookupSchema,
         example={

@@ -259,7 +259,19 @@ class RequiredReasonSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
+def min_cursor_field() -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "A cursor from a write's `X-Blocklist-Cursor` (or the feed): answer only once this "
+            "node reflects the feed up to it, waiting at most `BLOCKLIST_MIN_CURSOR_WAIT_MS` (2 s), then 503 "
+            "with `Retry-After`; a cursor beyond the feed head is a 400"
+        },
+    )
+
+
 class EntryListArgsSchema(PageArgsSchema):
+    min_cursor = min_cursor_field()
     kind = fields.String(validate=validate.OneOf(KINDS))
     status = fields.String(validate=validate.OneOf(STATUSES))
     tag = Tag(validate=validate.Length(max=100))
@@ -292,6 +304,7 @@ def min_tier_field() -> fields.String:
 
 class LookupQuerySchema(LookupArgsSchema):
     min_tier = min_tier_field()
+    min_cursor = min_cursor_field()
 
 
 class BatchLookupSchema(Schema):

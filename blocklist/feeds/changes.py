@@ -1,5 +1,5 @@
 """The change log and its head: the one module that writes them, and the one place that says
-how the head is read (`HEAD`, `HEAD_SQL`, `head_position`) and which changes lie in a window
+how the head is read (`HEAD`, `head_position`) and which changes lie in a window
 (`in_window`) — for the entry services, the feed pages, the snapshot, the long-poll watcher and
 the matching engine alike. Entry services call `write_lock` first in every transaction that
 changes entries, and `append` for each change to the active set, in that same transaction."""
@@ -14,18 +14,17 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from ..config import current_settings
 from ..db import bulk_insert, db, execute_count, table_of, utcnow
 from ..entries import trust
+from ..listener import FEED_CHANNEL as NOTIFY_CHANNEL
+from ..reads import note_feed_position
 from .models import FeedChange, FeedHead
 
 UPSERT = "upsert"
-NOTIFY_CHANNEL = "blocklist_feed"
 REMOVE = "remove"
 # Changes' times strictly increase with their positions, by at least this (see `_next_stamp`).
 STAMP_STEP = dt.timedelta(microseconds=1)
 
-# The last position handed out: as a statement, and as plain SQL for raw driver connections
-# (the watcher's LISTEN connection, the snapshot's own).
+# The last position handed out (the listener's raw connection reads it as `listener.HEAD_SQL`).
 HEAD = select(FeedHead.position).where(FeedHead.id == 1)
-HEAD_SQL = "SELECT position FROM feed_head WHERE id = 1"
 
 
 def write_lock() -> None:
@@ -77,6 +76,7 @@ def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit (and dropped on rollback): wakes every process's long-poll watcher.
         session.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(last))))
+    note_feed_position(last)  # the write's answer carries it as X-Blocklist-Cursor
     return last
 
 

@@ -11,7 +11,8 @@ domains here as well cost about 240 MiB per worker at 10 million entries (measur
 fewer queries.
 
 Keeping current: the engine remembers the change-log position it reflects. ``refresh(session)``
-reads ``feed_head.position`` (one tiny query); if it moved, the changes after the engine's
+reads ``feed_head.position`` (one tiny query; none when the process's listener, which hears
+every commit's head by NOTIFY, says the engine is already there); if it moved, the changes after the engine's
 position (keywords) are read joined to their entries' *current* status and expiry and
 applied; applying the current state is idempotent, so overlapping reads do no harm. If the head
 moved backwards (the database was reset) or the gap is very large, the engine is rebuilt.
@@ -42,9 +43,12 @@ class MatchingEngine(KeywordAutomata):
     def _rebuilt(self) -> None:
         ENGINE_REBUILDS.inc()
 
-    def refresh(self, session) -> None:
+    def refresh(self, session, heard: int | None = None) -> None:
         """Bring the engine up to the change-log head: build on first use, else apply the
-        changes since the engine's position. One small query when nothing changed."""
+        changes since the engine's position. One small query when nothing changed — none when
+        `heard` (the head as the process's listener last heard it) is where the engine is."""
+        if heard is not None and self.position == heard:
+            return
         # Core, not ORM, execution: the same SQL at a third of the cost per call.
         connection = session.connection()
         head = changes.head_position(connection)
@@ -68,13 +72,19 @@ class MatchingEngine(KeywordAutomata):
         # The head is read first: every change up to it is in the rows read afterwards; changes
         # committed meanwhile are applied again later, which is harmless.
         # Streamed (a server-side cursor on PostgreSQL): a materialised result would briefly
-        # cost as much memory again as the engine itself.
-        rows = connection.execute(
+        # cost as much memory again as the engine itself. Such a cursor needs a transaction:
+        # a read-only request's autocommit connection gets one of its own for it.
+        query = (
             select(Entry.id, Entry.kind, Entry.value, Entry.expires_at)
             .where(Entry.status == "active", Entry.kind.in_(KINDS))
             .execution_options(yield_per=10_000)
         )
-        self._load(rows, head)
+        if getattr(connection.connection.driver_connection, "autocommit", False) is True:
+            with connection.engine.connect() as own:
+                with own.execution_options(isolation_level="REPEATABLE READ").begin():
+                    self._load(own.execute(query), head)
+            return
+        self._load(connection.execute(query), head)
 
     def keyword_hits(self, folded: str, now: float | None = None) -> Iterator[Hit]:
         """Every occurrence of an active keyword in ``folded`` text (spans in the folded text);

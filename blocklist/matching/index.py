@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, select, union_all
 from sqlalchemy.orm import joinedload
 
-from ..db import db, utcnow
+from ..db import utcnow
 from ..entries.models import Entry, effective_status
-from ..entries.protection import find_protecting
+from ..entries.protection import protected_pairs
 from ..entries.services import CHUNK, kind_value_in
 from ..matcher.index import ActiveIndex
 from ..matcher.probe import Probe
+from ..reads import read_session
 from ..values.normalise import digit_prefixes
 
 
@@ -80,6 +81,7 @@ class EntryIndex(ActiveIndex):
         """The active entries any probe can match: whole entries (reports and tags joined in the
         same query, one per chunk) or just `ROW_COLUMNS`."""
         probes = list(probes)
+        session = read_session()
         statements = index_probes(
             [Entry.id] if whole else ROW_COLUMNS,
             {pair for p in probes for pair in p.exact},
@@ -90,22 +92,21 @@ class EntryIndex(ActiveIndex):
             entries: Iterable[Any] = (
                 entry
                 for ids in statements
-                for entry in db.session.scalars(
+                for entry in session.scalars(
                     select(Entry)
                     .where(Entry.id.in_(ids))
                     .options(joinedload(Entry.reports), joinedload(Entry.tag_rows))
                 ).unique()
             )
         else:
-            connection = db.session.connection()
+            connection = session.connection()
             entries = (row for stmt in statements for row in connection.execute(stmt))
         return cls(entries, utcnow())
 
 
 def protected_keys(keys: Iterable[tuple[str, str]], region: str) -> set[tuple[str, str]]:
     """Those of the (kind, value) keys the allowlist protects (one query, none for no keys)."""
-    keys = set(keys)
-    return set(find_protecting(keys, region)) if keys else set()
+    return protected_pairs(keys, region)
 
 
 def unprotected(key: tuple[str, str], probe_keys: Iterable[tuple[str, str]], protected: set[tuple[str, str]]) -> bool:

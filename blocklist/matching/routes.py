@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from ..apidoc import MIN_CURSOR_PARAM
 from ..auth.oauth2 import require
 from ..auth.scopes import ENTRIES_READ
 from ..config import current_settings
 from ..errors import abort
 from ..jsonio import Blueprint
+from ..reads import at_cursor, read_only
 from ..values.trust import TIERS
 from . import services
 
@@ -81,7 +83,10 @@ class CheckResultSchema(Schema):
 
 @blp.route("/check")
 class Check(MethodView):
+    @read_only
     @require(ENTRIES_READ)
+    @at_cursor
+    @blp.doc(parameters=[MIN_CURSOR_PARAM])
     @blp.arguments(
         CheckSchema,
         example={"sender": "10687415", "text": "您的账户存在风险，请立即将资金转入安 全 账 户：bit.ly/x"},

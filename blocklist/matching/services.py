@@ -19,12 +19,13 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..config import current_settings
-from ..db import db, utcnow
+from ..db import utcnow
 from ..entries.models import Entry
 from ..holdings.queries import sender_status
 from ..matcher import rules
 from ..matcher.probe import Link, Probe, sender_probe
 from ..metrics import CHECK_VERDICTS
+from ..reads import heard_head, read_session
 from .engine import get_engine
 from .index import EntryIndex, protected_keys, unprotected
 
@@ -37,7 +38,7 @@ def _keyword_entries(matches: list[dict[str, Any]]) -> None:
         return
     rows = {
         row.id: row
-        for row in db.session.execute(
+        for row in read_session().execute(
             select(Entry.id, Entry.tier, Entry.score, Entry.category).where(Entry.id.in_(missing))
         )
     }
@@ -51,7 +52,7 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
     the original strings."""
     region = current_settings().default_region
     engine = get_engine(current_app)
-    engine.refresh(db.session)
+    engine.refresh(read_session(), heard_head())
     now = utcnow().timestamp()
 
     sender_reading = sender_probe(sender, region) if sender else Probe()

@@ -31,7 +31,7 @@ from ..values.coverage import shape_errors
 from ..values.normalise import InvalidValue
 from ..values.subjects import SUBJECT_KINDS
 from ..values.trust import Assessment
-from . import breadth, trust
+from . import breadth, tagcounts, trust
 from .models import Entry, EntryTag, Report, TagClaim
 from .protection import find_protecting
 
@@ -393,10 +393,12 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
             "expires_at": i.expires_at,
             "created_at": now,
             "updated_at": now,
+            "feed_tags": tagcounts.render(i.tags),
         }
         for i in items
     ]
     ids = insert_with_ids(table_of(Entry), rows)
+    tagcounts.inserted(i.tags for i in items)
     bulk_insert(
         table_of(Report),
         [

@@ -211,6 +211,7 @@ def _create_entries(pairs: list[tuple[str, str]], now: dt.datetime) -> dict[tupl
                 "version": 0,
                 "created_at": now,
                 "updated_at": now,
+                "feed_tags": "[]",  # active, no tags yet (entries/tagcounts.py)
             }
         )
     if not rows:

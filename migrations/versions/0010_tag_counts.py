@@ -1,0 +1,60 @@
+"""tag counts kept by the writes, the snapshot's tags on the entry row, active entries' expiry index
+
+Revision ID: 0010
+Revises: 0009
+
+Existing data: `entries.feed_tags` is filled for every active entry (the JSON array of its
+tags, sorted) and `tag_counts` from one aggregation, under the entry-writer lock (the feed
+head's row), so writers of this version wait for it. At 10M entries this rewrites every active
+row: minutes. A node still running the previous version that writes after this migration does
+not keep the counters: run `flask --app wsgi tags recount --repair` once every node runs this
+version (see deploy/README.md, Upgrades).
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "tag_counts",
+        sa.Column("tag", sa.String(length=100), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("tag", name=op.f("pk_tag_counts")),
+    )
+    with op.batch_alter_table("entries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("feed_tags", sa.Text(), nullable=True))
+        batch_op.create_index(
+            "ix_entries_active_expires_at",
+            ["expires_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'active'"),
+            sqlite_where=sa.text("status = 'active'"),
+        )
+    bind = op.get_bind()
+    postgres = bind.dialect.name == "postgresql"
+    if postgres:
+        op.execute("SELECT position FROM feed_head WHERE id = 1 FOR UPDATE")
+        tags = """'["' || string_agg(t.tag, '","' ORDER BY t.tag) || '"]'"""
+        ordered = "entry_tags t WHERE t.entry_id = entries.id"
+    else:
+        # SQLite (3.40) has no ORDER BY inside an aggregate: concatenate an ordered subquery.
+        tags = """'["' || group_concat(t.tag, '","') || '"]'"""
+        ordered = "(SELECT tag FROM entry_tags WHERE entry_id = entries.id ORDER BY tag) t"
+    op.execute(f"UPDATE entries SET feed_tags = coalesce((SELECT {tags} FROM {ordered}), '[]') WHERE status = 'active'")
+    op.execute(
+        "INSERT INTO tag_counts (tag, count) SELECT t.tag, count(*) FROM entry_tags t "
+        "JOIN entries e ON e.id = t.entry_id WHERE e.status = 'active' GROUP BY t.tag"
+    )
+
+
+def downgrade():
+    with op.batch_alter_table("entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_entries_active_expires_at", postgresql_where=sa.text("status = 'active'"))
+        batch_op.drop_column("feed_tags")
+    op.drop_table("tag_counts")

@@ -26,7 +26,7 @@ from ..config import current_settings
 from ..context import OPERATOR, Actor
 from ..db import db
 from ..exceptions import Conflict, DomainError
-from ..feeds import cursors, snapshot
+from ..feeds import cursors, lines, snapshot
 from ..values.canonical import recanonicalised
 from ..values.kinds import KINDS
 from . import allowlist, queries, services, tagcounts
@@ -250,15 +250,19 @@ def recanonicalise_command() -> None:
 @tags_cli.command("recount")
 @click.option("--repair", is_flag=True, help="Rewrite what drifted (under the entry-writer lock) and commit.")
 def recount_command(repair: bool) -> None:
-    """Check the tag counts and the snapshot's tags kept by the writes against a fresh
-    aggregation of every entry's tags: one JSON object (`ok`, `tags` whose count differs as
-    [kept, actual], how many `entries` have stale snapshot tags and the first `entry_ids`).
-    Exit status 1 on any drift, unless `--repair` rewrote it (then `repaired` says how much).
-    Reads every entry: minutes at 10M."""
+    """Check what the writes keep for reads against a fresh computation from every entry: the
+    tag counts, the snapshot's tags and (PostgreSQL) the snapshot's lines. One JSON object:
+    `ok`, `tags` whose count differs as [kept, actual], how many `entries` have stale snapshot
+    tags and the first `entry_ids`, how many `lines` are missing, extra or stale. Exit status 1
+    on any drift, unless `--repair` rewrote it (then `repaired` says how much). Reads every
+    entry: minutes at 10M."""
     found = tagcounts.drift()
+    found["lines"] = lines.drift()
+    found["ok"] = found["ok"] and not found["lines"]
     if repair and not found["ok"]:
         services.lock_for_write()
         found["repaired"] = tagcounts.repair()
+        lines.rebuild()
         db.session.commit()
     click.echo(json.dumps(found, ensure_ascii=False))
     if not found["ok"] and not repair:

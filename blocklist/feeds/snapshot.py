@@ -4,8 +4,9 @@ streamed snapshots (JSONL or CSV) and checksums.
 A writer updates the head row and the entries in one transaction, so the head position read in
 the same snapshot as the rows is exactly the cursor after which changes are not yet in them. On
 PostgreSQL the read is a REPEATABLE READ transaction and the rows leave the server through
-`COPY ... TO STDOUT` with the JSON line or CSV record built by PostgreSQL (per-row work in Python
-is one bytes append); on SQLite a read transaction and rows formatted here.
+`COPY ... TO STDOUT`: JSON lines kept ready by the writes (`feeds/lines.py`), CSV records built
+by PostgreSQL (per-row work in Python is one bytes append); on SQLite a read transaction and
+rows formatted here.
 """
 
 from __future__ import annotations
@@ -46,22 +47,13 @@ BUFFER_BYTES = 256 * 1024
 # Timestamps as PostgreSQL's ISO text (DateStyle is set to ISO in the read) plus the UTC
 # offset: much cheaper than to_char for every row.
 _PG_TIME = "replace({column}::text, ' ', 'T') || '+00:00'"
-# Tags as the entry row carries them (`entries.feed_tags`, kept by the writes: see
-# entries/tagcounts.py): the JSON array itself, so no aggregation at read time. Tags, kinds and
-# categories are validated to [a-z0-9:._-] and CJK, so they need no JSON escaping, and the CSV
-# field is the array without its brackets, quotes and commas.
-# One concat() call per line: a quarter cheaper than chaining `||` (measured at 1M rows).
-_PG_JSONL = f"""
-SELECT concat('{{"id":', e.id, ',"kind":"', e.kind, '","value":', to_json(e.value),
-    ',"status":"active","category":', coalesce('"' || e.category || '"', 'null'),
-    ',"tags":', coalesce(e.feed_tags, '[]'), ',"reporters":', e.reporters,
-    ',"expires_at":', coalesce('"' || {_PG_TIME.format(column="e.expires_at")} || '"', 'null'),
-    ',"updated_at":"', {_PG_TIME.format(column="e.updated_at")},
-    '","tier":', coalesce('"' || e.tier || '"', 'null'), ',"score":', coalesce(e.score::text, 'null'), '}}')
-FROM entries e
-WHERE e.status = 'active' {{kind_filter}}"""
-# CSV: an entry without tags or category has an empty field, as Python's csv writer gives on
-# SQLite (COPY writes NULL as an empty field and an empty string as `""`, hence the nullif).
+# JSONL: the lines kept ready by the writes (`feeds/lines.py`), a plain COPY of stored text.
+_PG_JSONL = "SELECT e.line FROM feed_lines e WHERE true {kind_filter}"
+# CSV: the tags as the entry row carries them (`entries.feed_tags`, kept by the writes: see
+# entries/tagcounts.py), so no aggregation at read time: the JSON array without its brackets,
+# quotes and commas (tags are validated to [a-z0-9:._-] and CJK). An entry without tags or
+# category has an empty field, as Python's csv writer gives on SQLite (COPY writes NULL as an
+# empty field and an empty string as `""`, hence the nullif).
 _PG_CSV = f"""
 SELECT e.id, e.kind, e.value, e.status, e.category,
     nullif(replace(translate(e.feed_tags, '[]"', ''), ',', ' '), '') AS tags, e.reporters,

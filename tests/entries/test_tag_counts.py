@@ -18,6 +18,7 @@ from support.subjects import make_uscc
 from blocklist.db import db, utcnow
 from blocklist.entries import tagcounts
 from blocklist.entries.models import Entry, EntryTag, TagCount
+from blocklist.feeds import lines
 from blocklist.feeds.sweeper import expire_all_due
 
 ORGS = ("carrier", "carrier2", "internet", "regulator")
@@ -76,6 +77,7 @@ def _check(app, client, callers) -> None:
     assert _listed(client, reader, namespace="fraud") == fraud
     with app.app_context():
         assert tagcounts.drift() == {"ok": True, "tags": {}, "entries": 0, "entry_ids": []}
+        assert lines.drift() == 0
     assert _snapshot_tags(client, reader) == _entry_tags(app)
 
 
@@ -256,13 +258,14 @@ def test_recount_reports_drift_and_repairs_it(app, database_url, client, callers
     publish("code", "10690122", tags=["fraud:loan"])
     clean = runner.invoke(args=["tags", "recount"])
     assert clean.exit_code == 0, clean.output
-    assert json.loads(clean.output) == {"ok": True, "tags": {}, "entries": 0, "entry_ids": []}
+    assert json.loads(clean.output) == {"ok": True, "tags": {}, "entries": 0, "entry_ids": [], "lines": 0}
     with app.app_context():  # what a writer that bypassed the counters would leave behind
         db.session.execute(text("UPDATE tag_counts SET count = 7 WHERE tag = 'fraud:loan'"))
         db.session.execute(text("DELETE FROM tag_counts WHERE tag = 'channel:sms'"))
         entry_id = db.session.scalar(select(Entry.id).where(Entry.value == "10690122"))
         db.session.execute(text("UPDATE entries SET feed_tags = '[]' WHERE id = :id"), {"id": entry_id})
         db.session.commit()
+        postgres = lines.kept()
     drifted = runner.invoke(args=["tags", "recount"])
     assert drifted.exit_code == 1
     assert json.loads(drifted.output) == {
@@ -270,6 +273,7 @@ def test_recount_reports_drift_and_repairs_it(app, database_url, client, callers
         "tags": {"channel:sms": [0, 1], "fraud:loan": [7, 2]},
         "entries": 1,
         "entry_ids": [entry_id],
+        "lines": 1 if postgres else 0,  # its line no longer matches its row (PostgreSQL keeps lines)
     }
     repaired = runner.invoke(args=["tags", "recount", "--repair"])
     assert repaired.exit_code == 0, repaired.output

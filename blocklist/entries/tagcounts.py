@@ -28,8 +28,21 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..db import db, table_of
 from .models import Entry, EntryTag, TagCount
@@ -39,6 +52,14 @@ _entries, _tags, _counts = table_of(Entry), table_of(EntryTag), table_of(TagCoun
 # A literal, not a parameter: the planner can then use the partial index on active entries'
 # expiry with a generic (prepared) plan as well.
 _ACTIVE: ColumnElement[str] = literal_column("'active'")
+
+
+def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """SQL: `column` is one of `ids`: on PostgreSQL one array parameter (`= ANY`), much cheaper
+    to send than thousands of IN parameters; elsewhere an IN list."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 def render(tags: Iterable[str]) -> str:
@@ -66,13 +87,13 @@ def settle(entry_ids: Iterable[int]) -> None:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         rows = db.session.execute(
-            select(_entries.c.id, _entries.c.status, _entries.c.feed_tags).where(_entries.c.id.in_(chunk))
+            select(_entries.c.id, _entries.c.status, _entries.c.feed_tags).where(_id_in(_entries.c.id, chunk))
         ).all()
         active = [row.id for row in rows if row.status == "active"]
         tags: dict[int, list[str]] = defaultdict(list)
         if active:
             for entry_id, tag in db.session.execute(
-                select(_tags.c.entry_id, _tags.c.tag).where(_tags.c.entry_id.in_(active))
+                select(_tags.c.entry_id, _tags.c.tag).where(_id_in(_tags.c.entry_id, active))
             ):
                 tags[entry_id].append(tag)
         for row in rows:

@@ -8,6 +8,7 @@ Loads N active entries with SQL producing the rows the API would (entries, repor
   - the snapshot endpoint (jsonl, csv, jsonl+gzip): rows/s and seconds ÷ the seconds of
     `COPY (SELECT ... FROM entries WHERE status='active') TO STDOUT` of the same rows;
   - peak RSS of the serving worker processes (VmHWM);
+  - `GET /v1/tags` latency (median and worst of 20);
   - changes/s read from the delta feed (pages of 10,000);
   - propagation latency publish → a long-polling client sees it, p50/p99.
 """
@@ -33,18 +34,22 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 LOAD_SQL = """
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
 INSERT INTO entries (id, kind, value, raw_value, status, category, reporters, version, expires_at,
-                     created_at, updated_at, object_uuid)
-SELECT *, uuid_generate_v5('4d1f4a4e-6f0b-5c61-9a57-2f1d0c9e8b31', k || ':' || v) FROM (
+                     created_at, updated_at, object_uuid, feed_tags)
+SELECT i, k, v, raw, 'active', category, 1, 1, expires, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc',
+       uuid_generate_v5('4d1f4a4e-6f0b-5c61-9a57-2f1d0c9e8b31', k || ':' || v), feed_tags FROM (
 SELECT i, CASE WHEN i % 10 = 0 THEN 'code' ELSE 'number' END AS k,
        CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '+86138' || lpad(i::text, 8, '0') END AS v,
-       CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '138' || lpad(i::text, 8, '0') END,
-       'active', CASE WHEN i % 3 = 0 THEN 'fraud' END, 1, 1,
-       now() AT TIME ZONE 'utc' + interval '180 days', now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
+       CASE WHEN i % 10 = 0 THEN (10000000 + i)::text ELSE '138' || lpad(i::text, 8, '0') END AS raw,
+       CASE WHEN i % 3 = 0 THEN 'fraud' END AS category,
+       now() AT TIME ZONE 'utc' + interval '180 days' AS expires,
+       CASE WHEN i % 15 = 0 THEN '["channel:sms","fraud:ticket-scam"]' WHEN i % 3 = 0 THEN '["fraud:ticket-scam"]'
+            WHEN i % 5 = 0 THEN '["channel:sms"]' ELSE '[]' END AS feed_tags
 FROM generate_series(1, %(n)s) i) g;
 INSERT INTO reports (entry_id, org_id, client_id, raw_value, created_at, updated_at)
 SELECT id, %(org)s, %(client)s, raw_value, created_at, updated_at FROM entries;
 INSERT INTO entry_tags (entry_id, tag) SELECT id, 'fraud:ticket-scam' FROM entries WHERE id % 3 = 0;
 INSERT INTO entry_tags (entry_id, tag) SELECT id, 'channel:sms' FROM entries WHERE id % 5 = 0;
+INSERT INTO tag_counts (tag, count) SELECT tag, count(*) FROM entry_tags GROUP BY tag;
 INSERT INTO feed_changes (position, entry_id, op, kind, value, created_at)
 SELECT id, id, 'upsert', kind, value, created_at FROM entries;
 UPDATE feed_head SET position = %(n)s WHERE id = 1;
@@ -125,6 +130,18 @@ def time_snapshot(base: str, headers: dict, params: dict, gzip: bool = False) ->
             if not gzip:
                 lines += chunk.count(b"\n")
     return time.perf_counter() - started, size, lines
+
+
+def time_tags(base: str, headers: dict, runs: int = 20) -> list[float]:
+    """Seconds of each of `runs` `GET /v1/tags` (one connection), sorted."""
+    session = requests.Session()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = session.get(base + "/v1/tags", params={"limit": 1000}, headers=headers, timeout=600)
+        response.raise_for_status()
+        times.append(time.perf_counter() - started)
+    return sorted(times)
 
 
 def worker_peak_rss_kb(master_pid: int) -> int:
@@ -214,6 +231,7 @@ def main() -> None:
         ):
             best = min((time_snapshot(base, reader, params, gz) for _ in range(args.runs)), key=lambda r: r[0])
             rows.append((label, best[0], best[1], args.n))
+        tags = time_tags(base, reader)
         rss = worker_peak_rss_kb(server.process.pid)
         feed_s, feed_n = feed_rate(base, reader, args.feed_changes)
         latencies = propagation(base, reader, writer, args.samples)
@@ -224,7 +242,8 @@ def main() -> None:
     print(f"{'what':36} {'seconds':>8} {'rows/s':>11} {'MB':>8} {'x COPY':>7}")
     for label, seconds, size, n in rows:
         print(f"{label:36} {seconds:8.2f} {n / seconds:11,.0f} {size / 1e6:8.1f} {seconds / copy_s:7.2f}")
-    print(f"\npeak RSS of a serving worker: {rss / 1024:.0f} MB")
+    print(f"\nGET /v1/tags: median {statistics.median(tags) * 1000:.1f} ms, worst {tags[-1] * 1000:.1f} ms")
+    print(f"peak RSS of a serving worker: {rss / 1024:.0f} MB")
     print(f"delta feed: {feed_n} changes in {feed_s:.2f} s = {feed_n / feed_s:,.0f} changes/s")
     if latencies:
         p50 = statistics.median(latencies)

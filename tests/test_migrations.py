@@ -77,6 +77,38 @@ def test_0008_brings_the_existing_audit_records_into_the_merkle_tree(tmp_path):
     assert backfilled[0] == grown[0]
 
 
+def test_0010_fills_the_snapshot_tags_and_the_tag_counts_of_the_active_entries(tmp_path):
+    app = create_app({**TEST_CONFIG, "database_url": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+    with app.app_context():
+        flask_migrate.upgrade(revision="0009")
+        with db.engine.begin() as conn:
+            for entry_id, status in ((1, "active"), (2, "active"), (3, "expired"), (4, "active")):
+                conn.execute(
+                    text(
+                        "INSERT INTO entries (id, kind, value, raw_value, status, reporters, version, created_at, "
+                        f"updated_at) VALUES ({entry_id}, 'code', '1069000{entry_id}', '1069000{entry_id}', "
+                        f"'{status}', 1, 1, '{NOW}', '{NOW}')"
+                    )
+                )
+            for entry_id, tag in ((1, "fraud:loan"), (1, "channel:sms"), (2, "fraud:loan"), (3, "fraud:loan")):
+                conn.execute(text(f"INSERT INTO entry_tags (entry_id, tag) VALUES ({entry_id}, '{tag}')"))
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            feed_tags = conn.execute(text("SELECT id, feed_tags FROM entries ORDER BY id")).all()
+            counts = conn.execute(text("SELECT tag, count FROM tag_counts ORDER BY tag")).all()
+        assert [tuple(row) for row in feed_tags] == [
+            (1, '["channel:sms","fraud:loan"]'),
+            (2, '["fraud:loan"]'),
+            (3, None),
+            (4, "[]"),
+        ]
+        assert [tuple(row) for row in counts] == [("channel:sms", 1), ("fraud:loan", 2)]
+        flask_migrate.downgrade(revision="0009")
+        with db.engine.connect() as conn:
+            assert "feed_tags" not in {row[1] for row in conn.execute(text("PRAGMA table_info(entries)"))}
+            assert conn.execute(text("SELECT name FROM sqlite_master WHERE name = 'tag_counts'")).all() == []
+
+
 def test_0011_gives_every_entry_its_object_uuid_in_batches_and_downgrades(tmp_path):
     import importlib
     import uuid

@@ -40,6 +40,15 @@ class Entry(Base):
         UniqueConstraint("kind", "value"),
         # Lists and snapshots walk one status (and kind) in id order.
         Index("ix_entries_status_kind_id", "status", "kind", "id"),
+        # Active entries whose time has passed but the sweeper has not marked yet: the sweeper's
+        # probe and the tag counts' correction (`tagcounts.counts`), never the long tail of
+        # entries that expired long ago.
+        Index(
+            "ix_entries_active_expires_at",
+            "expires_at",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -71,6 +80,11 @@ class Entry(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     tier: Mapped[str | None] = mapped_column(String(8))
     tier_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # The tags as the feed last carried them, as the JSON array the snapshot writes
+    # (`["a","b"]`, `[]`), while the entry is in the active set; NULL while it is not. Kept by
+    # `entries/tagcounts.settle` at every feed change, together with `TagCount`; never loaded
+    # with the entry (reads use `tags`).
+    feed_tags: Mapped[str | None] = mapped_column(Text, deferred=True)
     # Bumped on every change; the ETag.
     version: Mapped[int] = mapped_column(Integer, default=1)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -209,6 +223,17 @@ class EntryTag(Base):
 
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class TagCount(Base):
+    """How many entries in the active set (status `active`) carry each tag: kept by the writes
+    (`entries/tagcounts.py`, under the entry-writer lock) so `GET /v1/tags` never aggregates.
+    A tag no active entry carries has no row."""
+
+    __tablename__ = "tag_counts"
+
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class TagClaim(Base):

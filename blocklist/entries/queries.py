@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 
 from ..context import Actor
 from ..db import db, utcnow
 from ..pagination import Page, paginate
-from .models import AllowlistItem, Dispute, Entry, EntryTag, Report
+from . import tagcounts
+from .models import AllowlistItem, Dispute, Entry, EntryTag, Report, TagCount
 
 
 def list_entries(args: dict[str, Any]) -> Page:
@@ -44,16 +45,10 @@ def list_entries(args: dict[str, Any]) -> Page:
 
 
 def list_tags(args: dict[str, Any]) -> Page:
-    """Tags with the number of active entries carrying each, by tag name."""
-    stmt = (
-        select(EntryTag.tag, func.count().label("count"))
-        .join(Entry, Entry.id == EntryTag.entry_id)
-        .where(Entry.active_at(utcnow()))
-        .group_by(EntryTag.tag)
-    )
-    if "namespace" in args:
-        stmt = stmt.where(EntryTag.tag.startswith(args["namespace"] + ":", autoescape=True))
-    page = paginate(stmt, [EntryTag.tag], cursor=args["cursor"], limit=args["limit"], rows=True)
+    """Tags with the number of active entries carrying each, by tag name (from the counters
+    the writes keep: `tagcounts.counts`)."""
+    stmt = tagcounts.counts(utcnow(), args.get("namespace"))
+    page = paginate(stmt, [TagCount.tag], cursor=args["cursor"], limit=args["limit"], rows=True)
     return Page([{"tag": row.tag, "count": row.count} for row in page.items], page.next_cursor)
 
 

@@ -24,7 +24,7 @@ from ..config import current_settings
 from ..context import Actor
 from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from ..feeds import changes
+from ..feeds import changes, lines
 from ..holdings.restriction import reconcile_subjects
 from ..values.canonical import CanonicalValue, canonicalise
 from ..values.coverage import shape_errors
@@ -32,7 +32,7 @@ from ..values.ids import entry_uuid
 from ..values.normalise import InvalidValue
 from ..values.subjects import SUBJECT_KINDS
 from ..values.trust import Assessment
-from . import breadth, trust
+from . import breadth, tagcounts, trust
 from .models import Entry, EntryTag, Report, TagClaim
 from .protection import find_protecting
 
@@ -395,10 +395,12 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
             "expires_at": i.expires_at,
             "created_at": now,
             "updated_at": now,
+            "feed_tags": tagcounts.render(i.tags),
         }
         for i in items
     ]
     ids = insert_with_ids(table_of(Entry), rows)
+    tagcounts.inserted(i.tags for i in items)
     bulk_insert(
         table_of(Report),
         [
@@ -826,6 +828,8 @@ def retier_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
     moved = [
         (entry_id, kind, value) for entry_id, kind, value in due if entry_id in assessed and _moved(assessed[entry_id])
     ]
+    # The score may move within a tier: the snapshot's lines follow (the moves' changes do it).
+    lines.refresh(set(assessed) - {entry_id for entry_id, _, _ in moved})
     _write_tier_moves(moved, assessed, actor, "age")
     return len(due)
 
@@ -911,6 +915,7 @@ def retier(entry_ids: list[int], actor: Actor, reason: str) -> int:
     now = utcnow()
     assessed = trust.refresh(entry_ids, now)
     moved = sorted(i for i, item in assessed.items() if _moved(item))
+    lines.refresh(set(assessed) - set(moved))  # the score may move within a tier
     if not moved:
         return 0
     pairs = {}

@@ -13,9 +13,10 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 
 from ..config import current_settings
 from ..db import bulk_insert, db, execute_count, table_of, utcnow
-from ..entries import trust
+from ..entries import tagcounts, trust
 from ..listener import FEED_CHANNEL as NOTIFY_CHANNEL
 from ..reads import note_feed_position
+from . import lines
 from .models import FeedChange, FeedHead
 
 UPSERT = "upsert"
@@ -47,13 +48,17 @@ def in_window(after: int, through: int) -> ColumnElement[bool]:
 def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
     """Append (op, entry_id, kind, value) changes in order; returns the last position written
     (0 for none). The caller holds `write_lock` and has flushed its changes: every upserted
-    entry is re-assessed here (`entries.trust.refresh`) and its tier recorded in the row."""
+    entry is re-assessed here (`entries.trust.refresh`) and its tier recorded in the row, and
+    every entry's snapshot tags and the tag counts are settled (`entries.tagcounts.settle`) and
+    its snapshot line rebuilt (`lines.refresh`)."""
     rows = list(changes)
     if not rows:
         return 0
     session = db.session
     now = utcnow()
     assessed = trust.refresh([entry_id for op, entry_id, _, _ in rows if op == UPSERT], now)
+    tagcounts.settle(entry_id for _, entry_id, _, _ in rows)
+    lines.refresh(entry_id for _, entry_id, _, _ in rows)
     session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position + len(rows)))
     last = session.scalar(HEAD) or 0
     first = last - len(rows) + 1

@@ -1,10 +1,11 @@
-"""The change log every consumer follows, and the head row that orders it."""
+"""The change log every consumer follows, the head row that orders it, and the snapshot's
+lines kept ready."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, BigId, UTCDateTime, utcnow
@@ -41,3 +42,17 @@ class FeedHead(Base):
     # Retention: the highest position deleted by pruning (0: nothing pruned). A cursor below it
     # has lost changes and gets 410 Gone; a cursor at or above it can still be followed.
     pruned_through: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+
+
+class FeedLine(Base):
+    """PostgreSQL: the JSON line the snapshot writes for each entry in the active set (status
+    `active`), kept by the writes (`feeds/lines.py`, at every feed change and re-assessment) so
+    a snapshot is a plain `COPY` of this table. Empty on SQLite, where the snapshot formats rows
+    in Python."""
+
+    __tablename__ = "feed_lines"
+
+    entry_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str | None] = mapped_column(String(8))
+    line: Mapped[str] = mapped_column(Text)

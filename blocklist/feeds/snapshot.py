@@ -4,8 +4,9 @@ streamed snapshots (JSONL or CSV) and checksums.
 A writer updates the head row and the entries in one transaction, so the head position read in
 the same snapshot as the rows is exactly the cursor after which changes are not yet in them. On
 PostgreSQL the read is a REPEATABLE READ transaction and the rows leave the server through
-`COPY ... TO STDOUT` with the JSON line or CSV record built by PostgreSQL (per-row work in Python
-is one bytes append); on SQLite a read transaction and rows formatted here.
+`COPY ... TO STDOUT`: JSON lines kept ready by the writes (`feeds/lines.py`), CSV records built
+by PostgreSQL (per-row work in Python is one bytes append); on SQLite a read transaction and
+rows formatted here.
 """
 
 from __future__ import annotations
@@ -46,31 +47,22 @@ BUFFER_BYTES = 256 * 1024
 # Timestamps as PostgreSQL's ISO text (DateStyle is set to ISO in the read) plus the UTC
 # offset: much cheaper than to_char for every row.
 _PG_TIME = "replace({column}::text, ' ', 'T') || '+00:00'"
-# Tags aggregated once for the whole table and hash-joined: cheaper than a subquery per row.
-# Tags, kinds and categories are validated to [a-z0-9:._-] and CJK, so they need no JSON escaping.
-_PG_TAGS = "LEFT JOIN (SELECT entry_id, {agg} AS tags FROM entry_tags GROUP BY entry_id) t ON t.entry_id = e.id"
-_JSON_TAGS = """'["' || string_agg(tag, '","' ORDER BY tag) || '"]'"""
-_CSV_TAGS = "string_agg(tag, ' ' ORDER BY tag)"
-_PG_JSONL = f"""
-SELECT '{{"id":' || e.id || ',"kind":"' || e.kind || '","value":' || to_json(e.value)::text
-    || ',"status":"active","category":' || coalesce('"' || e.category || '"', 'null')
-    || ',"tags":' || coalesce(t.tags, '[]') || ',"reporters":' || e.reporters
-    || ',"expires_at":' || coalesce('"' || {_PG_TIME.format(column="e.expires_at")} || '"', 'null')
-    || ',"updated_at":"' || {_PG_TIME.format(column="e.updated_at")}
-    || '","tier":' || coalesce('"' || e.tier || '"', 'null') || ',"score":' || coalesce(e.score::text, 'null') || '}}'
-FROM entries e {_PG_TAGS.format(agg=_JSON_TAGS)}
-WHERE e.status = 'active' {{kind_filter}}"""
-# CSV: an entry without tags or category has an empty field, as Python's csv writer gives on
-# SQLite (COPY writes NULL as an empty field and an empty string as `""`, so no coalesce here).
+# JSONL: the lines kept ready by the writes (`feeds/lines.py`), a plain COPY of stored text.
+_PG_JSONL = "SELECT e.line FROM feed_lines e WHERE true {kind_filter}"
+# CSV: the tags as the entry row carries them (`entries.feed_tags`, kept by the writes: see
+# entries/tagcounts.py), so no aggregation at read time: the JSON array without its brackets,
+# quotes and commas (tags are validated to [a-z0-9:._-] and CJK). An entry without tags or
+# category has an empty field, as Python's csv writer gives on SQLite (COPY writes NULL as an
+# empty field and an empty string as `""`, hence the nullif).
 _PG_CSV = f"""
-SELECT e.id, e.kind, e.value, e.status, e.category, t.tags, e.reporters,
+SELECT e.id, e.kind, e.value, e.status, e.category,
+    nullif(replace(translate(e.feed_tags, '[]"', ''), ',', ' '), '') AS tags, e.reporters,
     {_PG_TIME.format(column="e.expires_at")} AS expires_at, {_PG_TIME.format(column="e.updated_at")} AS updated_at,
     e.tier, e.score
-FROM entries e {_PG_TAGS.format(agg=_CSV_TAGS)}
+FROM entries e
 WHERE e.status = 'active' {{kind_filter}}"""
 _SQLITE_ROWS = """
-SELECT e.id, e.kind, e.value, e.category, (SELECT group_concat(t.tag, ' ') FROM entry_tags t WHERE t.entry_id = e.id),
-    e.reporters, e.expires_at, e.updated_at, e.tier, e.score
+SELECT e.id, e.kind, e.value, e.category, e.feed_tags, e.reporters, e.expires_at, e.updated_at, e.tier, e.score
 FROM entries e WHERE e.status = 'active' {kind_filter}"""
 _CHECKSUM = """
 SELECT line FROM (SELECT e.kind || {tab} || e.value || {nl} AS line FROM entries e
@@ -185,22 +177,23 @@ def _iso(value) -> str | None:
     return stamp + "+00:00"
 
 
-def _sqlite_rows(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[dict]:
+def _sqlite_rows(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[tuple]:
+    """(id, kind, value, category, tags as a list, reporters, expires_at, updated_at, tier,
+    score) of each active entry, times in the snapshot's text."""
     result = read.conn.execute(text(_SQLITE_ROWS.format(kind_filter=_kind_filter(kind, min_tier))), {"kind": kind})
     for id_, kind_, value, category, tags, reporters, expires_at, updated_at, tier, score in result:
-        yield {
-            "id": id_,
-            "kind": kind_,
-            "value": value,
-            "status": "active",
-            "category": category,
-            "tags": sorted(tags.split(" ")) if tags else [],
-            "reporters": reporters,
-            "expires_at": _iso(expires_at),
-            "updated_at": _iso(updated_at),
-            "tier": tier,
-            "score": score,
-        }
+        yield (
+            id_,
+            kind_,
+            value,
+            category,
+            json.loads(tags) if tags else [],
+            reporters,
+            _iso(expires_at),
+            _iso(updated_at),
+            tier,
+            score,
+        )
 
 
 def _buffered(lines: Iterator[str]) -> Iterator[bytes]:
@@ -217,8 +210,21 @@ def _buffered(lines: Iterator[str]) -> Iterator[bytes]:
 
 
 def _sqlite_jsonl(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[bytes]:
+    """The JSON lines the PostgreSQL query builds, field by field (no dict per row)."""
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    return _buffered(dumps(row) + "\n" for row in _sqlite_rows(read, kind, min_tier))
+
+    def lines() -> Iterator[str]:
+        for id_, kind_, value, category, tags, reporters, expires_at, updated_at, tier, score in _sqlite_rows(
+            read, kind, min_tier
+        ):
+            yield (
+                f'{{"id":{id_},"kind":{dumps(kind_)},"value":{dumps(value)},"status":"active",'
+                f'"category":{dumps(category)},"tags":{dumps(tags)},"reporters":{reporters},'
+                f'"expires_at":{dumps(expires_at)},"updated_at":{dumps(updated_at)},'
+                f'"tier":{dumps(tier)},"score":{dumps(score)}}}\n'
+            )
+
+    return _buffered(lines())
 
 
 def _sqlite_csv(read: ConsistentRead, kind: str | None, min_tier: str | None) -> Iterator[bytes]:
@@ -226,21 +232,11 @@ def _sqlite_csv(read: ConsistentRead, kind: str | None, min_tier: str | None) ->
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        for row in _sqlite_rows(read, kind, min_tier):
+        for id_, kind_, value, category, tags, reporters, expires_at, updated_at, tier, score in _sqlite_rows(
+            read, kind, min_tier
+        ):
             writer.writerow(
-                [
-                    row["id"],
-                    row["kind"],
-                    row["value"],
-                    row["status"],
-                    row["category"],
-                    " ".join(row["tags"]),
-                    row["reporters"],
-                    row["expires_at"],
-                    row["updated_at"],
-                    row["tier"],
-                    row["score"],
-                ]
+                [id_, kind_, value, "active", category, " ".join(tags), reporters, expires_at, updated_at, tier, score]
             )
             if out.tell() >= BUFFER_BYTES:
                 yield out.getvalue()

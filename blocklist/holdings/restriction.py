@@ -217,6 +217,7 @@ def _create_entries(
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
+                "feed_tags": "[]",  # active, no tags yet (entries/tagcounts.py)
             }
         )
     if not rows:

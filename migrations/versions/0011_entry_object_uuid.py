@@ -1,7 +1,7 @@
 """entries: the stored, indexed object_uuid (STIX indicator id, MISP attribute uuid)
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 Existing data: every entry gets `object_uuid` = UUIDv5(NS, "<kind>:<value>") (as
 `blocklist.values.ids.entry_uuid` computes it for new entries), written in batches of 10,000 in
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

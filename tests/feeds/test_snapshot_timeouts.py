@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from support.settings import override_settings
 
 from blocklist.db import db
+from blocklist.feeds.lines import LINE
 
 # Snapshot reads and the observer use connections of their own: the tests' writes must commit.
 pytestmark = pytest.mark.committed
@@ -79,7 +80,9 @@ def test_idle_reader_loses_its_transaction_and_the_pool_keeps_no_connection(
 
 def _fill(app, rows: int) -> None:
     """`rows` active keywords of ~400 bytes each, inserted in one statement (a snapshot of them
-    is far larger than the socket buffers between the server and a reader)."""
+    is far larger than the socket buffers between the server and a reader), then their snapshot
+    lines built, as `flask tags recount --repair` does for rows written behind the services'
+    back (blocklist/feeds/lines.py)."""
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(
             text("""
@@ -88,6 +91,12 @@ def _fill(app, rows: int) -> None:
                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
             FROM generate_series(1, :rows) g"""),
             {"rows": rows},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO feed_lines (entry_id, kind, tier, line) "
+                f"SELECT e.id, e.kind, e.tier, {LINE} FROM entries e"
+            )
         )
 
 

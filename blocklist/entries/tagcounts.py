@@ -32,22 +32,17 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
-    any_,
-    bindparam,
     delete,
     func,
-    literal,
     literal_column,
     select,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
-from ..db import db, table_of
+from ..db import IN_CHUNK, db, in_clauses, table_of, update_rows
 from .models import Entry, EntryTag, TagCount
 
-CHUNK = 5000
+CHUNK = IN_CHUNK
 _entries, _tags, _counts = table_of(Entry), table_of(EntryTag), table_of(TagCount)
 # A literal, not a parameter: the planner can then use the partial index on active entries'
 # expiry with a generic (prepared) plan as well.
@@ -55,11 +50,8 @@ _ACTIVE: ColumnElement[str] = literal_column("'active'")
 
 
 def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """SQL: `column` is one of `ids`: on PostgreSQL one array parameter (`= ANY`), much cheaper
-    to send than thousands of IN parameters; elsewhere an IN list."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(ids, ARRAY(BigInteger)))
-    return column.in_(ids)
+    """SQL: `column` is one of `ids` (at most CHUNK of them: one clause)."""
+    return next(in_clauses(column, ids, BigInteger))
 
 
 def render(tags: Iterable[str]) -> str:
@@ -102,15 +94,8 @@ def settle(entry_ids: Iterable[int]) -> None:
                 continue
             delta.subtract(_parse(row.feed_tags))
             delta.update(tags[row.id] if new is not None else ())
-            changed.append({"id_": row.id, "feed_tags": new})
-    if changed:
-        db.session.execute(
-            update(_entries)
-            .where(_entries.c.id == bindparam("id_", type_=BigInteger))
-            .values(feed_tags=bindparam("feed_tags"))
-            .execution_options(synchronize_session=False),
-            changed,
-        )
+            changed.append({"id": row.id, "feed_tags": new})
+    update_rows(_entries, changed, {"feed_tags": "text"})
     _add(delta)
 
 
@@ -212,15 +197,9 @@ def repair() -> dict[str, int]:
     """Rewrite every drifted `feed_tags` and every counter from a fresh aggregation. The caller
     holds the entry-writer lock (so no writer moves them meanwhile) and commits. Returns how
     many entries and tags were rewritten."""
-    fixed = [{"id_": entry_id, "feed_tags": want} for entry_id, _, want in _stale_rows()]
+    fixed = [{"id": entry_id, "feed_tags": want} for entry_id, _, want in _stale_rows()]
     for start in range(0, len(fixed), CHUNK):
-        db.session.execute(
-            update(_entries)
-            .where(_entries.c.id == bindparam("id_", type_=BigInteger))
-            .values(feed_tags=bindparam("feed_tags"))
-            .execution_options(synchronize_session=False),
-            fixed[start : start + CHUNK],
-        )
+        update_rows(_entries, fixed[start : start + CHUNK], {"feed_tags": "text"})
     kept = {tag: n for tag, n in db.session.execute(select(TagCount.tag, TagCount.count))}
     actual = _fresh_counts()
     wrong = Counter({tag: actual.get(tag, 0) - kept.get(tag, 0) for tag in set(kept) | set(actual)})

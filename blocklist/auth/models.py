@@ -14,7 +14,23 @@ from ..db import Base, UTCDateTime, utcnow
 from .scopes import scope_list
 
 
-class Org(Base):
+class OrgStanding:
+    """What an org's kind and status say, for the model and for the per-worker cached copy of
+    it (`oauth2.OrgState`) alike."""
+
+    kind: str
+    status: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.kind == "regulator"
+
+
+class Org(OrgStanding, Base):
     __tablename__ = "orgs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -26,14 +42,6 @@ class Org(Base):
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     clients: Mapped[list[Client]] = relationship(back_populates="org", order_by="Client.id")
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == "active"
-
-    @property
-    def is_regulator(self) -> bool:
-        return self.kind == "regulator"
 
 
 class Client(Base, ClientMixin):

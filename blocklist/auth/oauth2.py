@@ -34,7 +34,7 @@ from ..ratelimit import check as check_rate_limit
 from ..ratelimit import failed_authentication
 from ..reads import Cache, usable
 from . import services
-from .models import Client, Org, Token, hash_token
+from .models import Client, Org, OrgStanding, Token, hash_token
 from .scopes import ALL_SCOPES, scope_list
 
 CLIENT_ID_MAX: int = Client.__mapper__.columns["client_id"].type.length  # type: ignore[attr-defined]
@@ -224,19 +224,11 @@ class TokenIntrospectionEndpoint(IntrospectionEndpoint):
 
 
 @dataclass(frozen=True)
-class OrgState:
+class OrgState(OrgStanding):
     id: int
     name: str
     kind: str
     status: str
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == "active"
-
-    @property
-    def is_regulator(self) -> bool:
-        return self.kind == "regulator"
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,13 @@ def in_clauses(column: Any, values: Iterable[Any], type_: Any) -> Iterator[Colum
         yield column.in_(values[start : start + IN_CHUNK])
 
 
+def ids_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """SQL: `column` is one of `ids`, at most IN_CHUNK of them (so `in_clauses` gives one)."""
+    if len(ids) > IN_CHUNK:
+        raise ValueError(f"ids_in takes at most {IN_CHUNK} ids")
+    return next(in_clauses(column, ids, BigInteger))
+
+
 def update_rows(table: Table, rows: list[dict[str, Any]], types: dict[str, Any]) -> None:
     """Set different values on many rows by id in one statement: each row is {"id": …, column:
     value, …} with the same columns, `types` gives each column's SQL type. PostgreSQL: one

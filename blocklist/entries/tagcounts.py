@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
     delete,
@@ -39,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..db import IN_CHUNK, db, in_clauses, table_of, update_rows
+from ..db import IN_CHUNK, db, ids_in, table_of, update_rows
 from .models import Entry, EntryTag, TagCount
 
 CHUNK = IN_CHUNK
@@ -47,11 +46,6 @@ _entries, _tags, _counts = table_of(Entry), table_of(EntryTag), table_of(TagCoun
 # A literal, not a parameter: the planner can then use the partial index on active entries'
 # expiry with a generic (prepared) plan as well.
 _ACTIVE: ColumnElement[str] = literal_column("'active'")
-
-
-def _id_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """SQL: `column` is one of `ids` (at most CHUNK of them: one clause)."""
-    return next(in_clauses(column, ids, BigInteger))
 
 
 def render(tags: Iterable[str]) -> str:
@@ -79,13 +73,13 @@ def settle(entry_ids: Iterable[int]) -> None:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         rows = db.session.execute(
-            select(_entries.c.id, _entries.c.status, _entries.c.feed_tags).where(_id_in(_entries.c.id, chunk))
+            select(_entries.c.id, _entries.c.status, _entries.c.feed_tags).where(ids_in(_entries.c.id, chunk))
         ).all()
         active = [row.id for row in rows if row.status == "active"]
         tags: dict[int, list[str]] = defaultdict(list)
         if active:
             for entry_id, tag in db.session.execute(
-                select(_tags.c.entry_id, _tags.c.tag).where(_id_in(_tags.c.entry_id, active))
+                select(_tags.c.entry_id, _tags.c.tag).where(ids_in(_tags.c.entry_id, active))
             ):
                 tags[entry_id].append(tag)
         for row in rows:

@@ -15,12 +15,12 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import attributes
 
 from ..auth.models import Org
 from ..config import current_settings
-from ..db import IN_CHUNK, db, in_clauses, table_of, update_rows
+from ..db import IN_CHUNK, db, ids_in, table_of, update_rows
 from ..lifecycle.models import Sighting
 from ..values.trust import CLASS_OF_ORG_KIND, Assessment, assess
 from ..values.trust import Report as TrustReport
@@ -28,11 +28,6 @@ from .models import Dispute, Entry, Report
 
 CHUNK = IN_CHUNK
 STORED_TYPES = {"score": "integer", "tier": "text", "tier_due_at": "timestamp"}
-
-
-def _in(column, ids: list[int]) -> ColumnElement[bool]:
-    """SQL: `column` is one of `ids` (at most CHUNK of them: one clause)."""
-    return next(in_clauses(column, ids, BigInteger))
 
 
 def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | None, Assessment]]:
@@ -67,7 +62,7 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
             .select_from(entries)
             .outerjoin(reports, open_report)
             .outerjoin(Org, Org.id == reports.c.org_id)
-            .where(_in(entries.c.id, chunk), entries.c.status == "active")
+            .where(ids_in(entries.c.id, chunk), entries.c.status == "active")
         ):
             states.setdefault(r.id, r)
             if r.org_id is not None:
@@ -80,7 +75,7 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
         disputes = dict(
             db.session.execute(
                 select(Dispute.entry_id, func.count())
-                .where(_in(Dispute.entry_id, found), Dispute.status.in_(("open", "acknowledged")))
+                .where(ids_in(Dispute.entry_id, found), Dispute.status.in_(("open", "acknowledged")))
                 .group_by(Dispute.entry_id)
             ).all()
         )
@@ -130,7 +125,7 @@ def _sightings(
     rows = db.session.execute(
         select(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind, func.max(Sighting.day))
         .join(Org, Org.id == Sighting.org_id)
-        .where(_in(Sighting.entry_id, entry_ids), Sighting.type.in_(("hit", "false_positive")), Sighting.count > 0)
+        .where(ids_in(Sighting.entry_id, entry_ids), Sighting.type.in_(("hit", "false_positive")), Sighting.count > 0)
         .group_by(Sighting.entry_id, Sighting.org_id, Sighting.type, Org.kind)
     ).all()
     for entry_id, _, type_, org_kind, day in rows:

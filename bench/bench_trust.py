@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402
-from run import SMS, psql, sample_values, sh, warm_up, wrk  # noqa: E402
+from run import SMS, psql, sample_values, sh, token_for, warm_up, wrk  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -80,22 +80,6 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
-
-
-def token(url: str, database_url: str) -> str:
-    env = {"BLOCKLIST_DATABASE_URL": database_url, "BLOCKLIST_SECRET_KEY": "bench"}
-    flask = str(VENV_BIN / "flask")
-    org = json.loads(
-        sh(flask, "--app", "wsgi", "org", "create", "--name", f"bench-{time.time_ns()}", "--kind", "regulator", env=env)
-    )
-    client = json.loads(sh(flask, "--app", "wsgi", "client", "create", "--org", str(org["id"]), env=env))
-    response = requests.post(
-        f"{url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(client["client_id"], client["client_secret"]),
-        timeout=30,
-    )
-    return response.json()["access_token"]
 
 
 def main() -> int:
@@ -185,7 +169,7 @@ def read_path(args: argparse.Namespace, before: Path, database_url: str, tmp: Pa
             port += 1
             server = Server(root, database_url, port)
             try:
-                bearer = token(server.url, database_url)
+                bearer = token_for(server, database_url)
                 lookup = wrk(
                     server.url + "/v1/lookup",
                     bearer,

@@ -256,10 +256,13 @@ def ids_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
     return next(in_clauses(column, ids, BigInteger))
 
 
-def update_rows(table: Table, rows: list[dict[str, Any]], types: dict[str, Any]) -> None:
+def update_rows(
+    table: Table, rows: list[dict[str, Any]], types: dict[str, Any], increment: tuple[str, ...] = ()
+) -> None:
     """Set different values on many rows by id in one statement: each row is {"id": …, column:
-    value, …} with the same columns, `types` gives each column's SQL type. PostgreSQL: one
-    `UPDATE … FROM unnest(:arrays)`; elsewhere an executemany."""
+    value, …} with the same columns, `types` gives each column's SQL type; the `increment`
+    columns (a version) go up by one on every row. PostgreSQL: one `UPDATE … FROM
+    unnest(:arrays)`; elsewhere an executemany."""
     if not rows:
         return
     columns = [c for c in rows[0] if c != "id"]
@@ -267,7 +270,7 @@ def update_rows(table: Table, rows: list[dict[str, Any]], types: dict[str, Any])
         db.session.execute(
             update(table)
             .where(table.c.id == bindparam("id_", type_=BigInteger))
-            .values({c: bindparam(c) for c in columns})
+            .values({**{c: bindparam(c) for c in columns}, **{c: table.c[c] + 1 for c in increment}})
             .execution_options(synchronize_session=False),
             [{"id_": row["id"], **{c: row[c] for c in columns}} for row in rows],
         )
@@ -276,7 +279,9 @@ def update_rows(table: Table, rows: list[dict[str, Any]], types: dict[str, Any])
     params = {f"a_{c}": [_copy_value(row[c]) for row in rows] for c in names}
     sql_types = {"id": "bigint", **types}
     arrays = ", ".join(f"CAST(:a_{c} AS {sql_types[c]}[])" for c in names)
-    sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+    sets = ", ".join(
+        [*(f'"{c}" = v."{c}"' for c in columns), *(f'"{c}" = "{table.name}"."{c}" + 1' for c in increment)]
+    )
     db.session.execute(
         text(
             f'UPDATE "{table.name}" SET {sets} FROM unnest({arrays}) AS v({", ".join(names)}) '

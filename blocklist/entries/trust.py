@@ -70,34 +70,58 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
                 open_reports[r.id].append(TrustReport(r.org_id, r.org_kind, fresh))
         if not states:
             continue
-        rows = list(states.values())
-        found = list(states)
-        disputes = dict(
-            db.session.execute(
-                select(Dispute.entry_id, func.count())
-                .where(ids_in(Dispute.entry_id, found), Dispute.status.in_(("open", "acknowledged")))
-                .group_by(Dispute.entry_id)
-            ).all()
-        )
-        hits, fps = _sightings(found, open_reports)
+        found = _assess({entry_id: (row.kind, open_reports[entry_id]) for entry_id, row in states.items()}, now, rules)
         changed = []
-        for row in rows:
-            a = assess(
-                row.kind,
-                open_reports[row.id],
-                now,
-                open_disputes=disputes.get(row.id, 0),
-                hit_at=hits.get(row.id),
-                fp_orgs=fps.get(row.id, 0),
-                rules=rules,
-            )
-            a = _settled(a, now)
-            result[row.id] = (row.tier, a)
+        for entry_id, a in found.items():
+            row = states[entry_id]
+            result[entry_id] = (row.tier, a)
             if (row.score, row.tier, row.tier_due_at) != (a.score, a.tier, a.due_at):
-                changed.append({"id": row.id, "score": a.score, "tier": a.tier, "tier_due_at": a.due_at})
+                changed.append({"id": entry_id, "score": a.score, "tier": a.tier, "tier_due_at": a.due_at})
         update_rows(entries, changed, STORED_TYPES)
     _sync_loaded(result)
     return result
+
+
+def assess_known(entries: dict[int, tuple[str, list[TrustReport]]], now: dt.datetime) -> dict[int, Assessment]:
+    """What `refresh` would store for these active entries, given as {id: (kind, their open
+    reports as they are in this transaction)} by a writer that has just read them (it reads
+    only their disputes and sightings). The writer stores the result with its own UPDATE of
+    the entries and hands it to `feeds.changes.append`, which then re-assesses none of them."""
+    rules = current_settings().trust
+    ids = sorted(entries)
+    result: dict[int, Assessment] = {}
+    for start in range(0, len(ids), CHUNK):
+        result.update(_assess({i: entries[i] for i in ids[start : start + CHUNK]}, now, rules))
+    return result
+
+
+def _assess(entries: dict[int, tuple[str, list[TrustReport]]], now: dt.datetime, rules: Any) -> dict[int, Assessment]:
+    """The assessments of at most CHUNK entries ({id: (kind, open reports)}), with their
+    unresolved disputes and sightings read in two queries."""
+    found = list(entries)
+    disputes = dict(
+        db.session.execute(
+            select(Dispute.entry_id, func.count())
+            .where(ids_in(Dispute.entry_id, found), Dispute.status.in_(("open", "acknowledged")))
+            .group_by(Dispute.entry_id)
+        ).all()
+    )
+    hits, fps = _sightings(found, {entry_id: reports for entry_id, (_, reports) in entries.items()})
+    return {
+        entry_id: _settled(
+            assess(
+                kind,
+                reports,
+                now,
+                open_disputes=disputes.get(entry_id, 0),
+                hit_at=hits.get(entry_id),
+                fp_orgs=fps.get(entry_id, 0),
+                rules=rules,
+            ),
+            now,
+        )
+        for entry_id, (kind, reports) in entries.items()
+    }
 
 
 def _settled(a: Assessment, now: dt.datetime) -> Assessment:

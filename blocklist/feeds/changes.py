@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 
@@ -45,18 +46,24 @@ def in_window(after: int, through: int) -> ColumnElement[bool]:
     return (FeedChange.position > after) & (FeedChange.position <= through)
 
 
-def append(changes: Iterable[tuple[str, int, str, str]]) -> int:
+def append(changes: Iterable[tuple[str, int, str, str]], assessed: dict[int, Any] | None = None) -> int:
     """Append (op, entry_id, kind, value) changes in order; returns the last position written
     (0 for none). The caller holds `write_lock` and has flushed its changes: every upserted
     entry is re-assessed here (`entries.trust.refresh`) and its tier recorded in the row, and
     every entry's snapshot tags and the tag counts are settled (`entries.tagcounts.settle`) and
-    its snapshot line rebuilt (`lines.refresh`)."""
+    its snapshot line rebuilt (`lines.refresh`). A writer that has just assessed and stored
+    some upserted entries itself (`entries.trust.assess_known`) gives them as `assessed`
+    ({entry id: (tier before, assessment)}): they are not re-assessed."""
     rows = list(changes)
     if not rows:
         return 0
     session = db.session
     now = utcnow()
-    assessed = trust.refresh([entry_id for op, entry_id, _, _ in rows if op == UPSERT], now)
+    given = assessed or {}
+    assessed = {
+        **given,
+        **trust.refresh([entry_id for op, entry_id, _, _ in rows if op == UPSERT and entry_id not in given], now),
+    }
     tagcounts.settle(entry_id for _, entry_id, _, _ in rows)
     lines.refresh(entry_id for _, entry_id, _, _ in rows)
     session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position + len(rows)))

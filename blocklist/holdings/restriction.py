@@ -37,13 +37,15 @@ from ..audit.services import record_many
 from ..auth.models import Org
 from ..config import current_settings
 from ..context import Actor
-from ..db import bulk_insert, db, in_clauses, insert_with_ids, table_of, utcnow
+from ..db import bulk_insert, db, in_clauses, insert_with_ids, table_of, update_rows, utcnow
 from ..entries import trust
 from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
 from ..values.ids import entry_uuid
 from ..values.normalise import InvalidValue, parse_range
+from ..values.trust import Assessment
+from ..values.trust import Report as TrustReport
 from .models import Holding
 
 CHUNK = 5000
@@ -179,16 +181,19 @@ def _existing(scope: ColumnElement[bool], now: dt.datetime) -> dict[Key, Any]:
 
 
 def _create_entries(
-    pairs: list[tuple[str, str]], opening: dict[tuple[str, str], list[tuple[int, dt.datetime | None]]], now: dt.datetime
-) -> dict[tuple[str, str], int]:
+    pairs: list[tuple[str, str]],
+    opening: dict[tuple[str, str], list[tuple[int, dt.datetime | None]]],
+    org_kinds: dict[int, str],
+    now: dt.datetime,
+) -> dict[tuple[str, str], tuple[int, Assessment]]:
     """Insert entries for resources nobody listed, already in the state the via reports about
     to be opened on them give (`opening`: (kind, value) -> [(org id, expires_at)]): active,
-    their reporter count and expiry, score and tier, so no UPDATE follows; returns their ids."""
+    their reporter count and expiry, score and tier, so no UPDATE follows; returns their ids
+    and assessments."""
     if not pairs:
         return {}
-    orgs_opening = {org for reports in opening.values() for org, _ in reports}
-    org_kinds = dict(db.session.execute(select(Org.id, Org.kind).where(Org.id.in_(orgs_opening))).all())
     rows: list[dict[str, Any]] = []
+    assessments: list[Assessment] = []
     for kind, value in pairs:
         prefix, length = None, None
         if kind == "range":  # the look-up probes ranges by prefix (numbers and codes need nothing more)
@@ -200,6 +205,7 @@ def _create_entries(
         expiries = [expires_at for _, expires_at in reports]
         orgs = {org_id: org_kinds[org_id] for org_id, _ in reports}
         assessed = trust.assess_new(kind, orgs, now)
+        assessments.append(assessed)
         rows.append(
             {
                 "kind": kind,
@@ -223,16 +229,28 @@ def _create_entries(
     if not rows:
         return {}
     ids = insert_with_ids(table_of(Entry), rows)
-    return {(row["kind"], row["value"]): entry_id for row, entry_id in zip(rows, ids, strict=True)}
+    return {
+        (row["kind"], row["value"]): (entry_id, assessed)
+        for row, entry_id, assessed in zip(rows, ids, assessments, strict=True)
+    }
+
+
+class Open(NamedTuple):
+    """An open report on a touched entry, as the trust rule reads it."""
+
+    org_id: int
+    expires_at: dt.datetime | None
+    org_kind: str
+    fresh_at: dt.datetime  # when it was made or last changed
 
 
 def _states_and_reports(
     entry_ids: Iterable[int],
-) -> tuple[dict[int, dict[str, Any]], dict[int, dict[int, tuple[int, dt.datetime | None]]]]:
-    """For these entries, in one read: entry id -> {status, status_reason, expires_at} as the
-    entry is now, and entry id -> {report id: (org id, expires_at)} of its open reports."""
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[int, Open]]]:
+    """For these entries, in one read: entry id -> {status, status_reason, expires_at, tier}
+    as the entry is now, and entry id -> {report id: Open} of its open reports."""
     states: dict[int, dict[str, Any]] = {}
-    reports: dict[int, dict[int, tuple[int, dt.datetime | None]]] = defaultdict(dict)
+    reports: dict[int, dict[int, Open]] = defaultdict(dict)
     for clause in in_clauses(Entry.id, entry_ids, BigInteger):
         stmt = (
             select(
@@ -240,18 +258,24 @@ def _states_and_reports(
                 Entry.status,
                 Entry.status_reason,
                 Entry.expires_at,
+                Entry.tier,
                 Report.id.label("report_id"),
                 Report.org_id,
                 Report.expires_at.label("report_expires_at"),
+                Report.created_at,
+                Report.updated_at,
+                Org.kind.label("org_kind"),
             )
             .outerjoin(Report, (Report.entry_id == Entry.id) & Report.withdrawn_at.is_(None))
+            .outerjoin(Org, Org.id == Report.org_id)
             .where(clause)
         )
         for row in db.session.execute(stmt):
             if row.id not in states:
-                states[row.id] = {key: getattr(row, key) for key in ("status", "status_reason", "expires_at")}
+                states[row.id] = {key: getattr(row, key) for key in ("status", "status_reason", "expires_at", "tier")}
             if row.report_id is not None:
-                reports[row.id][row.report_id] = (row.org_id, row.report_expires_at)
+                fresh = row.created_at if row.updated_at is None else max(row.created_at, row.updated_at)
+                reports[row.id][row.report_id] = Open(row.org_id, row.report_expires_at, row.org_kind, fresh)
     return states, reports
 
 
@@ -268,6 +292,15 @@ def _forget(entry_ids: set[int]) -> None:
         if (isinstance(obj, Entry) and obj.id in entry_ids) or (isinstance(obj, Report) and obj.entry_id in entry_ids):
             session.expire(obj)
 
+
+# The entry columns a reconcile sets, by SQL type (`db.update_rows`).
+ENTRY_TYPES = {
+    "status": "text",
+    "status_reason": "text",
+    "reporters": "integer",
+    "expires_at": "timestamp",
+    "updated_at": "timestamp",
+}
 
 HOLDING_ENDED = "holding ended"
 DELISTED = "subject no longer listed"
@@ -316,6 +349,11 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
 
     entries: dict[tuple[str, str], int] = {}
     created: set[int] = set()
+    created_assessed: dict[int, Assessment] = {}
+    orgs_opening = {key[2] for key in to_open}
+    org_kinds: dict[int, str] = {}
+    if orgs_opening:
+        org_kinds = dict(db.session.execute(select(Org.id, Org.kind).where(Org.id.in_(orgs_opening))).all())
     if to_open:
         pairs = {(key[0], key[1]) for key in to_open}
         protected = find_protecting(pairs, current_settings().default_region)
@@ -325,9 +363,10 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         opening: dict[tuple[str, str], list[tuple[int, dt.datetime | None]]] = defaultdict(list)
         for key, wanted in to_open.items():
             opening[(key[0], key[1])].append((key[2], wanted.expires_at))
-        made = _create_entries(missing, opening, now)
-        created = set(made.values())
-        entries.update(made)
+        made = _create_entries(missing, opening, org_kinds, now)
+        created_assessed = {entry_id: assessed for entry_id, assessed in made.values()}
+        created = set(created_assessed)
+        entries.update({pair: entry_id for pair, (entry_id, _) in made.items()})
         to_open = {key: w for key, w in to_open.items() if (key[0], key[1]) in entries}
 
     touched = {row.entry_id for row, _ in to_close.values()} | {row.entry_id for row, _ in to_move.values()}
@@ -335,15 +374,21 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     if not touched:
         return 0
 
+    values_of = {entry_id: pair for pair, entry_id in entries.items()}
+    values_of.update({row.entry_id: (row.kind, row.value) for row, _ in (*to_close.values(), *to_move.values())})
+
     # The entries as they are, and their open reports as they will be.
     before, reports = _states_and_reports(touched - created)  # a created entry has no report yet
     lapsed: dict[dt.datetime, list[int]] = defaultdict(list)
     for entry_id in touched:
-        for report_id, (org_id, expires_at) in list(reports[entry_id].items()):
+        for report_id, report in list(reports[entry_id].items()):
+            expires_at = report.expires_at
             if report_id in to_close:
                 del reports[entry_id][report_id]
-            elif report_id in to_move:
-                reports[entry_id][report_id] = (org_id, to_move[report_id][1].expires_at)
+            elif report_id in to_move:  # updated now
+                reports[entry_id][report_id] = report._replace(
+                    expires_at=to_move[report_id][1].expires_at, fresh_at=now
+                )
             elif expires_at is not None and expires_at <= now:  # ran out, not yet swept: closes as ttl
                 del reports[entry_id][report_id]
                 lapsed[expires_at].append(report_id)
@@ -351,7 +396,7 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     for key, wanted in to_open.items():
         kind, value, org_id, holding_id = key
         entry_id = entries[(kind, value)]
-        reports[entry_id][-len(rows) - 1] = (org_id, wanted.expires_at)
+        reports[entry_id][-len(rows) - 1] = Open(org_id, wanted.expires_at, org_kinds[org_id], now)
         rows.append(
             {
                 "entry_id": entry_id,
@@ -379,47 +424,62 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         _update_by_id(Report, ids, withdrawn_at=expires_at, close_reason="ttl", updated_at=now)
     bulk_insert(table_of(Report), rows)
 
-    # Entries: counts, expiry and status derived from their open reports, one UPDATE per outcome.
+    # Entries: counts, expiry and status derived from their open reports; the trust rule's
+    # score and tier for those in the active set (`feeds.changes.append` then re-assesses none
+    # of them); one UPDATE for those that stay or become active, one for the rest.
     order = sorted(touched)
     was_active = {entry_id for entry_id, state in before.items() if state["status"] == "active"}
     after: dict[int, dict[str, Any]] = {}
-    outcomes: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for entry_id in order:
         old = before.get(entry_id) or {"status": "active", "status_reason": None, "expires_at": None}
         open_reports = reports[entry_id].values()
         state: tuple[str, str | None, int, dt.datetime | None]
-        reporters = len({org_id for org_id, _ in open_reports})
+        reporters = len({r.org_id for r in open_reports})
         if reporters:
-            expiries = [e for _, e in open_reports]
+            expiries = [r.expires_at for r in open_reports]
             state = ("active", None, reporters, None if None in expiries else max(e for e in expiries if e is not None))
         elif old["status"] == "active":
             state = ("expired", DELISTED, 0, now)
         else:
             state = (old["status"], old["status_reason"], 0, old["expires_at"])
-        if entry_id not in created:  # inserted in this state
-            outcomes[state].append(entry_id)
         after[entry_id] = dict(zip(("status", "status_reason", "reporters", "expires_at"), state, strict=True))
-    for (status, status_reason, reporters, expires_at), ids in outcomes.items():
-        _update_by_id(
-            Entry,
-            ids,
-            status=status,
-            status_reason=status_reason,
-            reporters=reporters,
-            expires_at=expires_at,
-            version=Entry.version + 1,
-            updated_at=now,
-        )
+    assessed = trust.assess_known(
+        {
+            entry_id: (
+                values_of[entry_id][0],
+                [TrustReport(r.org_id, r.org_kind, r.fresh_at) for r in reports[entry_id].values()],
+            )
+            for entry_id in order
+            if after[entry_id]["status"] == "active" and entry_id not in created  # created: assessed as inserted
+        },
+        now,
+    )
+    stays = [
+        {
+            "id": entry_id,
+            **after[entry_id],
+            "score": a.score,
+            "tier": a.tier,
+            "tier_due_at": a.due_at,
+            "updated_at": now,
+        }
+        for entry_id, a in sorted(assessed.items())
+    ]
+    update_rows(table_of(Entry), stays, {**ENTRY_TYPES, **trust.STORED_TYPES}, increment=("version",))
+    goes = [
+        {"id": entry_id, **after[entry_id], "updated_at": now}
+        for entry_id in order
+        if after[entry_id]["status"] != "active"
+    ]
+    update_rows(table_of(Entry), goes, ENTRY_TYPES, increment=("version",))
     _forget(touched)
 
     # The feed: an upsert for each entry in the active set, a remove for each that left it.
-    values = {entry_id: pair for pair, entry_id in entries.items()}
-    values.update({row.entry_id: (row.kind, row.value) for row, _ in (*to_close.values(), *to_move.values())})
     feed: list[tuple[str, int, str, str]] = []
     entered: list[int] = []
     left: list[int] = []
     for entry_id in order:
-        kind, value = values[entry_id]
+        kind, value = values_of[entry_id]
         if after[entry_id]["status"] == "active":
             feed.append((changes.UPSERT, entry_id, kind, value))
             if entry_id not in was_active:
@@ -427,7 +487,13 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         elif entry_id in was_active:
             feed.append((changes.REMOVE, entry_id, kind, value))
             left.append(entry_id)
-    changes.append(feed)
+    changes.append(
+        feed,
+        {
+            **{entry_id: (before[entry_id]["tier"], a) for entry_id, a in assessed.items()},
+            **{entry_id: (a.tier, a) for entry_id, a in created_assessed.items()},
+        },
+    )
 
     opened = [[entries[(k[0], k[1])], k[2], k[3], w.subject_entry_id, w.expires_at] for k, w in to_open.items()]
     record_many(

@@ -169,3 +169,36 @@ def test_a_resource_entry_created_via_a_subject_carries_the_tier_refresh_gives_i
         } == {value: s[:3] for value, s in stored.items()}
         assert all(before == a.tier for before, a in fresh.values())
         db.session.rollback()
+
+
+def test_an_existing_entry_restricted_via_a_subject_stores_the_tier_refresh_gives_it(app, client, callers, publish):
+    """An entry that already exists (a marking app's report, under an open dispute) is
+    re-assessed by the restriction itself with the reports it read — no second read or UPDATE
+    by the feed — and stores exactly what a fresh re-assessment stores; the feed's upsert
+    records that tier. Withdrawing the listing does the same the other way."""
+    from blocklist.entries import trust
+    from blocklist.entries.models import Entry
+
+    entry = publish("code", CODE, as_="internet")
+    assert entry.status_code == 201
+    _post(client, f"/v1/entries/{entry.json['id']}/disputes", callers["carrier"], {"reason": "ours"}, 201)
+    _hold(client, callers)
+    subject = publish("enterprise", FIRM, as_="regulator").json
+
+    def stored_and_fresh():
+        with app.app_context():
+            row = db.session.get(Entry, entry.json["id"])
+            stored = (row.score, row.tier, row.tier_due_at, row.reporters)
+            feed_tier = db.session.scalar(
+                select(FeedChange.tier).where(FeedChange.entry_id == row.id).order_by(FeedChange.position.desc())
+            )
+            (_, fresh) = trust.refresh([row.id], utcnow())[row.id]
+            db.session.rollback()
+        return stored, feed_tier, (fresh.score, fresh.tier, fresh.due_at)
+
+    listed, feed_tier, fresh = stored_and_fresh()
+    assert listed[3] == 2 and listed[:3] == fresh and feed_tier == listed[1]
+    _post(client, f"/v1/entries/{subject['id']}/withdraw", callers["regulator"])
+    delisted, feed_tier, fresh = stored_and_fresh()
+    assert delisted[3] == 1 and delisted[:3] == fresh and feed_tier == delisted[1]
+    assert listed[0] > delisted[0], "the regulator's via report raised the score; its end lowers it"

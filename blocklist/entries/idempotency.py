@@ -44,12 +44,12 @@ class IdempotentRequest:
         self.key, self.client_id = key, client_id
         # Keyed with the subject pepper: a body may carry a person's identifier, and a plain
         # SHA-256 of a known body shape would let anyone with the table test guesses of it.
-        peppers = current_settings().subject_peppers
-        self.request_hash = hmac.new(
-            (peppers[0] if peppers else "").encode(),
-            json.dumps(request_body, sort_keys=True, default=str, separators=(",", ":")).encode(),
-            hashlib.sha256,
-        ).hexdigest()
+        # Stored under the current pepper; a retry across a rotation matches under any pepper
+        # still active (the retired ones stay listed for as long as their hashes must match).
+        body = json.dumps(request_body, sort_keys=True, default=str, separators=(",", ":")).encode()
+        peppers = current_settings().subject_peppers or ("",)
+        hashes = [hmac.new(pepper.encode(), body, hashlib.sha256).hexdigest() for pepper in peppers]
+        self.request_hash, self.request_hashes = hashes[0], set(hashes)
 
     def answered(self) -> Response | None:
         """The stored answer to replay, if this key was answered within the TTL (an older one is
@@ -65,7 +65,7 @@ class IdempotentRequest:
             db.session.delete(stored)
             db.session.flush()
             return None
-        if stored.request_hash != self.request_hash:
+        if stored.request_hash not in self.request_hashes:
             raise Invalid(
                 f"This {HEADER} was already used for a different request.",
                 errors={HEADER: ["Reused with a different body."]},

@@ -202,3 +202,19 @@ def test_a_retired_peppers_hashes_still_match_after_a_rotation(app, client, call
     override_settings(monkeypatch, app, subject_peppers=("a-brand-new-pepper-0123456789",))
     verdict = _post(client, "/v1/lookup", callers["carrier"], {"values": [{"kind": "person", "value": RIC}]}, 200)
     assert verdict.json["results"][0]["listed"] is False
+
+
+def test_a_retry_with_the_same_idempotency_key_across_a_pepper_rotation_replays(app, client, callers, monkeypatch):
+    """The stored request fingerprint is keyed with the pepper current when it was stored; a
+    retry after a rotation (old pepper still active) is the same request and replays the first
+    answer, while another body under that key is still refused."""
+    headers = {**callers["regulator"], "Idempotency-Key": "rotation-1"}
+    body = {"kind": "person", "value": RIC, "tags": ["list:joint-punishment"]}
+    first = client.post("/v1/entries", json=body, headers=headers)
+    assert first.status_code == 201
+    override_settings(monkeypatch, app, subject_peppers=("a-brand-new-pepper-0123456789", PEPPER))
+    again = client.post("/v1/entries", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["id"] == first.json["id"]
+    other = client.post("/v1/entries", json={**body, "value": OTHER_RIC}, headers=headers)
+    assert other.status_code == 422

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from ..freetext import FreeText
 from ..pagination import list_schema
 from .scopes import ORG_KINDS
 
@@ -17,7 +18,7 @@ class OrgSchema(Schema):
 
 
 class OrgStatusChangeSchema(Schema):
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000))
 
 
 class ClientSchema(Schema):

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from ..db import utcnow
+from ..freetext import FreeText
 from ..pagination import ID_RANGE, PageArgsSchema, list_schema
 from ..values.kinds import KINDS
 from ..values.subjects import SUBJECT_KINDS
@@ -196,14 +197,14 @@ class PublishSchema(Schema):
         validate=validate.Regexp(r"^[A-Za-z]{2}$"),
         metadata={"description": "Country of a number without a country code (default CN)"},
     )
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
-    evidence = fields.String(load_default=None, validate=validate.Length(max=10000))
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000))
+    evidence = FreeText(load_default=None, validate=validate.Length(max=10000))
     category = fields.String(
         load_default=None, validate=validate.Regexp(CATEGORY_PATTERN), metadata={"example": "fraud"}
     )
     tags = tag_list(load_default=list, metadata={"example": ["fraud:ticket-scam", "channel:sms"]})
     expires_at = fields.AwareDateTime(load_default=None, default_timezone=None)
-    display_name = fields.String(
+    display_name = FreeText(
         load_default=None,
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Subjects (enterprise, person) only: who it is, free text"},
@@ -241,7 +242,7 @@ class EntryPatchSchema(Schema):
     remove_tags = tag_list()
     category = fields.String(allow_none=True, validate=validate.Regexp(CATEGORY_PATTERN))
     expires_at = fields.AwareDateTime(allow_none=True)
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000))
 
     @validates_schema
     def not_empty(self, data, **kwargs):
@@ -252,11 +253,11 @@ class EntryPatchSchema(Schema):
 
 
 class ReasonSchema(Schema):
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000))
 
 
 class RequiredReasonSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=2000))
 
 
 def min_cursor_field() -> fields.String:
@@ -349,7 +350,7 @@ class AllowlistItemSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     value = fields.String(required=True, validate=validate.Length(min=1, max=MAX_VALUE_LENGTH))
     raw_value = fields.String(dump_only=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=2000))
     created_by_org_id = fields.Integer(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
 
@@ -365,7 +366,7 @@ class DisputeSchema(Schema):
     id = fields.Integer(dump_only=True)
     entry_id = fields.Integer(dump_only=True)
     org = fields.Nested(OrgRefSchema, dump_only=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=4000))
     status = fields.String(dump_only=True, metadata={"enum": list(DISPUTE_STATUSES)})
     resolution_note = fields.String(dump_only=True, allow_none=True)
     resolved_by_org_id = fields.Integer(dump_only=True, allow_none=True)
@@ -396,4 +397,4 @@ class DisputeArgsSchema(PageArgsSchema):
 
 class ResolveSchema(Schema):
     resolution = fields.String(required=True, validate=validate.OneOf(["upheld", "overturned"]))
-    note = fields.String(load_default=None, validate=validate.Length(max=4000))
+    note = FreeText(load_default=None, validate=validate.Length(max=4000))

@@ -7,6 +7,7 @@ import datetime as dt
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from ..entries.schemas import EntrySchema, _evidence_viewer
+from ..freetext import FreeText
 from ..pagination import PageArgsSchema, list_schema
 from ..values.subjects import SUBJECT_KINDS
 from .models import RESOURCE_KINDS, ROLES
@@ -94,8 +95,8 @@ class _DatedIn(Schema):
         load_default=None, metadata={"description": "Default now; may be past, not future"}
     )
     valid_to = fields.AwareDateTime(load_default=None, metadata={"description": "After valid_from; omitted: open"})
-    evidence = fields.String(load_default=None, validate=validate.Length(max=10000))
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    evidence = FreeText(load_default=None, validate=validate.Length(max=10000))
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000))
 
 
 class HoldingInSchema(_DatedIn):
@@ -145,7 +146,7 @@ class HoldingArgsSchema(PageArgsSchema):
 
 
 class EndSchema(Schema):
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000))
 
 
 class RepresentativeInSchema(_DatedIn):

@@ -84,6 +84,16 @@ def looks_like_resident_id(raw: object) -> bool:
     return _RIC_SHAPE.fullmatch(text) is not None and ric.is_valid(text)
 
 
+_RIC_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
+
+
+def contains_resident_id(text: str) -> bool:
+    """Whether free text (a reason, evidence, a note) carries what reads as a resident ID
+    number: 18 characters not inside a longer run of digits, with a valid birth date and check
+    character. Such text is refused, never stored: a person is named only by the hash."""
+    return any(ric.is_valid(m.group().upper()) for m in _RIC_IN_TEXT.finditer(nfkc(text)))
+
+
 def normalise_person_id(raw: str) -> str:
     """`ric:<18 characters>` or `<type>:<NUMBER>`; InvalidValue saying why not (never quoting it)."""
     text = nfkc(raw)

@@ -218,3 +218,30 @@ def test_a_retry_with_the_same_idempotency_key_across_a_pepper_rotation_replays(
     assert again.json["id"] == first.json["id"]
     other = client.post("/v1/entries", json={**body, "value": OTHER_RIC}, headers=headers)
     assert other.status_code == 422
+
+
+def test_free_text_carrying_a_resident_id_number_is_refused_and_nothing_is_stored(app, client, callers, publish):
+    """Reasons, evidence, notes and display names are stored, audited and shown to others: one
+    that carries a resident ID number (in any width, next to other text) is a 422 that does not
+    quote it, and nothing is written; digits that only look alike (a longer run, a phone
+    number, a bad check character) pass."""
+    firm = publish("enterprise", USCC, as_="regulator").json
+    hold = {"resource": {"kind": "code", "value": "10690031"}, "subject": {"kind": "enterprise", "value": USCC}}
+    fullwidth = RIC.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    refused = [
+        ("/v1/entries", {"kind": "number", "value": "13800138000", "reason": f"卖卡人身份证{RIC}，已处罚"}),
+        ("/v1/entries", {"kind": "number", "value": "13800138000", "evidence": f"id {RIC.lower()} seen"}),
+        ("/v1/entries", {"kind": "enterprise", "value": OTHER_USCC, "display_name": f"张某 {fullwidth}"}),
+        ("/v1/holdings", {**hold, "role": "holder", "evidence": f"contract signed by {OTHER_RIC}"}),
+        (f"/v1/entries/{firm['id']}/disputes", {"reason": f"we are not {RIC}"}),
+    ]
+    for path, body in refused:
+        response = client.post(path, json=body, headers=callers["carrier"])
+        assert_problem(response, 422)
+        assert_no_raw_id(response.get_data(as_text=True), "the error")
+        assert "resident ID number" in response.get_data(as_text=True)
+    with app.app_context():
+        assert_no_raw_id(stored_text(), "the database")
+    for reason in (f"ref 9{RIC}", "call 13800138000", RIC[:-1] + ("1" if RIC[-1] != "1" else "2")):
+        ok = publish("number", "13800138000", reason=reason)
+        assert ok.status_code in (200, 201), ok.get_data(as_text=True)

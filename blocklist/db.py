@@ -256,6 +256,24 @@ def ids_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
     return next(in_clauses(column, ids, BigInteger))
 
 
+def _array(rows: list[dict[str, Any]], column: str, sql_type: str) -> list[Any]:
+    """One column of `rows` as an array parameter: numbers and text as they are; timestamps
+    (many rows share one: now) and JSON converted once per distinct value (`_copy_value`)."""
+    values = [row[column] for row in rows]
+    if sql_type in ("integer", "bigint", "text", "boolean"):
+        return values
+    seen: dict[Any, Any] = {None: None}
+    out = []
+    for value in values:
+        try:
+            out.append(seen[value])
+        except KeyError:
+            out.append(seen.setdefault(value, _copy_value(value)))
+        except TypeError:  # unhashable (JSON)
+            out.append(_copy_value(value))
+    return out
+
+
 def update_rows(
     table: Table, rows: list[dict[str, Any]], types: dict[str, Any], increment: tuple[str, ...] = ()
 ) -> None:
@@ -276,8 +294,8 @@ def update_rows(
         )
         return
     names = ["id", *columns]
-    params = {f"a_{c}": [_copy_value(row[c]) for row in rows] for c in names}
     sql_types = {"id": "bigint", **types}
+    params = {f"a_{c}": _array(rows, c, sql_types[c]) for c in names}
     arrays = ", ".join(f"CAST(:a_{c} AS {sql_types[c]}[])" for c in names)
     sets = ", ".join(
         [*(f'"{c}" = v."{c}"' for c in columns), *(f'"{c}" = "{table.name}"."{c}" + 1' for c in increment)]

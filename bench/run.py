@@ -275,6 +275,28 @@ def measure_audit_verify(database_url: str) -> dict:
     return json.loads(out)
 
 
+def node_keys(database_url: str) -> None:
+    """What every node needs to start (README "Deploy"), made in a scratch directory and named in
+    this process's environment (which the servers started here inherit): an audit signing key
+    and a subject pepper."""
+    keys = Path(tempfile.mkdtemp(prefix="bench-keys-"))
+    (keys / "pepper").write_text("bench-pepper-0123456789abcdef\n")
+    os.environ.update(
+        {
+            "BLOCKLIST_AUDIT_SIGNING_KEY_FILE": str(keys / "audit-signing-key.pem"),
+            "BLOCKLIST_SUBJECT_PEPPER": str(keys / "pepper"),
+        }
+    )
+    sh(
+        str(VENV_BIN / "flask"),
+        "--app",
+        "wsgi",
+        "audit",
+        "keygen",
+        env={"BLOCKLIST_DATABASE_URL": database_url, **BENCH_ENV},
+    )
+
+
 def token_for(server: Server, database_url: str) -> str:
     """A token of a fresh regulator org (every scope), made with the operator CLI."""
     env = {"BLOCKLIST_DATABASE_URL": database_url, "BLOCKLIST_SECRET_KEY": "bench"}
@@ -321,15 +343,7 @@ def main() -> int:
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
     database_url = os.environ.get("BENCH_PG", f"postgresql://postgres@127.0.0.1:5432/{name}")
     env = {"BLOCKLIST_DATABASE_URL": database_url}
-    keys = Path(tempfile.mkdtemp(prefix="bench-keys-"))
-    (keys / "pepper").write_text("bench-pepper-0123456789abcdef\n")
-    os.environ.update(  # what every node needs to start (README "Deploy"): an audit key, a pepper
-        {
-            "BLOCKLIST_AUDIT_SIGNING_KEY_FILE": str(keys / "audit-signing-key.pem"),
-            "BLOCKLIST_SUBJECT_PEPPER": str(keys / "pepper"),
-        }
-    )
-    sh(str(VENV_BIN / "flask"), "--app", "wsgi", "audit", "keygen", env={**env, **BENCH_ENV})
+    node_keys(database_url)
     exists = psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
     table: list[tuple[str, str, str, str]] = []
     if not (args.keep and exists):

@@ -1,13 +1,19 @@
-"""Export benchmark (run by hand, not in CI) against a scratch PostgreSQL database it wipes:
+"""Export benchmark (run by hand, not in CI): rows/s of every export against the JSONL snapshot
+of the same run, and the serving node's memory while streaming (issue #19: bounded memory, so
+the figures at 10 M should match those at 1 M).
 
+    # a scratch database it (re)creates and loads (bench/generate.py's set-based loader):
     .venv/bin/python bench/bench_exports.py \
-        --database-url postgresql://postgres@127.0.0.1:5432/blocklist_exports_bench --n 1000000
+        --database-url postgresql://postgres@127.0.0.1:5432/blocklist_bench_exports --n 1000000
+    # a database already loaded (bench/run.py's, or blocklist_bench_10m), read as it is:
+    .venv/bin/python bench/bench_exports.py --existing \
+        --database-url postgresql://postgres@127.0.0.1:5432/blocklist_bench_10m --runs 1
 
-Loads N active entries with SQL (as bench_feeds.py does; 10% codes, 10% domains, 10% URLs, the
-rest numbers; one `upsert` change each), serves the app with gunicorn (gthread), then reads every
-export once per run (best of --runs) and reports rows/s next to the JSONL snapshot's, plus the
-peak RSS of the serving workers (bounded memory: it must not grow with N). TAXII is paged (1000
-objects a request); its rate is measured over the first --taxii-objects objects.
+Serves the database with gunicorn (bench/run.py's Server: 2 gthread workers), reads each export
+once per run (best of --runs) and counts its lines: the snapshot (baseline), the plain number
+list, the hosts file, the RPZ zone, MISP's hashes.csv and its number event, and the first
+--taxii-objects objects of TAXII's collection `all` (1,000 a page). Then TAXII look-ups by id, and
+the workers' peak RSS (VmHWM) and the node's PSS after streaming everything.
 """
 
 from __future__ import annotations
@@ -21,51 +27,43 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import bench_feeds  # noqa: E402
+import generate  # noqa: E402
+import run  # noqa: E402
 
-LOAD_SQL = """
-INSERT INTO entries (id, kind, value, raw_value, status, category, reporters, version, expires_at,
-                     created_at, updated_at)
-SELECT i, k, v, v, 'active', CASE WHEN i % 3 = 0 THEN 'fraud' END, 1, 1,
-       now() AT TIME ZONE 'utc' + interval '180 days', now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
-FROM (SELECT i,
-        CASE i % 10 WHEN 0 THEN 'code' WHEN 1 THEN 'domain' WHEN 2 THEN 'url' ELSE 'number' END AS k,
-        CASE i % 10 WHEN 0 THEN (10000000 + i)::text
-                    WHEN 1 THEN 'scam' || i || '.example.com'
-                    WHEN 2 THEN 'http://h' || (i % 100000) || '.example.net/p' || i
-                    ELSE '+86138' || lpad(i::text, 8, '0') END AS v
-      FROM generate_series(1, %(n)s) i) g;
-INSERT INTO reports (entry_id, org_id, client_id, raw_value, created_at, updated_at)
-SELECT id, %(org)s, %(client)s, raw_value, created_at, updated_at FROM entries;
-INSERT INTO entry_tags (entry_id, tag) SELECT id, 'fraud:ticket-scam' FROM entries WHERE id % 3 = 0;
-INSERT INTO feed_changes (position, entry_id, op, kind, value, created_at)
-SELECT id, id, 'upsert', kind, value, created_at + id * interval '1 microsecond' FROM entries;
-UPDATE feed_head SET position = %(n)s WHERE id = 1;
-SELECT setval(pg_get_serial_sequence('entries', 'id'), %(n)s);
-ANALYZE;
-"""
-
+# (label, path, params, lines that are not rows)
 EXPORTS = [
-    ("snapshot jsonl (baseline)", "/v1/feed/snapshot", {"format": "jsonl"}, lambda n: n),
-    ("plain list number.txt", "/v1/export/number.txt", {}, lambda n: n * 7 // 10),
-    ("hosts file", "/v1/export/hosts", {}, lambda n: n // 5),
-    ("RPZ zone", "/v1/export/rpz", {"zone": "rpz.example.org"}, lambda n: n // 5),
-    ("MISP hashes.csv", "/v1/export/misp/hashes.csv", {}, lambda n: n),
+    ("snapshot jsonl (baseline)", "/v1/feed/snapshot", {"format": "jsonl"}, 0),
+    ("plain list number.txt", "/v1/export/number.txt", {}, 0),
+    ("hosts file", "/v1/export/hosts", {}, None),
+    ("RPZ zone", "/v1/export/rpz", {"zone": "rpz.example.org"}, None),
+    ("MISP hashes.csv", "/v1/export/misp/hashes.csv", {}, 0),
 ]
 
 
-def time_get(base: str, path: str, headers: dict, params: dict) -> tuple[float, int, int]:
-    started, size, lines = time.perf_counter(), 0, 0
+def time_get(base: str, path: str, headers: dict, params: dict) -> tuple[float, int, int, int]:
+    """Seconds, bytes, lines and comment/header lines (starting with '#', ';' or '$', or a zone's
+    SOA/NS records) of one streamed GET."""
+    started, size, lines, other = time.perf_counter(), 0, 0, 0
     headers = {**headers, "Accept-Encoding": "identity"}
+    pending = b""
     with requests.get(base + path, params=params, headers=headers, stream=True, timeout=3600) as response:
         response.raise_for_status()
         for chunk in response.raw.stream(1 << 20, decode_content=False):
             size += len(chunk)
-            lines += chunk.count(b"\n")
-    return time.perf_counter() - started, size, lines
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1
+            block, pending = pending[:cut], pending[cut:]
+            lines += block.count(b"\n")
+            if other < 100:  # headers come first
+                other += sum(
+                    1
+                    for line in block.split(b"\n")[:200]
+                    if line.startswith((b"#", b";", b"$", b"@")) or b" SOA " in line or b" NS " in line
+                )
+    return time.perf_counter() - started, size, lines, other
 
 
 def time_taxii(base: str, headers: dict, cap: int) -> tuple[float, int]:
@@ -107,49 +105,72 @@ def time_object_lookups(base: str, headers: dict, count: int) -> tuple[float, fl
     return means[0], means[1], means[2]
 
 
+def load(database_url: str, n: int) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+    run.psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    run.psql(admin, f"CREATE DATABASE {name}")
+    env = {"BLOCKLIST_DATABASE_URL": database_url, **run.BENCH_ENV}
+    run.sh(str(run.VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade", env=env)
+    os.environ.update(env)
+    seconds = generate.load_sql(n, "bench-carrier", loaders=2)
+    print(f"loaded {n:,} entries in {seconds:.0f} s", file=sys.stderr)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/blocklist_exports_bench")
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/blocklist_bench_exports")
+    parser.add_argument("--n", type=int, default=1_000_000, help="entries to load (not with --existing)")
+    parser.add_argument("--existing", action="store_true", help="read the database as it is (no load)")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--taxii-objects", type=int, default=20_000)
     parser.add_argument("--lookups", type=int, default=20, help="objects/{id}/ requests timed, listed and unknown")
     args = parser.parse_args()
-    from conftest import LiveServer
 
-    bench_feeds.LOAD_SQL = LOAD_SQL
-    # Loaded at the revision before 0011, so the upgrade times 0011's object_uuid backfill.
-    creds = bench_feeds.setup(args.database_url, args.n, load_at="0011-1")
-    server = LiveServer(
-        args.database_url, workers=2, worker_class="gthread", extra_env={"GUNICORN_CMD_ARGS": "--threads 8"}
-    ).start()
+    if not args.existing:
+        load(args.database_url, args.n)
+    run.node_keys(args.database_url)
+    active = int(run.psql(args.database_url, "SELECT count(*) FROM entries WHERE status = 'active'"))
+    numbers = int(
+        run.psql(args.database_url, "SELECT count(*) FROM entries WHERE status = 'active' AND kind = 'number'")
+    )
+    server = run.Server(args.database_url, port=8394, workers=2)
     try:
         base = server.url
-        reader = bench_feeds.token(base, creds["consumer"])
-        print(f"N = {args.n:,} active entries")
-        print(f"{'export':28} {'seconds':>8} {'MB':>8} {'lines':>10} {'rows/s':>10} {'vs jsonl':>8}")
+        reader = {"Authorization": f"Bearer {run.token_for(server, args.database_url)}"}
+        print(f"\n{active:,} active entries ({numbers:,} numbers)")
+        print(f"| {'export':28} | {'seconds':>8} | {'MB':>8} | {'rows':>10} | {'rows/s':>10} | {'÷ jsonl':>7} |")
         baseline = None
-        for label, path, params, rows_of in EXPORTS:
-            seconds, size, lines = min(time_get(base, path, reader, params) for _ in range(args.runs))
-            rate = rows_of(args.n) / seconds
+        for label, path, params, _ in EXPORTS:
+            seconds, size, lines, other = min(time_get(base, path, reader, params) for _ in range(args.runs))
+            rows = lines - other
+            rate = rows / seconds
             baseline = baseline or rate
-            print(f"{label:28} {seconds:8.2f} {size / 1e6:8.1f} {lines:10,} {rate:10,.0f} {rate / baseline:8.2f}")
+            print(
+                f"| {label:28} | {seconds:8.2f} | {size / 1e6:8.1f} | {rows:10,} | {rate:10,.0f} | "
+                f"{rate / baseline:7.2f} |"
+            )
         manifest = requests.get(base + "/v1/export/misp/manifest.json", headers=reader, timeout=60).json()
         number_event = next(u for u, e in manifest.items() if e["info"].endswith(" number entries"))
-        seconds, size, _ = min(
+        seconds, size, _, _ = min(
             time_get(base, f"/v1/export/misp/{number_event}.json", reader, {}) for _ in range(args.runs)
         )
-        rate = args.n * 7 // 10 / seconds
-        label = "MISP event (numbers)"
-        print(f"{label:28} {seconds:8.2f} {size / 1e6:8.1f} {'':>10} {rate:10,.0f} {rate / baseline:8.2f}")
+        rate, label = numbers / seconds, "MISP event (numbers)"
+        row = f"| {label:28} | {seconds:8.2f} | {size / 1e6:8.1f} | {numbers:10,} | {rate:10,.0f} |"
+        print(f"{row} {rate / baseline:7.2f} |")
         seconds, count = time_taxii(base, reader, args.taxii_objects)
         rate, label = count / seconds, "TAXII objects (1000/page)"
-        print(f"{label:28} {seconds:8.2f} {'':>8} {count:10,} {rate:10,.0f} {rate / baseline:8.2f}")
+        print(f"| {label:28} | {seconds:8.2f} | {'':>8} | {count:10,} | {rate:10,.0f} | {rate / baseline:7.2f} |")
         known, unknown, fifty = time_object_lookups(base, reader, args.lookups)
         mean = f"{known * 1000:.1f} ms listed, {unknown * 1000:.1f} ms unknown (mean of {args.lookups})"
-        print(f"TAXII objects/{{id}}/: {mean}")
+        print(f"\nTAXII objects/{{id}}/: {mean}")
         print(f"TAXII match[id] with 50 ids: {fifty * 1000:.1f} ms")
-        print(f"peak RSS of a serving worker: {bench_feeds.worker_peak_rss_kb(server.process.pid) / 1024:.0f} MB")
+        memory = server.memory_mib()
+        print(
+            f"peak RSS of a serving worker: {bench_feeds.worker_peak_rss_kb(server.process.pid) / 1024:.0f} MiB; "
+            f"node after streaming: PSS {memory['pss']:.0f} MiB, RSS sum {memory['rss']:.0f} MiB "
+            f"({memory['processes']} processes)"
+        )
     finally:
         server.stop()
 

@@ -205,6 +205,107 @@ def propagation(base: str, reader: dict, writer: dict, samples: int) -> list[flo
     return sorted((seen[v] - sent[v]) * 1000 for v in sent if v in seen)
 
 
+def head_cursor(base: str, reader: dict) -> str:
+    """A cursor at the feed's head: the checksum of the smallest kind names one (reading the log
+    from its start would take half an hour at 10M entries)."""
+    response = requests.get(base + "/v1/feed/checksum", params={"kind": "range"}, headers=reader, timeout=120)
+    response.raise_for_status()
+    return response.json()["cursor"]
+
+
+def _followers(base: str, reader: dict, since: str, count: int, stop, ready, out) -> None:
+    """`count` long-poll followers (threads of this process), each recording when it first saw
+    each value (wall clock: the same clock as the writer's, in another process); puts
+    ([{value: seen}], refused) on `out` once `stop` is set."""
+    seen: list[dict[str, float]] = [{} for _ in range(count)]
+    refused = [0]
+
+    def follow(mine: dict[str, float]) -> None:
+        session, cursor, first = requests.Session(), since, True
+        while not stop.is_set():
+            if first:
+                ready.release()
+                first = False
+            response = session.get(
+                base + "/v1/feed/changes", params={"since": cursor, "wait": 5}, headers=reader, timeout=30
+            )
+            now = time.time()
+            if response.status_code == 429:  # a long-poll bound: counted, then retried
+                refused[0] += 1
+                time.sleep(0.05)
+                continue
+            body = response.json()
+            for change in body["changes"]:
+                mine.setdefault(change["entry"]["value"], now)
+            cursor = body["next_cursor"]
+
+    threads = [threading.Thread(target=follow, args=(mine,), daemon=True) for mine in seen]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    for thread in threads:
+        thread.join(10)
+    out.put((seen, refused[0]))
+
+
+def propagation_followers(
+    base: str, reader: dict, writer: dict, *, followers: int = 100, samples: int = 30, processes: int = 4
+) -> dict:
+    """Publish → long-poll delivery with `followers` followers connected at once: `followers`
+    clients long-poll `GET /v1/feed/changes?wait=5` from the head (threads in `processes`
+    processes, so one client process's GIL does not queue their reads), while one writer
+    publishes `samples` codes one at a time (`POST /v1/entries`, 0.25 s apart). The delay of a
+    (sample, follower) pair is from the moment the publish request was sent (its commit lies
+    inside the request, so this bounds commit → delivery from above) to that follower's receipt.
+    Returns the sorted delays (ms), how many pairs were never seen, the publish requests' own
+    times (ms) and the 429s the followers got."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    stop, ready, out = context.Event(), context.Semaphore(0), context.Queue()
+    session = requests.Session()
+    warm = session.post(base + "/v1/entries", json={"kind": "code", "value": "19989999"}, headers=writer, timeout=60)
+    warm.raise_for_status()  # the workers' first write (start-up costs) before the measurement
+    since = head_cursor(base, reader)
+    share = [followers // processes + (i < followers % processes) for i in range(processes)]
+    workers = [context.Process(target=_followers, args=(base, reader, since, n, stop, ready, out)) for n in share if n]
+    for worker in workers:
+        worker.start()
+    for _ in range(followers):
+        ready.acquire(timeout=30)
+    time.sleep(1.0)  # every follower's first long-poll is waiting in the server
+    sent: dict[str, float] = {}
+    publish_ms = []
+    stamp = time.time_ns() // 1000
+    for i in range(samples):
+        value = f"1999{(stamp + i) % 10**4:04d}"  # a code (8 digits, stored as sent)
+        sent[value] = time.time()
+        response = session.post(base + "/v1/entries", json={"kind": "code", "value": value}, headers=writer, timeout=30)
+        response.raise_for_status()
+        publish_ms.append((time.time() - sent[value]) * 1000)
+        time.sleep(0.25)
+    time.sleep(3)
+    stop.set()
+    results = [out.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    delays, missing, refused = [], 0, 0
+    for seen_lists, worker_refused in results:
+        refused += worker_refused
+        for seen in seen_lists:
+            for value, at in sent.items():
+                if value in seen:
+                    delays.append((seen[value] - at) * 1000)
+                else:
+                    missing += 1
+    return {"delays": sorted(delays), "missing": missing, "publish_ms": sorted(publish_ms), "refused": refused}
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values."""
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/blocklist_feeds_bench")

@@ -15,8 +15,8 @@ does the tier job keep its memory bounded?
    BLOCKLIST_TIER_BATCH, each committed) in this process and reports entries/s and the growth
    of the process's peak RSS.
 
-`--tier-only` skips step 2. `--sql-load N` loads N active number entries, each with one
-carrier report, with plain SQL instead of the publish service (minutes for 10 M instead of
+`--tier-only` skips step 2. `--sql-load N` loads the same N generated items set-based
+(`generate.load_sql`, the loader `run.py` uses at 1 M and over: minutes for 10 M instead of
 hours); `--tier-seconds S` stops the tier job after S seconds (it commits per batch, so this is
 the job interrupted, as a restart would), printing throughput and peak RSS along the way.
 """
@@ -119,7 +119,9 @@ def main() -> int:
         sh(str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade")
         print(f"loading {args.sql_load or args.size:,} entries ...", file=sys.stderr)
         load_seconds = (
-            sql_load(database_url, args.sql_load) if args.sql_load else generate.load_direct(args.size, "bench-carrier")
+            generate.load_sql(args.sql_load, "bench-carrier", loaders=2)
+            if args.sql_load
+            else generate.load_direct(args.size, "bench-carrier")
         )
         print(f"loaded in {load_seconds:.0f} s", file=sys.stderr)
     psql(database_url, "VACUUM ANALYZE")
@@ -127,28 +129,6 @@ def main() -> int:
         read_path(args, Path(args.before).resolve(), database_url, tmp)
     tier_job(database_url, args.tier_seconds)
     return 0
-
-
-def sql_load(database_url: str, count: int) -> float:
-    """`count` active numbers (+86139…), each with one report by a carrier org, in plain SQL."""
-    started = time.perf_counter()
-    org = psql(
-        database_url,
-        "INSERT INTO orgs (name, kind, status, created_at, updated_at) "
-        "VALUES ('bench-sql-carrier', 'carrier', 'active', now(), now()) RETURNING id",
-    ).split()[0]
-    psql(
-        database_url,
-        "INSERT INTO entries (kind, value, raw_value, status, reporters, version, created_at, updated_at) "
-        f"SELECT 'number', '+86139' || lpad(g::text, 8, '0'), '+86139' || lpad(g::text, 8, '0'), 'active', 1, 1, "
-        f"now(), now() FROM generate_series(1, {count}) g",
-    )
-    psql(
-        database_url,
-        "INSERT INTO reports (entry_id, org_id, raw_value, created_at, updated_at) "
-        f"SELECT id, {org}, value, now() - interval '5 days', now() - interval '5 days' FROM entries",
-    )
-    return time.perf_counter() - started
 
 
 def read_path(args: argparse.Namespace, before: Path, database_url: str, tmp: Path) -> None:

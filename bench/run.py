@@ -1,17 +1,23 @@
-"""The benchmark table: every figure against a baseline measured in the same run.
+"""The benchmark table (issue #18): every figure against a baseline measured in the same run.
 
-    python bench/run.py --size 100000          # quick (about 2 minutes)
+    python bench/run.py --size 100000          # quick (a few minutes)
     python bench/run.py --size 1000000         # by hand
     python bench/run.py --size 100000 --keep   # keep the database for another run
-    python bench/run.py --size 10000000 --loaders 2 --keep   # 10M: load with 2 processes
+    BENCH_DB=blocklist_bench_10m python bench/run.py --size 10000000 --keep   # 10M (load ≈ 30 min once)
     python bench/run.py --size 100000 --keep --reads-only    # /healthz, look-ups, check only
 
-BENCH_DB names the scratch database (default blocklist_bench_<size>).
+BENCH_DB names the scratch database (default blocklist_bench_<size>). Wrap every run in
+`flock /work/bench.lock` where several people share the machine.
 
 Creates a scratch PostgreSQL database (BENCH_PG, default
-postgresql://postgres@127.0.0.1:5432/<name>), loads `--size` generated entries through the
-publish service (bench/generate.py), starts gunicorn on it, drives it with wrk (Debian package
-`wrk`) and prints one table. Nothing here runs in CI.
+postgresql://postgres@127.0.0.1:5432/<name>), loads `--size` generated entries (bench/generate.py:
+through the publish service below 1M, set-based SQL from 1M, `--loader` to choose), checks the
+loaded data with `flask tags recount`, starts gunicorn on it, drives it with wrk (Debian package
+`wrk`) and prints one table: /healthz (the baseline), single and batch look-up, check, bulk
+publish (against COPY of the same rows), snapshot (against COPY), tags, the delta feed,
+publish → long-poll with one follower and with `--followers` connected at once (on a second
+server with threads for them), the node's memory (RSS and PSS of master and workers), the local
+matcher on one core (bench/bench_matcher.py) and audit verify. Nothing here runs in CI.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +45,7 @@ import bench_feeds  # noqa: E402
 import generate  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
+BENCH_ENV = {"BLOCKLIST_SECRET_KEY": "bench"}
 SMS = (
     "【工商银行】尊敬的客户您好，您的账户存在异常登录风险，为保障资金安全请于24小时内点击 "
     "http://icbc-secure{n}.top/verify?id=8841 完成身份核验，逾期将冻结账户。如非本人操作请忽略。"
@@ -54,10 +62,13 @@ def psql(url: str, sql: str) -> str:
 
 
 class Server:
-    def __init__(self, database_url: str, port: int = 8391, workers: int = 2, threads: int = 8):
+    def __init__(
+        self, database_url: str, port: int = 8391, workers: int = 2, threads: int = 8, extra_env: dict | None = None
+    ):
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
+            **(extra_env or {}),
             "BLOCKLIST_DATABASE_URL": database_url,
             "BLOCKLIST_BIND": f"127.0.0.1:{port}",
             "BLOCKLIST_WORKERS": str(workers),
@@ -89,6 +100,21 @@ class Server:
             status = Path(f"/proc/{pid}/status").read_text()
             sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
         return sizes
+
+    def memory_mib(self) -> dict:
+        """The node's memory: RSS and (where smaps_rollup is readable) PSS of the master and
+        every worker, summed. PSS counts pages shared between processes (the code and data the
+        master loaded before forking) once across them; RSS counts them in each."""
+        pids = [str(self.process.pid), *sh("pgrep", "-P", str(self.process.pid), check=False).split()]
+        rss = pss = 0.0
+        for pid in pids:
+            rss += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                pss += int(re.search(r"^Pss:\s+(\d+)", rollup, re.M).group(1)) / 1024
+            except (OSError, AttributeError):
+                pss = float("nan")
+        return {"processes": len(pids), "rss": rss, "pss": pss}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -173,6 +199,69 @@ def measure_bulk(server: Server, token: str, size: int, batches: int = 3) -> dic
     return {"items": items_total, "seconds": seconds}
 
 
+def time_copy_in(database_url: str, after_id: int) -> tuple[float, int]:
+    """Seconds PostgreSQL takes to COPY the entry rows with ids above `after_id` (those a bulk
+    publish just wrote) into a fresh table shaped like `entries` with all its indexes: the
+    database's own floor for writing those rows. Rolled back."""
+    with psycopg.connect(database_url) as conn, conn.cursor() as cursor:
+        data = bytearray()
+        with cursor.copy(f"COPY (SELECT * FROM entries WHERE id > {int(after_id)} ORDER BY id) TO STDOUT") as copy:
+            for chunk in copy:
+                data += chunk
+        rows = data.count(b"\n")
+        cursor.execute("CREATE TEMP TABLE bench_copy_in (LIKE entries INCLUDING ALL)")
+        started = time.perf_counter()
+        with cursor.copy("COPY bench_copy_in FROM STDIN") as copy:
+            copy.write(bytes(data))
+        seconds = time.perf_counter() - started
+        conn.rollback()
+    return seconds, rows
+
+
+def measure_followers(database_url: str, workers: int, followers: int) -> tuple[str, str, str, str]:
+    """Publish → long-poll delivery with `followers` followers connected, on a server whose
+    workers have threads for them (a waiting long-poll holds a gthread thread: PRODUCT.md's
+    long-poll bounds, raised here so `followers` fit on `workers` workers however the kernel
+    spreads the connections)."""
+    threads = max(8, followers + 8)
+    server = Server(
+        database_url,
+        port=8393,
+        workers=workers,
+        threads=threads,
+        extra_env={"BLOCKLIST_LONGPOLL_PER_WORKER": str(threads - 4), "BLOCKLIST_LONGPOLL_PER_CLIENT": str(threads)},
+    )
+    try:
+        headers = {"Authorization": f"Bearer {token_for(server, database_url)}"}
+        found = bench_feeds.propagation_followers(server.url, headers, headers, followers=followers)
+    finally:
+        server.stop()
+    delays, pct = found["delays"], bench_feeds.percentile
+    return (
+        f"publish → long-poll, {followers} followers connected",
+        f"p99 {pct(delays, 0.99):,.0f} ms" if delays else "none seen",
+        "(target p99 < 100 ms)",
+        f"p50 {pct(delays, 0.5):,.0f} ms over {len(delays):,} deliveries, {found['missing']} not seen, "
+        f"{found['refused']} long-polls refused (429); from sending the publish (its own p50 "
+        f"{pct(found['publish_ms'], 0.5):.0f} ms); {workers} workers × {threads} threads"
+        if delays
+        else f"{found['missing']} not seen",
+    )
+
+
+def measure_matcher(size: int, messages: int = 20_000) -> tuple[str, str, str, str]:
+    """The local matcher (blocklist-sync's) on one core: bench/bench_matcher.py, its warm and cold
+    check rows."""
+    out = sh(sys.executable, str(BENCH / "bench_matcher.py"), "--size", str(size), "--messages", str(messages))
+    rates = {label: rate for label, rate in re.findall(r"^\| (check, \w+)[^|]*\| +([\d,]+)/s", out, re.M)}
+    return (
+        f"local matcher checks/s, one core, {size:,}-entry mirror",
+        f"{rates.get('check, warm', '?')}/s warm",
+        "(target ≥ 50,000/s)",
+        f"cold senders {rates.get('check, cold', '?')}/s; per CPU second (bench/bench_matcher.py)",
+    )
+
+
 def measure_audit_verify(database_url: str) -> dict:
     out = sh(
         str(VENV_BIN / "flask"),
@@ -184,6 +273,28 @@ def measure_audit_verify(database_url: str) -> dict:
         check=False,
     )
     return json.loads(out)
+
+
+def node_keys(database_url: str) -> None:
+    """What every node needs to start (README "Deploy"), made in a scratch directory and named in
+    this process's environment (which the servers started here inherit): an audit signing key
+    and a subject pepper."""
+    keys = Path(tempfile.mkdtemp(prefix="bench-keys-"))
+    (keys / "pepper").write_text("bench-pepper-0123456789abcdef\n")
+    os.environ.update(
+        {
+            "BLOCKLIST_AUDIT_SIGNING_KEY_FILE": str(keys / "audit-signing-key.pem"),
+            "BLOCKLIST_SUBJECT_PEPPER": str(keys / "pepper"),
+        }
+    )
+    sh(
+        str(VENV_BIN / "flask"),
+        "--app",
+        "wsgi",
+        "audit",
+        "keygen",
+        env={"BLOCKLIST_DATABASE_URL": database_url, **BENCH_ENV},
+    )
 
 
 def token_for(server: Server, database_url: str) -> str:
@@ -210,8 +321,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per figure")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--loaders", type=int, default=1, help="processes loading at once (2 on this machine: about twice as fast)"
+        "--loaders", type=int, default=2, help="processes loading at once (2 on this machine: about twice as fast)"
     )
+    parser.add_argument(
+        "--loader",
+        choices=["service", "sql"],
+        help="how to load: the publish service in-process, or set-based SQL (generate.load_sql: the same "
+        "entries without their audit records); default sql from 1,000,000 entries, service below",
+    )
+    parser.add_argument("--followers", type=int, default=100, help="long-poll followers connected at once")
+    parser.add_argument("--matcher-size", type=int, default=1_000_000, help="the local matcher's mirror size")
     parser.add_argument(
         "--reads-only", action="store_true", help="only /healthz, look-ups and the check (no writes, feeds, audit)"
     )
@@ -224,21 +343,39 @@ def main() -> int:
     admin = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
     database_url = os.environ.get("BENCH_PG", f"postgresql://postgres@127.0.0.1:5432/{name}")
     env = {"BLOCKLIST_DATABASE_URL": database_url}
+    node_keys(database_url)
     exists = psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
     table: list[tuple[str, str, str, str]] = []
     if not (args.keep and exists):
         psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         psql(admin, f"CREATE DATABASE {name}")
         sh(str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade", env=env)
-        print(f"loading {args.size:,} entries ...", file=sys.stderr)
+        loader = args.loader or ("sql" if args.size >= 1_000_000 else "service")
+        print(f"loading {args.size:,} entries ({loader}) ...", file=sys.stderr)
         os.environ.update(env)
-        load_seconds = generate.load_direct(args.size, "bench-carrier", loaders=args.loaders)
+        if loader == "sql":
+            load_seconds = generate.load_sql(args.size, "bench-carrier", loaders=args.loaders)
+        else:
+            load_seconds = generate.load_direct(args.size, "bench-carrier", loaders=args.loaders)
+        how = "set-based SQL, generate.load_sql" if loader == "sql" else "in-process publish service"
         table.append(
             (
-                f"load (in-process publish service, {args.loaders} loader{'s' * (args.loaders > 1)})",
+                f"load ({how}, {args.loaders} loader{'s' * (args.loaders > 1)})",
                 f"{args.size / load_seconds:,.0f} entries/s",
                 "",
                 f"{load_seconds:.0f} s for {args.size:,}",
+            )
+        )
+        recount = json.loads(
+            sh(str(VENV_BIN / "flask"), "--app", "wsgi", "tags", "recount", env={**env, **BENCH_ENV}, check=False)
+        )
+        table.append(
+            (
+                "loaded data consistent (flask tags recount)",
+                f"ok={recount['ok']}",
+                "",
+                f"tags drifted {len(recount['tags'])}, stale snapshot tags {recount['entries']}, "
+                f"lines off {recount['lines']}",
             )
         )
     psql(database_url, "VACUUM ANALYZE")
@@ -318,13 +455,17 @@ def main() -> int:
         )
 
         if not args.reads_only:  # the write and feed rows
+            before = int(psql(database_url, "SELECT coalesce(max(id), 0) FROM entries").strip())
             bulk = measure_bulk(server, token, args.size)
+            copy_seconds, copied = time_copy_in(database_url, before)
+            bulk_rate, copy_rate = bulk["items"] / bulk["seconds"], copied / copy_seconds
             table.append(
                 (
                     "bulk publish (10,000-item requests, API)",
-                    f"{bulk['items'] / bulk['seconds']:,.0f} entries/s",
-                    "(target ≥ 20,000/s)",
-                    f"{bulk['seconds']:.1f} s for {bulk['items']:,}",
+                    f"{bulk_rate:,.0f} entries/s",
+                    f"{bulk_rate / copy_rate:.3f} of COPY (target ≥ 20,000/s)",
+                    f"{bulk['seconds']:.1f} s for {bulk['items']:,}; COPY of the {copied:,} new entry rows "
+                    f"into a copy of entries with its indexes {copy_rate:,.0f} rows/s",
                 )
             )
 
@@ -371,16 +512,21 @@ def main() -> int:
             )
 
         rss = server.worker_rss_mib()
+        memory = server.memory_mib()
         table.append(
             (
-                "worker RSS after the run",
-                f"{max(rss):,.0f} MiB (max)",
-                "(target < 1 GiB at 10M)",
-                ", ".join(f"{r:,.0f}" for r in rss) + " MiB",
+                f"memory of the node after the run ({memory['processes']} processes)",
+                f"PSS {memory['pss']:,.0f} MiB",
+                "(target < 2 GiB in all at 10M)",
+                f"RSS sum {memory['rss']:,.0f} MiB; workers' RSS " + ", ".join(f"{r:,.0f}" for r in rss) + " MiB",
             )
         )
     finally:
         server.stop()
+
+    if not args.reads_only:
+        table.append(measure_followers(database_url, args.workers, args.followers))
+    table.append(measure_matcher(args.matcher_size))
 
     if not args.reads_only:
         audit = measure_audit_verify(database_url)

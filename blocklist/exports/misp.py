@@ -1,7 +1,8 @@
 """A MISP feed (the format MISP's "Fetch and store all feed data" reads): `manifest.json`
 naming one event per kind, `hashes.csv` (MD5 of each attribute value and its event's uuid), and
 each event as `{uuid}.json` with one attribute per active entry. Event and attribute uuids are
-UUIDv5 (an attribute's is its STIX indicator's), so MISP updates rather than duplicates them."""
+UUIDv5 (an attribute's is its STIX indicator's: the entry's stored `object_uuid`, read with the
+row rather than derived per row), so MISP updates rather than duplicates them."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def manifest(conn: Connection, head: int) -> dict:
 def _attribute(kind: str, row: reads.ActiveRow) -> str:
     attribute_type, category = ATTRIBUTE_TYPES.get(kind, OTHER_TYPE)
     attribute = {
-        "uuid": str(stix.object_uuid(kind, row.value)),
+        "uuid": reads.uuid_of(row),
         "type": attribute_type,
         "category": category,
         "value": row.value,
@@ -86,7 +87,7 @@ def event(conn: Connection, kind: str, head: int) -> Iterator[str]:
     header = {"uuid": event_uuid(kind), **event_header(conn, kind, head)}
     yield '{"Event":' + _dumps(header)[:-1] + ',"Attribute":['
     first = True
-    for row in reads.active_entries(conn, [kind], with_tags=True):
+    for row in reads.active_entries(conn, [kind], with_tags=True, with_uuid=True):
         yield ("" if first else ",") + _attribute(kind, row)
         first = False
     yield "]}}\n"

@@ -203,24 +203,36 @@ class ActiveRow(NamedTuple):
     value: str
     updated: int  # updated_at, in whole seconds since the epoch
     tags: str  # space-separated ("" for none, or when not asked for)
+    # The stored `object_uuid` ("" when not asked for, or not filled in yet: see
+    # entries/object_ids.py); `uuid_of` falls back to deriving it.
+    uuid: str = ""
+
+
+def uuid_of(row: ActiveRow) -> str:
+    """The row's object uuid: the stored one, or (a row a node of the previous release wrote,
+    not yet filled in by the sweeper) the same UUIDv5 derived from its kind and value."""
+    return row.uuid or str(stix.object_uuid(row.kind, row.value))
 
 
 _PG_ACTIVE = """SELECT e.kind, e.value, extract(epoch FROM e.updated_at)::bigint,
-    {tags} FROM entries e WHERE e.status = 'active' AND e.kind = %(kind)s ORDER BY e.id"""
+    {tags}, {uuid} FROM entries e WHERE e.status = 'active' AND e.kind = %(kind)s ORDER BY e.id"""
 _PG_TAGS = "(SELECT string_agg(t.tag, ' ') FROM entry_tags t WHERE t.entry_id = e.id)"
 
 
-def active_entries(conn: Connection, kinds: Iterable[str], *, with_tags: bool = False) -> Iterator[ActiveRow]:
+def active_entries(
+    conn: Connection, kinds: Iterable[str], *, with_tags: bool = False, with_uuid: bool = False
+) -> Iterator[ActiveRow]:
     """Every active entry of `kinds`, kind by kind in id order, streamed (PostgreSQL: through
-    COPY; elsewhere a server-side cursor `STREAM_ROWS` at a time): bounded memory at any size."""
+    COPY; elsewhere a server-side cursor `STREAM_ROWS` at a time): bounded memory at any size.
+    `with_tags`: each row's tags; `with_uuid`: its stored object_uuid."""
     if is_postgres(conn):
-        sql = _PG_ACTIVE.format(tags=_PG_TAGS if with_tags else "''")
+        sql = _PG_ACTIVE.format(tags=_PG_TAGS if with_tags else "''", uuid="e.object_uuid" if with_uuid else "''")
         for kind in kinds:
-            for kind_, value, epoch, tags in copy_rows(conn, sql, {"kind": kind}):
-                yield ActiveRow(kind_, value, int(epoch), tags)
+            for kind_, value, epoch, tags, object_uuid in copy_rows(conn, sql, {"kind": kind}):
+                yield ActiveRow(kind_, value, int(epoch), tags, object_uuid)
         return
     tag_list = select(func.group_concat(_tags.c.tag, " ")).where(_tags.c.entry_id == _entries.c.id).scalar_subquery()
-    columns: list[Any] = [_entries.c.kind, _entries.c.value, _entries.c.updated_at]
+    columns: list[Any] = [_entries.c.kind, _entries.c.value, _entries.c.updated_at, _entries.c.object_uuid]
     if with_tags:
         columns.append(tag_list)
     for kind in kinds:
@@ -230,7 +242,9 @@ def active_entries(conn: Connection, kinds: Iterable[str], *, with_tags: bool = 
             for rows in result.partitions():
                 for row in rows:
                     updated = int(aware(row[2]).timestamp())
-                    yield ActiveRow(row[0], row[1], updated, (row[3] or "") if with_tags else "")
+                    tags = (row[4] or "") if with_tags else ""
+                    object_uuid = str(row[3]) if with_uuid and row[3] is not None else ""
+                    yield ActiveRow(row[0], row[1], updated, tags, object_uuid)
         finally:
             result.close()
 

@@ -19,8 +19,11 @@ import dns.rdatatype
 import dns.zone
 import pytest
 from pymisp import MISPEvent
+from sqlalchemy import select, update
 from support.problems import assert_problem
 
+from blocklist.db import db
+from blocklist.entries.models import Entry
 from blocklist.exports import misp, stix
 
 pytestmark = pytest.mark.committed  # every export reads on its own consistent connection
@@ -80,6 +83,24 @@ def test_misp_feed_loads_in_pymisp_without_warnings(client, callers, listed, rea
     assert values[("url", "http://login.evil.example.net/other")].type == "url"
     expected = sorted([hashlib.md5(value.encode()).hexdigest(), misp.event_uuid(kind)] for kind, value in values)
     assert sorted(hashes) == expected
+
+
+def test_misp_attribute_uuids_are_the_stored_object_uuids(app, client, listed, reader):
+    """An attribute's uuid is the entry's stored `object_uuid`, read with its row (not derived
+    per row); a row a node of the previous release wrote without one (rolling upgrade, not yet
+    filled in by the sweeper) gets the same UUIDv5 derived from its kind and value."""
+    with app.app_context():
+        stored = dict(db.session.execute(select(Entry.value, Entry.object_uuid).where(Entry.kind == "url")).all())
+        unfilled = "http://192.0.2.7/x"
+        db.session.execute(update(Entry).where(Entry.value == unfilled).values(object_uuid=None))
+        db.session.commit()
+    event = MISPEvent()
+    event.load(_get(client, f"/v1/export/misp/{misp.event_uuid('url')}.json", reader).get_data(as_text=True))
+    uuids = {attribute.value: attribute.uuid for attribute in event.attributes}
+    assert set(uuids) == set(stored)
+    for value, object_uuid in stored.items():
+        assert uuids[value] == str(object_uuid) == str(stix.object_uuid("url", value))
+    assert uuids[unfilled] == str(stix.object_uuid("url", unfilled))
 
 
 def test_misp_event_that_does_not_exist(client, reader):

@@ -14,7 +14,8 @@ the optional streaming replica, and `min_cursor` (read-your-writes by feed curso
   out after its write committed, so the primary already has it: the request reads the allowlist
   and the feed head from the database rather than this worker's caches (the keyword engine
   catches up to that head). With a replica it waits, at most `BLOCKLIST_MIN_CURSOR_WAIT_MS`,
-  until the replica's feed head reaches the cursor; a wait that runs out is a 503 with
+  until the replica's feed head reaches the cursor; with a node index (`BLOCKLIST_NODE_INDEX`,
+  blocklist/nodeindex) until the index has applied it; a wait that runs out is a 503 with
   `Retry-After: 1`. A cursor ahead of the feed head is a 400 at once.
 """
 
@@ -170,6 +171,14 @@ def reach(position: int) -> None:
                 f"min_cursor names feed position {position}, beyond the feed head ({head}).",
                 errors={MIN_CURSOR: ["Beyond the feed head."]},
             )
+    from .nodeindex.reader import reader_of
+
+    node = reader_of(current_app)
+    if node is not None and node.position() is not None:
+        # Look-ups and checks read the node index: wait for its follower to apply the cursor.
+        if not node.wait_for(position, current_settings().min_cursor_wait_ms / 1000):
+            _not_yet(position)
+        return
     engine = _replica_engine(current_app)
     if engine is not None:
         deadline = time.monotonic() + current_settings().min_cursor_wait_ms / 1000

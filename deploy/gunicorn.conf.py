@@ -53,6 +53,25 @@ if _own_metrics_dir:
     _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="blocklist-metrics-")
 
 
+# The node index (blocklist/nodeindex): with BLOCKLIST_NODE_INDEX set, the master starts the
+# node's one follower (`flask node-index follow`) and stops it at exit; the workers read the file
+# it keeps. BLOCKLIST_NODE_INDEX_FOLLOWER=external: a separate unit runs it instead
+# (deploy/blocklist-node-index.service).
+_follower = None
+
+
+def _start_follower(server):
+    global _follower
+    if not os.environ.get("BLOCKLIST_NODE_INDEX") or os.environ.get("BLOCKLIST_NODE_INDEX_FOLLOWER") == "external":
+        return
+    import subprocess
+    import sys
+
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    _follower = subprocess.Popen([flask, "--app", "wsgi", "node-index", "follow"])
+    server.log.info("node index follower started (pid %d)", _follower.pid)
+
+
 def on_starting(server):
     # Samples of an earlier run would be added to this one's: drop them (only prometheus_client's
     # own *.db files, whatever else the directory holds).
@@ -60,9 +79,16 @@ def on_starting(server):
     for name in os.listdir(_metrics_dir):
         if name.endswith(".db"):
             os.unlink(os.path.join(_metrics_dir, name))
+    _start_follower(server)
 
 
 def on_exit(server):
+    if _follower is not None:
+        _follower.terminate()
+        try:
+            _follower.wait(10)
+        except Exception:
+            _follower.kill()
     if _own_metrics_dir:
         import shutil
 

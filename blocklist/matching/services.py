@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select
 
 from ..config import current_settings
 from ..db import utcnow
 from ..entries.models import Entry
-from ..holdings.queries import sender_status
+from ..holdings.queries import SERVICE_CODE, sender_status
 from ..matcher import rules
 from ..matcher.probe import Link, Probe, sender_probe
 from ..metrics import CHECK_VERDICTS
@@ -86,8 +86,16 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
     answer = rules.finish(matches, min_tier)
     verdict = answer["verdict"]
     CHECK_VERDICTS.labels(verdict).inc()
-    status, chain = sender_status(sender_code(sender_reading))
+    status, chain = _sender_status(sender_code(sender_reading), node)
     return {**answer, "sender_status": status, "sender_chain": chain}
+
+
+def _sender_status(code: str | None, node: NodeIndexReader | None) -> tuple[str | None, list | None]:
+    """`holdings.queries.sender_status`, without its query when the `node` index says the code
+    never had a holding (not for a `min_cursor` read: that reads the holdings themselves)."""
+    if code is not None and node is not None and not g.get("fresh_reads") and not node.held("code", code):
+        return ("unregistered", []) if SERVICE_CODE.fullmatch(code) else (None, None)
+    return sender_status(code)
 
 
 def sender_code(reading: Probe) -> str | None:

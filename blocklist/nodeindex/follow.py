@@ -4,8 +4,11 @@ cursor, applying each changed entry's *current* state, which is idempotent), run
 per node (`flask node-index follow`, started by gunicorn's master: `deploy/gunicorn.conf.py`).
 
 It reads the primary, or `BLOCKLIST_REPLICA_URL` when set (the replica's feed head says how far
-it has come), wakes on the feed's `NOTIFY` (this process's `listener`), and after each commit
-of the index file the workers' reads reflect the feed up to `state.position`.
+it has come), wakes on the feed's `NOTIFY` (this process's `listener`) or after a second, and
+after each commit of the index file the workers' reads reflect the feed up to
+`state.position`. Each pass also adds newly recorded holdings' resources to ``held`` (holdings
+are not in the feed: the second's wake-up bounds how late a new holder is seen without
+`min_cursor`).
 
 Rebuilt from scratch when there is no index yet, when the feed head moved backwards (the
 database was reset), when the changes it needs were pruned, or when it is more than
@@ -27,12 +30,16 @@ from ..entries.models import Entry
 from ..entries.schemas import EntrySchema
 from ..feeds import changes
 from ..feeds.models import FeedChange, FeedHead
+from ..holdings.models import Holding
 from ..matcher.keywords import epoch
 from . import store
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_LIMIT = 200_000
+# Holding ids are handed out at insert, not at commit: each pass reads again this many ids below
+# the highest one read, so a holding whose transaction committed after a later id's is not missed.
+HOLDINGS_MARGIN = 1_000
 CHUNK = 2_000
 _SCHEMA = EntrySchema()
 
@@ -99,6 +106,7 @@ def build(session: Session, conn: sqlite3.Connection) -> int:
 def catch_up(session: Session, conn: sqlite3.Connection) -> int:
     """Bring the index to the feed head: build it, or apply the changes since its position.
     Returns the position it now reflects."""
+    _holdings(session, conn)
     at = store.position(conn)
     head, pruned = _head(session)
     if at == head:
@@ -115,7 +123,19 @@ def catch_up(session: Session, conn: sqlite3.Connection) -> int:
     return head
 
 
-def follow(engine, path: str, *, stop=None, wait_seconds: float = 5.0, listen_to=None) -> None:
+def _holdings(session: Session, conn: sqlite3.Connection) -> None:
+    """Add the resources of holdings recorded since the last pass to ``held``."""
+    through = store.holdings_through(conn)
+    query = select(Holding.id, Holding.resource_kind, Holding.resource_value)
+    if through is not None:
+        query = query.where(Holding.id > through - HOLDINGS_MARGIN)
+    rows = session.execute(query).all()
+    latest = max((row.id for row in rows), default=through or 0)
+    if rows or through is None:
+        store.add_held(conn, [(row.resource_kind, row.resource_value) for row in rows], max(latest, through or 0))
+
+
+def follow(engine, path: str, *, stop=None, wait_seconds: float = 1.0, listen_to=None) -> None:
     """Keep the index at `path` current from `engine`'s database until `stop()` is true: catch
     up, then wait for the feed head to move (NOTIFY from `listen_to`'s database, the primary,
     which a replica `engine` follows; a poll on SQLite)."""

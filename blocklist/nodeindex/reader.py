@@ -72,6 +72,13 @@ class NodeIndexReader:
                     found[record[0]] = store.Row(*record)
         return list(found.values())
 
+    def held(self, kind: str, value: str) -> bool:
+        """Whether a holding was ever recorded for this resource (`store`: ``held``)."""
+        return (
+            self._conn().execute("SELECT 1 FROM held WHERE kind = ? AND value = ?", (kind, value)).fetchone()
+            is not None
+        )
+
     def by_id(self, ids: Iterable[int]) -> dict[int, store.Row]:
         ids = sorted(set(ids))
         conn, found = self._conn(), {}

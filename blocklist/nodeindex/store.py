@@ -10,7 +10,11 @@ Tables:
   who sees no evidence, as JSON text). ``evidence``: its reports' (org id, evidence), in the
   order of ``doc``'s reports, as JSON (empty for none): a report's evidence is shown to its own
   org and to regulators (`Row.doc_for` puts it back for them).
-* ``state``: ``position`` (the feed position the index reflects) and ``built_at``.
+* ``held``: every (resource kind, value) that has ever had a holding recorded (holdings are
+  ended, never deleted, so the set only grows): a check's sender that is not here has no
+  holder, and its `sender_status` needs no database query.
+* ``state``: ``position`` (the feed position the index reflects) and ``holdings_through`` (the
+  highest holding id read into ``held``).
 
 Flask- and SQLAlchemy-free: the server's follower (`follow`) fills it, `reader` reads it.
 """
@@ -32,6 +36,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS entries_kind_value ON entries (kind, value);
 CREATE INDEX IF NOT EXISTS entries_range_prefix ON entries (range_prefix) WHERE range_prefix IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_match_key ON entries (match_key) WHERE match_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS held (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID;
 """
 COLUMNS = (
     "id",
@@ -75,17 +80,24 @@ class Row:
 
     def doc_for(self, org_id: int | None, is_regulator: bool) -> str:
         """`doc` as this caller sees it: a regulator sees every report's evidence (null when it
-        has none), an org that of its own reports (`entries.schemas.ReportSchema`)."""
+        has none), an org that of its own reports (`entries.schemas.ReportSchema`). The evidence
+        goes in before each report's ``"has_evidence":`` key: in JSON text that sequence can
+        only be a key (a quote inside a string is escaped), one per report, in report order."""
         if not self.evidence:
             return self.doc
         reports = json.loads(self.evidence)
         if not is_regulator and all(org != org_id for org, _ in reports):
             return self.doc
-        doc = json.loads(self.doc)
-        for shown, (org, evidence) in zip(doc["reports"], reports, strict=True):
+        parts = self.doc.split(_HAS_EVIDENCE)
+        out = [parts[0]]
+        for (org, evidence), rest in zip(reports, parts[1:], strict=True):
             if is_regulator or org == org_id:
-                shown["evidence"] = evidence
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                out.append(f'"evidence":{json.dumps(evidence, ensure_ascii=False)},')
+            out.append(_HAS_EVIDENCE + rest)
+        return "".join(out)
+
+
+_HAS_EVIDENCE = '"has_evidence":'
 
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -142,3 +154,20 @@ def apply(conn: sqlite3.Connection, upserts: Sequence[tuple], removed_ids: Itera
 
 def _set_position(conn: sqlite3.Connection, at: int) -> None:
     conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('position', ?)", (str(at),))
+
+
+def holdings_through(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT value FROM state WHERE key = 'holdings_through'").fetchone()
+    return int(row[0]) if row else None
+
+
+def add_held(conn: sqlite3.Connection, resources: Sequence[tuple[str, str]], through: int) -> None:
+    """Add held (kind, value) resources and record the highest holding id read, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("INSERT OR IGNORE INTO held (kind, value) VALUES (?, ?)", resources)
+        conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('holdings_through', ?)", (str(through),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

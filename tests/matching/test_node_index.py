@@ -11,10 +11,12 @@ import json
 import random
 
 import pytest
+from holdings.test_chain_1068 import CODES, record_chain
 from sync.verdict_corpus import entries, messages
 
 from blocklist import config
 from blocklist.db import db
+from blocklist.feeds import cursors
 from blocklist.matcher.probe import Link
 from blocklist.nodeindex import follow, store
 
@@ -154,3 +156,23 @@ def test_node_index_answers_as_the_database(app, client, callers, node_index):
         patch.setattr(follow, "build", lambda *args: pytest.fail("the index was rebuilt"))
         node_index.catch_up()
     compare("consumer", 3000, 2000)
+
+
+def test_a_code_senders_holdings_through_the_node_index(client, callers, node_index):
+    """A check's `sender_status` skips the holdings query for a code the index says never had a
+    holding; a holding recorded since is seen after the follower's next pass, and at once with
+    the write's `min_cursor` (which reads the holdings themselves)."""
+    body = {"sender": CODES[0], "text": "退票请联系"}
+    cursor = cursors.encode(node_index.catch_up())
+    node_index.on()
+    assert client.post("/v1/check", json=body, headers=callers["internet"]).json["sender_status"] == "unregistered"
+    record_chain(client, callers)  # not in the feed: a holding's write cursor is the head, where the index is
+    assert client.post("/v1/check", json=body, headers=callers["internet"]).json["sender_status"] == "unregistered"
+    fresh = client.post(f"/v1/check?min_cursor={cursor}", json=body, headers=callers["internet"]).json
+    assert fresh["sender_status"] == "registered" and len(fresh["sender_chain"]) >= 1
+    node_index.catch_up()
+    answers = []
+    for switch in (node_index.on, node_index.off):
+        switch()
+        answers.append(client.post("/v1/check", json=body, headers=callers["internet"]).json)
+    assert answers[0] == answers[1] == fresh

@@ -58,18 +58,32 @@ if _own_metrics_dir:
 # it keeps. BLOCKLIST_NODE_INDEX_FOLLOWER=external: a separate unit runs it instead
 # (deploy/blocklist-node-index.service).
 _follower = None
+_stopping = False
 
 
 def _start_follower(server):
-    global _follower
     if not os.environ.get("BLOCKLIST_NODE_INDEX") or os.environ.get("BLOCKLIST_NODE_INDEX_FOLLOWER") == "external":
         return
     import subprocess
     import sys
+    import threading
+    import time
 
     flask = os.path.join(os.path.dirname(sys.executable), "flask")
-    _follower = subprocess.Popen([flask, "--app", "wsgi", "node-index", "follow"])
-    server.log.info("node index follower started (pid %d)", _follower.pid)
+
+    def supervise():
+        # Restart the follower if it dies (a crash, the database gone for good): the workers'
+        # reads would otherwise go stale silently. A thread of the master that only waits.
+        global _follower
+        while not _stopping:
+            _follower = subprocess.Popen([flask, "--app", "wsgi", "node-index", "follow"])
+            server.log.info("node index follower started (pid %d)", _follower.pid)
+            code = _follower.wait()
+            if not _stopping:
+                server.log.warning("node index follower exited (%s); restarting", code)
+                time.sleep(2)
+
+    threading.Thread(target=supervise, name="node-index-follower", daemon=True).start()
 
 
 def on_starting(server):
@@ -83,6 +97,8 @@ def on_starting(server):
 
 
 def on_exit(server):
+    global _stopping
+    _stopping = True
     if _follower is not None:
         _follower.terminate()
         try:

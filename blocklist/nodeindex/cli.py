@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import click
@@ -51,7 +52,8 @@ def follow_command(path: str | None) -> None:
     """Build the node index, then keep it current from the change feed until stopped."""
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    follow.follow(_source(), _path(path), stop=lambda: bool(stopping), listen_to=db.engine)
+    parent = os.getppid()  # gunicorn's master, or systemd: gone (orphaned) means stop too
+    follow.follow(_source(), _path(path), stop=lambda: bool(stopping) or os.getppid() != parent, listen_to=db.engine)
 
 
 @node_index_cli.command("status")

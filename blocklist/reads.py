@@ -7,7 +7,8 @@ the optional streaming replica, and `min_cursor` (read-your-writes by feed curso
   and only while this process's listener is connected (`usable`): no change can commit unheard.
   On SQLite, or with `BLOCKLIST_READ_CACHE=false`, nothing is cached.
 * `read_only`: a route decorator (outermost, above `require`) for reads that write nothing:
-  on PostgreSQL its queries run in autocommit, so no `BEGIN`/`ROLLBACK` round trips.
+  on PostgreSQL its queries run in autocommit, so no `BEGIN`/`ROLLBACK` round trips — but with
+  a node index, where most look-ups and checks query nothing, no connection is taken at all.
 * `read_session()`: where the matching queries go: a session on `BLOCKLIST_REPLICA_URL` when
   it is set (autocommit, one per request), else the request's own session.
 * `at_cursor`: a route decorator (below `require`) reading `min_cursor`. A cursor is handed
@@ -112,8 +113,15 @@ def read_only(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .nodeindex.reader import reader_of
+
         g.read_only = True
-        if db.engine.dialect.name == "postgresql" and _serves_requests() and not db.session().in_transaction():
+        if (
+            db.engine.dialect.name == "postgresql"
+            and _serves_requests()
+            and not db.session().in_transaction()
+            and reader_of(current_app) is None  # with a node index most such requests query nothing:
+        ):  # then no connection is taken from the pool at all (one that is needed runs a transaction)
             db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return view(*args, **kwargs)
 

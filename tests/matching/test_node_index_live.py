@@ -31,7 +31,7 @@ def _position(path: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def _built(path: str, timeout: float = 60) -> None:
+def _built(path: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while _position(path) is None:
         assert time.monotonic() < deadline, "the node's follower never built its index"

@@ -2,7 +2,7 @@
 whose master starts the node's follower): a read with the write's `min_cursor` sees the write
 whichever worker answers, and a read of the other node too (two gunicorn instances, two index
 files, one database); without a cursor a write becomes visible within the follower's bound
-(README, Consistency: it waits for the feed's NOTIFY, and polls every 5 s if one is missed);
+(README, Consistency: it wakes on the feed's NOTIFY, and at least once a second);
 revocation and expiry take an entry out."""
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _document_security(api)
     errors.init_app(app)
 
-    from . import audit, auth, entries, exports, feeds, holdings, lifecycle, matching
+    from . import audit, auth, entries, exports, feeds, holdings, lifecycle, matching, nodeindex
     from .auth import metadata
 
     auth.init_app(app, api)
@@ -152,6 +152,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     jsonio.init_app(app)  # NUL in a parameter: 422 before any view runs
     matching.init_app(app, api)
+    nodeindex.init_app(app)  # flask node-index ...
     feeds.init_app(app, api)
     exports.init_app(app)
 

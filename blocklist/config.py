@@ -131,6 +131,9 @@ class Settings:
     read_cache: bool = True
     min_cursor_wait_ms: int = 2000
     replica_url: str | None = None
+    # The node index file (blocklist/nodeindex): look-ups and checks read it instead of the
+    # database; None (the default) reads the database.
+    node_index: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -200,6 +203,7 @@ class Settings:
             read_cache=env.flag("READ_CACHE", True),
             min_cursor_wait_ms=env.integer("MIN_CURSOR_WAIT_MS", 2000),
             replica_url=env.text("REPLICA_URL"),
+            node_index=env.text("NODE_INDEX"),
         )
 
     def replace(self, changes: Mapping[str, Any]) -> Settings:

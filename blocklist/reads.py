@@ -7,14 +7,16 @@ the optional streaming replica, and `min_cursor` (read-your-writes by feed curso
   and only while this process's listener is connected (`usable`): no change can commit unheard.
   On SQLite, or with `BLOCKLIST_READ_CACHE=false`, nothing is cached.
 * `read_only`: a route decorator (outermost, above `require`) for reads that write nothing:
-  on PostgreSQL its queries run in autocommit, so no `BEGIN`/`ROLLBACK` round trips.
+  on PostgreSQL its queries run in autocommit, so no `BEGIN`/`ROLLBACK` round trips — but with
+  a node index, where most look-ups and checks query nothing, no connection is taken at all.
 * `read_session()`: where the matching queries go: a session on `BLOCKLIST_REPLICA_URL` when
   it is set (autocommit, one per request), else the request's own session.
 * `at_cursor`: a route decorator (below `require`) reading `min_cursor`. A cursor is handed
   out after its write committed, so the primary already has it: the request reads the allowlist
   and the feed head from the database rather than this worker's caches (the keyword engine
   catches up to that head). With a replica it waits, at most `BLOCKLIST_MIN_CURSOR_WAIT_MS`,
-  until the replica's feed head reaches the cursor; a wait that runs out is a 503 with
+  until the replica's feed head reaches the cursor; with a node index (`BLOCKLIST_NODE_INDEX`,
+  blocklist/nodeindex) until the index has applied it; a wait that runs out is a 503 with
   `Retry-After: 1`. A cursor ahead of the feed head is a 400 at once.
 """
 
@@ -111,8 +113,15 @@ def read_only(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .nodeindex.reader import reader_of
+
         g.read_only = True
-        if db.engine.dialect.name == "postgresql" and _serves_requests() and not db.session().in_transaction():
+        if (
+            db.engine.dialect.name == "postgresql"
+            and _serves_requests()
+            and not db.session().in_transaction()
+            and reader_of(current_app) is None  # with a node index most such requests query nothing:
+        ):  # then no connection is taken from the pool at all (one that is needed runs a transaction)
             db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return view(*args, **kwargs)
 
@@ -170,6 +179,14 @@ def reach(position: int) -> None:
                 f"min_cursor names feed position {position}, beyond the feed head ({head}).",
                 errors={MIN_CURSOR: ["Beyond the feed head."]},
             )
+    from .nodeindex.reader import reader_of
+
+    node = reader_of(current_app)
+    if node is not None and node.position() is not None:
+        # Look-ups and checks read the node index: wait for its follower to apply the cursor.
+        if not node.wait_for(position, current_settings().min_cursor_wait_ms / 1000):
+            _not_yet(position)
+        return
     engine = _replica_engine(current_app)
     if engine is not None:
         deadline = time.monotonic() + current_settings().min_cursor_wait_ms / 1000

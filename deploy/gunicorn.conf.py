@@ -53,6 +53,39 @@ if _own_metrics_dir:
     _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="blocklist-metrics-")
 
 
+# The node index (blocklist/nodeindex): with BLOCKLIST_NODE_INDEX set, the master starts the
+# node's one follower (`flask node-index follow`) and stops it at exit; the workers read the file
+# it keeps. BLOCKLIST_NODE_INDEX_FOLLOWER=external: a separate unit runs it instead
+# (deploy/blocklist-node-index.service).
+_follower = None
+_stopping = False
+
+
+def _start_follower(server):
+    if not os.environ.get("BLOCKLIST_NODE_INDEX") or os.environ.get("BLOCKLIST_NODE_INDEX_FOLLOWER") == "external":
+        return
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+
+    def supervise():
+        # Restart the follower if it dies (a crash, the database gone for good): the workers'
+        # reads would otherwise go stale silently. A thread of the master that only waits.
+        global _follower
+        while not _stopping:
+            _follower = subprocess.Popen([flask, "--app", "wsgi", "node-index", "follow"])
+            server.log.info("node index follower started (pid %d)", _follower.pid)
+            code = _follower.wait()
+            if not _stopping:
+                server.log.warning("node index follower exited (%s); restarting", code)
+                time.sleep(2)
+
+    threading.Thread(target=supervise, name="node-index-follower", daemon=True).start()
+
+
 def on_starting(server):
     # Samples of an earlier run would be added to this one's: drop them (only prometheus_client's
     # own *.db files, whatever else the directory holds).
@@ -60,9 +93,18 @@ def on_starting(server):
     for name in os.listdir(_metrics_dir):
         if name.endswith(".db"):
             os.unlink(os.path.join(_metrics_dir, name))
+    _start_follower(server)
 
 
 def on_exit(server):
+    global _stopping
+    _stopping = True
+    if _follower is not None:
+        _follower.terminate()
+        try:
+            _follower.wait(10)
+        except Exception:
+            _follower.kill()
     if _own_metrics_dir:
         import shutil
 

@@ -254,7 +254,7 @@ class Lookup(MethodView):
     @lookup_blp.response(200, BatchVerdictSchema)
     def post(self, data):
         """Look up to 1,000 values; one verdict each, in request order (a person by ID number only here)"""
-        return {"results": lookup.lookup_many(data["values"], min_tier=data["min_tier"])}
+        return lookup.lookup_batch(data["values"], data["min_tier"])
 
 
 @lookup_blp.route("/tags")

@@ -24,6 +24,7 @@ from ..entries.protection import protected_pairs
 from ..entries.services import CHUNK, kind_value_in
 from ..matcher.index import ActiveIndex
 from ..matcher.probe import Probe
+from ..nodeindex.reader import NodeIndexReader
 from ..reads import read_session
 from ..values.normalise import digit_prefixes
 
@@ -72,22 +73,27 @@ class EntryIndex(ActiveIndex):
     a batch is one dict look-up per key). Entries are ORM `Entry` objects or rows of
     `ROW_COLUMNS`: anything with those attributes; those not active at `now` are left out."""
 
-    def __init__(self, entries: Iterable[Any], now: dt.datetime):
-        self.entries: list[Any] = [e for e in entries if effective_status(e.status, e.expires_at, now) == "active"]
+    def __init__(self, entries: Iterable[Any], now: dt.datetime, *, live: bool = False):
+        if not live:
+            entries = (e for e in entries if effective_status(e.status, e.expires_at, now) == "active")
+        self.entries: list[Any] = list(entries)
         super().__init__(self.entries)
 
     @classmethod
-    def fetch(cls, probes: Iterable[Probe], *, whole: bool) -> EntryIndex:
+    def fetch(cls, probes: Iterable[Probe], *, whole: bool, node: NodeIndexReader | None = None) -> EntryIndex:
         """The active entries any probe can match: whole entries (reports and tags joined in the
-        same query, one per chunk) or just `ROW_COLUMNS`."""
+        same query, one per chunk) or just `ROW_COLUMNS`; from the `node` index when given
+        (its `store.Row`s: the look-up document instead of the whole entry)."""
         probes = list(probes)
+        pairs = {pair for p in probes for pair in p.exact}
+        prefixes = {prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)}
+        url_keys = {k for p in probes for k in p.url_keys}
+        if node is not None:
+            now = utcnow()
+            stamp = now.timestamp()
+            return cls((row for row in node.rows(pairs, prefixes, url_keys) if row.live(stamp)), now, live=True)
         session = read_session()
-        statements = index_probes(
-            [Entry.id] if whole else ROW_COLUMNS,
-            {pair for p in probes for pair in p.exact},
-            {prefix for p in probes for d in p.digits for prefix in digit_prefixes(d)},
-            {k for p in probes for k in p.url_keys},
-        )
+        statements = index_probes([Entry.id] if whole else ROW_COLUMNS, pairs, prefixes, url_keys)
         if whole:
             entries: Iterable[Any] = (
                 entry

@@ -15,27 +15,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select
 
 from ..config import current_settings
 from ..db import utcnow
 from ..entries.models import Entry
-from ..holdings.queries import sender_status
+from ..holdings.queries import SERVICE_CODE, sender_status
 from ..matcher import rules
 from ..matcher.probe import Link, Probe, sender_probe
 from ..metrics import CHECK_VERDICTS
+from ..nodeindex.reader import NodeIndexReader, current_reader
 from ..reads import heard_head, read_session
 from .engine import get_engine
 from .index import EntryIndex, protected_keys, unprotected
 
 
-def _keyword_entries(matches: list[dict[str, Any]]) -> None:
+def _keyword_entries(matches: list[dict[str, Any]], node: NodeIndexReader | None = None) -> list[dict[str, Any]]:
     """Keyword hits come from the in-memory engine: their entries' stored trust is read in one
-    query."""
+    query (of the `node` index when given: a keyword it does not hold, not yet or no longer
+    active there, does not match)."""
     missing = {m["entry_id"] for m in matches if m["_entry"] is None}
     if not missing:
-        return
+        return matches
+    if node is not None:
+        held = node.by_id(missing)
+        for m in matches:
+            if m["_entry"] is None:
+                m["_entry"] = held.get(m["entry_id"])
+        return [m for m in matches if m["_entry"] is not None]
     rows = {
         row.id: row
         for row in read_session().execute(
@@ -45,6 +53,7 @@ def _keyword_entries(matches: list[dict[str, Any]]) -> None:
     for m in matches:
         if m["_entry"] is None:
             m["_entry"] = rows[m["entry_id"]]
+    return matches
 
 
 def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[str, Any]:
@@ -57,7 +66,8 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
 
     sender_reading = sender_probe(sender, region) if sender else Probe()
     links = Link.found_in(text)
-    index = EntryIndex.fetch([sender_reading] + [link.probe for link in links], whole=False)
+    node = current_reader()
+    index = EntryIndex.fetch([sender_reading] + [link.probe for link in links], whole=False, node=node)
     matches = rules.candidates(sender, sender_reading, text, links, index, engine, now)
 
     if matches:
@@ -72,12 +82,20 @@ def check(sender: str | None, text: str, min_tier: str | None = None) -> dict[st
             if unprotected((m["kind"], m["value"]), m["_guard"], protected)
             and not (sender_allowlisted and m["kind"] == "keyword")
         ]
-    _keyword_entries(matches)
+    matches = _keyword_entries(matches, node)
     answer = rules.finish(matches, min_tier)
     verdict = answer["verdict"]
     CHECK_VERDICTS.labels(verdict).inc()
-    status, chain = sender_status(sender_code(sender_reading))
+    status, chain = _sender_status(sender_code(sender_reading), node)
     return {**answer, "sender_status": status, "sender_chain": chain}
+
+
+def _sender_status(code: str | None, node: NodeIndexReader | None) -> tuple[str | None, list | None]:
+    """`holdings.queries.sender_status`, without its query when the `node` index says the code
+    never had a holding (not for a `min_cursor` read: that reads the holdings themselves)."""
+    if code is not None and node is not None and not g.get("fresh_reads") and not node.held("code", code):
+        return ("unregistered", []) if SERVICE_CODE.fullmatch(code) else (None, None)
+    return sender_status(code)
 
 
 def sender_code(reading: Probe) -> str | None:

@@ -77,6 +77,32 @@ def record_leaf(fields: dict[str, Any]) -> bytes:
     return merkle.leaf_bytes(leaf_record(fields))
 
 
+# The leaf's keys in RFC 8785 (sorted) order fall into those before "hash" and those after it:
+# the hashed payload is the two halves joined, the leaf the same with "hash" between them.
+_HEAD_FIELDS = tuple(name for name in sorted(LEAF_FIELDS) if name < "hash")
+_TAIL_FIELDS = tuple(name for name in sorted(LEAF_FIELDS) if name > "hash")
+assert set(_HEAD_FIELDS + _TAIL_FIELDS) == set(HASHED_FIELDS)
+
+
+def _hash_and_leaf(fields: dict[str, Any]) -> tuple[str, bytes]:
+    """(`record_hash(fields)`, `record_leaf` of the record with that hash) from one encoding of
+    each half of the record instead of one for the hash and another for the leaf. Byte for byte
+    the same: both are sorted, compact JSON, and the leaf differs only by the "hash" member
+    between the halves; a record that is not plain JSON (see `merkle.leaf_bytes`) takes the
+    general path for its leaf."""
+    head = {name: fields[name] for name in _HEAD_FIELDS}
+    if hasattr(head["created_at"], "isoformat"):
+        head["created_at"] = head["created_at"].isoformat()
+    first = json.dumps(head, sort_keys=True, separators=(",", ":"), ensure_ascii=False)[:-1]
+    rest = json.dumps(
+        {name: fields[name] for name in _TAIL_FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )[1:]
+    digest = hashlib.sha256(f"{first},{rest}".encode()).hexdigest()
+    if merkle.plain(head) and merkle.plain(fields["seq"]) and merkle.plain(fields["actor_org_id"]):
+        return digest, f'{first},"hash":"{digest}",{rest}'.encode()
+    return digest, record_leaf({**fields, "hash": digest})
+
+
 def _lock_head(count: int) -> tuple[int, str]:
     """Reserve `count` sequence numbers; returns (last seq before them, head hash).
 
@@ -99,7 +125,7 @@ def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[dict[str, A
     remote_addr = current_remote_addr()
     now = utcnow()
     last_seq, prev_hash = _lock_head(len(changes))
-    rows = []
+    rows, leaves = [], []
     for offset, change in enumerate(changes, start=1):
         fields = {
             "seq": last_seq + offset,
@@ -117,11 +143,13 @@ def record_many(changes: list[dict[str, Any]], actor: Actor) -> list[dict[str, A
             "reason": change.get("reason"),
             "prev_hash": prev_hash,
         }
-        fields["hash"] = prev_hash = record_hash(fields)
+        fields["hash"], leaf = _hash_and_leaf(fields)
+        prev_hash = fields["hash"]
         rows.append(fields)
+        leaves.append(leaf)
     bulk_insert(table_of(AuditRecord), rows)
     # The Merkle tree grows with the records, under the same lock and in the same transaction.
-    tree.append_leaves(last_seq, [record_leaf(row) for row in rows])
+    tree.append_leaves(last_seq, leaves)
     db.session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
     return rows
 

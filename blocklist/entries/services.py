@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, any_, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from werkzeug.datastructures import ETags
 
 from ..audit.actions import Action
@@ -23,7 +24,7 @@ from ..audit.services import record, record_many
 from ..auth.models import Org
 from ..config import current_settings
 from ..context import Actor
-from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
+from ..db import bulk_insert, db, insert_with_ids, is_postgres, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..feeds import changes, lines
 from ..holdings.restriction import reconcile_subjects
@@ -269,6 +270,13 @@ def kind_value_in(pairs: Iterable[tuple[str, str]]):
     by_kind: dict[str, list[str]] = {}
     for kind, value in pairs:
         by_kind.setdefault(kind, []).append(value)
+    if is_postgres():  # one array parameter per kind: no IN list of thousands to render and parse
+        return or_(
+            *(
+                and_(Entry.kind == kind, Entry.value == any_(literal(sorted(values), ARRAY(String))))
+                for kind, values in sorted(by_kind.items())
+            )
+        )
     return or_(*(and_(Entry.kind == kind, Entry.value.in_(values)) for kind, values in sorted(by_kind.items())))
 
 

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from support.problems import assert_problem
 
-from blocklist.audit.services import _hash_and_leaf, record_hash, record_leaf
+from blocklist.audit import merkle
+from blocklist.audit.services import _hash_and_leaf, _plain_json_value, record_hash, record_leaf, to_json_value
 from blocklist.db import db
 from blocklist.entries import tagcounts, trust
 from blocklist.entries.models import Entry
@@ -123,6 +124,7 @@ def test_like_characters_in_a_wide_value_do_not_widen_it(client, callers, publis
         {"score": 0.5},  # a float: not plain, the leaf goes through rfc8785
         {"名": 1},  # a non-ASCII key: likewise
         {"big": 2**40},
+        {"at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "set": {"b", "a"}, "nested": [{"x": None, "y": True}]},
         None,
     ],
 )
@@ -143,6 +145,16 @@ def test_one_encoding_gives_the_record_hash_and_leaf(after):
         "reason": "bench",
         "prev_hash": "ab" * 32,
     }
-    digest, leaf = _hash_and_leaf(fields)
-    assert digest == record_hash(fields)
-    assert leaf == record_leaf({**fields, "hash": digest})
+    value, plain = _plain_json_value(after)
+    assert (value, plain) == (to_json_value(after), merkle.plain(to_json_value(after)))
+    fields["after"] = value
+    for nested_plain in (None, plain):
+        digest, leaf = _hash_and_leaf(fields, nested_plain)
+        assert digest == record_hash(fields)
+        assert leaf == record_leaf({**fields, "hash": digest})
+
+
+def test_integers_past_two_to_the_53_are_not_plain():
+    assert _plain_json_value({"n": [2**53 - 1]}) == ({"n": [2**53 - 1]}, True)
+    assert _plain_json_value({"n": [2**53]}) == ({"n": [2**53]}, False)
+    assert _plain_json_value({"n": -(2**53)})[1] is False

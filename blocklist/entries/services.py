@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import String, and_, any_, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import undefer
 from werkzeug.datastructures import ETags
 
 from ..audit.actions import Action
@@ -289,7 +290,12 @@ def chunks(items: Iterable, size: int = CHUNK) -> Iterable[list]:
 def _load_existing(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
     found: dict[tuple[str, str], Entry] = {}
     for chunk in chunks(pairs):
-        stmt = select(Entry).where(kind_value_in(chunk)).execution_options(populate_existing=True)
+        stmt = (
+            select(Entry)
+            .where(kind_value_in(chunk))
+            .options(undefer(Entry.feed_tags))  # the publish sets it with the row's own UPDATE
+            .execution_options(populate_existing=True)
+        )
         for entry in db.session.scalars(stmt):
             found[(entry.kind, entry.value)] = entry
     return found
@@ -357,14 +363,18 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
                 }
             )
     claimed = _claims_of(actor.org_id, [existing[(i.value.kind, i.value.value)].id for i in old_items if i.tags])
+    feed_tags: dict[int, tuple[str | None, str | None]] = {}
     for item in old_items:
         entry = existing[(item.value.kind, item.value.value)]
         outcome, change = _report_existing(entry, item, actor, now, claimed)
+        # Its tags and status as counted, set in the UPDATE the flush writes anyway.
+        feed_tags[entry.id] = (entry.feed_tags, tagcounts.rendered(entry.status, entry.tags))
+        entry.feed_tags = feed_tags[entry.id][1]
         outcomes.append(outcome)
         feed.append((changes.UPSERT, entry.id, entry.kind, entry.value))
         audit.append(change)
     db.session.flush()
-    changes.append(feed, assessed, created=assessed)  # inserted with score, tier and feed_tags
+    changes.append(feed, assessed, created=assessed, feed_tags=feed_tags)  # created: with score, tier, feed_tags
     record_many(audit, actor)
     # A subject listed (or its report refreshed): what it holds is restricted via it.
     reconcile_subjects(((o.kind, o.value) for o in outcomes if o.kind in SUBJECT_KINDS), actor, now)

@@ -158,3 +158,26 @@ def test_integers_past_two_to_the_53_are_not_plain():
     assert _plain_json_value({"n": [2**53 - 1]}) == ({"n": [2**53 - 1]}, True)
     assert _plain_json_value({"n": [2**53]}) == ({"n": [2**53]}, False)
     assert _plain_json_value({"n": -(2**53)})[1] is False
+
+
+def test_corroborated_and_relisted_entries_are_counted_from_the_publish_own_update(app, client, callers, publish):
+    """The bulk sets `feed_tags` in the UPDATE of the entry it writes anyway and moves the
+    counters by the difference: a corroboration adding a tag and a re-listing both count."""
+    kept = publish("code", "10690000777", tags=["fraud:loan"], as_="internet").json["id"]
+    gone = publish("code", "10690000778", tags=["fraud:loan"], as_="internet").json["id"]
+    assert client.post(f"/v1/entries/{gone}/withdraw", json={}, headers=callers["internet"]).status_code == 200
+    items = [
+        {"kind": "code", "value": "10690000777", "tags": ["channel:sms"]},
+        {"kind": "code", "value": "10690000778", "tags": ["channel:voice"]},
+    ]
+    response = client.post("/v1/entries/bulk", json={"items": items}, headers=callers["carrier"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert (response.json["corroborated"], response.json["relisted"]) == (1, 1)
+    tags = {t["tag"]: t["count"] for t in client.get("/v1/tags", headers=callers["carrier"]).json["items"]}
+    assert tags == {"fraud:loan": 2, "channel:sms": 1, "channel:voice": 1}
+    with app.app_context():
+        assert tagcounts.drift()["ok"]
+        assert lines.drift() == 0
+        feed = dict(db.session.execute(select(Entry.id, Entry.feed_tags).where(Entry.id.in_([kept, gone]))).all())
+        assert feed == {kept: '["channel:sms","fraud:loan"]', gone: '["channel:voice","fraud:loan"]'}
+        db.session.rollback()

@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, any_, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import undefer
 from werkzeug.datastructures import ETags
 
 from ..audit.actions import Action
 from ..audit.services import record, record_many
+from ..auth.models import Org
 from ..config import current_settings
 from ..context import Actor
-from ..db import bulk_insert, db, insert_with_ids, table_of, utcnow
+from ..db import bulk_insert, db, insert_with_ids, is_postgres, table_of, utcnow
 from ..exceptions import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..feeds import changes, lines
 from ..holdings.restriction import reconcile_subjects
@@ -268,6 +271,13 @@ def kind_value_in(pairs: Iterable[tuple[str, str]]):
     by_kind: dict[str, list[str]] = {}
     for kind, value in pairs:
         by_kind.setdefault(kind, []).append(value)
+    if is_postgres():  # one array parameter per kind: no IN list of thousands to render and parse
+        return or_(
+            *(
+                and_(Entry.kind == kind, Entry.value == any_(literal(sorted(values), ARRAY(String))))
+                for kind, values in sorted(by_kind.items())
+            )
+        )
     return or_(*(and_(Entry.kind == kind, Entry.value.in_(values)) for kind, values in sorted(by_kind.items())))
 
 
@@ -280,7 +290,12 @@ def chunks(items: Iterable, size: int = CHUNK) -> Iterable[list]:
 def _load_existing(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
     found: dict[tuple[str, str], Entry] = {}
     for chunk in chunks(pairs):
-        stmt = select(Entry).where(kind_value_in(chunk)).execution_options(populate_existing=True)
+        stmt = (
+            select(Entry)
+            .where(kind_value_in(chunk))
+            .options(undefer(Entry.feed_tags))  # the publish sets it with the row's own UPDATE
+            .execution_options(populate_existing=True)
+        )
         for entry in db.session.scalars(stmt):
             found[(entry.kind, entry.value)] = entry
     return found
@@ -328,8 +343,13 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
     feed: list[tuple[str, int, str, str]] = []
     audit: list[dict[str, Any]] = []
 
+    assessed: dict[int, tuple[str | None, Assessment]] = {}
     if new_items:
-        new_ids = _insert_new(new_items, actor, now)
+        new_ids, fresh = _insert_new(new_items, actor, now)
+        assessed = {
+            entry_id: (fresh[item.value.kind].tier, fresh[item.value.kind])
+            for item, entry_id in zip(new_items, new_ids, strict=True)
+        }
         for item, entry_id in zip(new_items, new_ids, strict=True):
             outcomes.append(Outcome(item.index, entry_id, item.value.kind, item.value.value, "created"))
             feed.append((changes.UPSERT, entry_id, item.value.kind, item.value.value))
@@ -343,14 +363,18 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
                 }
             )
     claimed = _claims_of(actor.org_id, [existing[(i.value.kind, i.value.value)].id for i in old_items if i.tags])
+    feed_tags: dict[int, tuple[str | None, str | None]] = {}
     for item in old_items:
         entry = existing[(item.value.kind, item.value.value)]
         outcome, change = _report_existing(entry, item, actor, now, claimed)
+        # Its tags and status as counted, set in the UPDATE the flush writes anyway.
+        feed_tags[entry.id] = (entry.feed_tags, tagcounts.rendered(entry.status, entry.tags))
+        entry.feed_tags = feed_tags[entry.id][1]
         outcomes.append(outcome)
         feed.append((changes.UPSERT, entry.id, entry.kind, entry.value))
         audit.append(change)
     db.session.flush()
-    changes.append(feed)
+    changes.append(feed, assessed, created=assessed, feed_tags=feed_tags)  # created: with score, tier, feed_tags
     record_many(audit, actor)
     # A subject listed (or its report refreshed): what it holds is restricted via it.
     reconcile_subjects(((o.kind, o.value) for o in outcomes if o.kind in SUBJECT_KINDS), actor, now)
@@ -373,11 +397,23 @@ def _new_snapshot(entry_id: int, item: PublishItem, actor: Actor) -> dict[str, A
     return entry_snapshot(new, item.tags, [[actor.org_id, item.expires_at]])
 
 
-def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> list[int]:
-    """Set-based inserts of new entries, their first reports and tags; returns the new ids."""
+def _fresh_assessments(kinds: set[str], actor: Actor, now: dt.datetime) -> dict[str, Assessment]:
+    """Per kind, the score and tier of an entry created now with this org's report as its only
+    one (`trust.assess_new`: the same for every such entry of a kind)."""
+    reporters: dict[int, str] = {}
+    if actor.org_id is not None:
+        org_kind = db.session.scalar(select(Org.kind).where(Org.id == actor.org_id))
+        reporters = {actor.org_id: org_kind} if org_kind is not None else {}
+    return {kind: trust.assess_new(kind, reporters, now) for kind in sorted(kinds)}
+
+
+def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> tuple[list[int], dict[str, Assessment]]:
+    """Set-based inserts (COPY on PostgreSQL) of new entries, with their score and tier, their
+    first reports and tags; returns the new ids and the assessment of each kind."""
     for item in items:
         if item.expires_at is None:
             item.expires_at = default_expiry(item.value.kind, now)
+    fresh = _fresh_assessments({i.value.kind for i in items}, actor, now)
     rows = [
         {
             "kind": i.value.kind,
@@ -396,6 +432,9 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
             "created_at": now,
             "updated_at": now,
             "feed_tags": tagcounts.render(i.tags),
+            "score": fresh[i.value.kind].score,
+            "tier": fresh[i.value.kind].tier,
+            "tier_due_at": fresh[i.value.kind].due_at,
         }
         for i in items
     ]
@@ -422,7 +461,7 @@ def _insert_new(items: list[PublishItem], actor: Actor, now: dt.datetime) -> lis
     if tag_rows:
         bulk_insert(table_of(EntryTag), tag_rows)
         bulk_insert(table_of(TagClaim), [{**row, "org_id": actor.org_id} for row in tag_rows])
-    return ids
+    return ids, fresh
 
 
 def _claims_of(org_id: int | None, entry_ids: list[int]) -> set[tuple[int, str]]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -63,12 +63,18 @@ def inserted(tag_lists: Iterable[Sequence[str]]) -> None:
     _add(Counter(tag for tags in tag_lists for tag in set(tags)))
 
 
-def settle(entry_ids: Iterable[int]) -> None:
+def settle(entry_ids: Iterable[int], written: Mapping[int, tuple[str | None, str | None]] | None = None) -> None:
     """Bring `feed_tags` and the counters of these entries up to date with their status and
     tags as they now are in this transaction. The caller holds the entry-writer lock and has
-    flushed its changes."""
-    ids = sorted(set(entry_ids))
+    flushed its changes. `written`: entries whose `feed_tags` the writer has already set in its
+    own UPDATE of the row ({id: (feed_tags before, feed_tags written)}, see `rendered`): only
+    their counters move, with no second read or UPDATE of the rows."""
+    written = written or {}
     delta: Counter[str] = Counter()
+    for old, new in written.values():
+        delta.subtract(_parse(old))
+        delta.update(_parse(new))
+    ids = sorted(set(entry_ids).difference(written))
     changed: list[dict[str, Any]] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
@@ -91,6 +97,12 @@ def settle(entry_ids: Iterable[int]) -> None:
             changed.append({"id": row.id, "feed_tags": new})
     update_rows(_entries, changed, {"feed_tags": "text"})
     _add(delta)
+
+
+def rendered(status: str, tags: Iterable[str]) -> str | None:
+    """What `feed_tags` says for an entry of this status with these tags: a writer that sets it
+    in its own UPDATE hands (before, this) to `feeds.changes.append` as `feed_tags`."""
+    return render(tags) if status == "active" else None
 
 
 def _add(delta: Counter[str]) -> None:

@@ -7,7 +7,7 @@ changes entries, and `append` for each change to the active set, in that same tr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -46,14 +46,24 @@ def in_window(after: int, through: int) -> ColumnElement[bool]:
     return (FeedChange.position > after) & (FeedChange.position <= through)
 
 
-def append(changes: Iterable[tuple[str, int, str, str]], assessed: dict[int, Any] | None = None) -> int:
+def append(
+    changes: Iterable[tuple[str, int, str, str]],
+    assessed: dict[int, Any] | None = None,
+    created: Collection[int] = (),
+    feed_tags: Mapping[int, tuple[str | None, str | None]] | None = None,
+) -> int:
     """Append (op, entry_id, kind, value) changes in order; returns the last position written
     (0 for none). The caller holds `write_lock` and has flushed its changes: every upserted
     entry is re-assessed here (`entries.trust.refresh`) and its tier recorded in the row, and
     every entry's snapshot tags and the tag counts are settled (`entries.tagcounts.settle`) and
     its snapshot line rebuilt (`lines.refresh`). A writer that has just assessed and stored
     some upserted entries itself (`entries.trust.assess_known`) gives them as `assessed`
-    ({entry id: (tier before, assessment)}): they are not re-assessed."""
+    ({entry id: (tier before, assessment)}): they are not re-assessed. `created` names entries
+    the writer inserted in this transaction already in their final state, with `feed_tags`
+    rendered and counted (`tagcounts.inserted`): their tags are not settled again and their
+    lines are inserted without looking for old ones. `feed_tags` names entries whose
+    `feed_tags` the writer set in its own UPDATE ({id: (before, written)},
+    `tagcounts.rendered`): only their counters move (`tagcounts.settle`)."""
     rows = list(changes)
     if not rows:
         return 0
@@ -64,8 +74,9 @@ def append(changes: Iterable[tuple[str, int, str, str]], assessed: dict[int, Any
         **given,
         **trust.refresh([entry_id for op, entry_id, _, _ in rows if op == UPSERT and entry_id not in given], now),
     }
-    tagcounts.settle(entry_id for _, entry_id, _, _ in rows)
-    lines.refresh(entry_id for _, entry_id, _, _ in rows)
+    created = set(created)
+    tagcounts.settle((entry_id for _, entry_id, _, _ in rows if entry_id not in created), feed_tags)
+    lines.refresh((entry_id for _, entry_id, _, _ in rows), created)
     session.execute(update(FeedHead).where(FeedHead.id == 1).values(position=FeedHead.position + len(rows)))
     last = session.scalar(HEAD) or 0
     first = last - len(rows) + 1

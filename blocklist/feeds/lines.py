@@ -13,7 +13,7 @@ is kept (the snapshot formats rows in Python there).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import text
 
@@ -29,8 +29,21 @@ LINE = """concat('{"id":', e.id, ',"kind":"', e.kind, '","value":', to_json(e.va
     ',"expires_at":', coalesce(left(to_json(e.expires_at)::text, -1) || '+00:00"', 'null'),
     ',"updated_at":', left(to_json(e.updated_at)::text, -1), '+00:00","tier":',
     coalesce('"' || e.tier || '"', 'null'), ',"score":', coalesce(e.score::text, 'null'), '}')"""
-_DELETE = text("DELETE FROM feed_lines WHERE entry_id = ANY(CAST(:ids AS bigint[]))")
+# A line stays untouched while it is what the row says (a corroboration that changes nothing the
+# line shows, a re-assessment within the same score): only lines that are wrong are deleted,
+# and only the missing ones (new, or just deleted) inserted.
+_DELETE = text(
+    "DELETE FROM feed_lines l WHERE l.entry_id = ANY(CAST(:ids AS bigint[])) AND NOT EXISTS ("
+    f"SELECT 1 FROM entries e WHERE e.id = l.entry_id AND e.status = 'active' AND e.kind = l.kind "
+    f"AND e.tier IS NOT DISTINCT FROM l.tier AND {LINE} = l.line)"
+)
 _INSERT = text(
+    f"INSERT INTO feed_lines (entry_id, kind, tier, line) SELECT e.id, e.kind, e.tier, {LINE} "
+    "FROM entries e WHERE e.id = ANY(CAST(:ids AS bigint[])) AND e.status = 'active' "
+    "AND NOT EXISTS (SELECT 1 FROM feed_lines l WHERE l.entry_id = e.id)"
+)
+# Entries the writer has just inserted have no line yet: nothing to compare or delete.
+_INSERT_NEW = text(
     f"INSERT INTO feed_lines (entry_id, kind, tier, line) SELECT e.id, e.kind, e.tier, {LINE} "
     "FROM entries e WHERE e.id = ANY(CAST(:ids AS bigint[])) AND e.status = 'active'"
 )
@@ -41,12 +54,19 @@ def kept() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def refresh(entry_ids: Iterable[int]) -> None:
-    """Rebuild the lines of these entries from their rows as they now are (none for an entry
-    not active). The caller holds the entry-writer lock and has flushed its changes."""
+def refresh(entry_ids: Iterable[int], created: Collection[int] = ()) -> None:
+    """Bring the lines of these entries up to date with their rows as they now are (none for an
+    entry not active), writing only the lines that change. `created`: those of them the
+    writer inserted in this transaction (they have no line yet). The caller holds the
+    entry-writer lock and has flushed its changes."""
     if not kept():
         return
     ids = sorted(set(entry_ids))
+    new = sorted(set(created).intersection(ids))
+    if new:
+        ids = sorted(set(ids).difference(new))
+        for start in range(0, len(new), CHUNK):
+            db.session.execute(_INSERT_NEW, {"ids": new[start : start + CHUNK]})
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         db.session.execute(_DELETE, {"ids": chunk})

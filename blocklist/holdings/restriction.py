@@ -38,8 +38,8 @@ from ..auth.models import Org
 from ..config import current_settings
 from ..context import Actor
 from ..db import bulk_insert, db, in_clauses, insert_with_ids, table_of, update_rows, utcnow
-from ..entries import trust
-from ..entries.models import Entry, Report
+from ..entries import tagcounts, trust
+from ..entries.models import Entry, EntryTag, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
 from ..values.ids import entry_uuid
@@ -247,8 +247,8 @@ class Open(NamedTuple):
 def _states_and_reports(
     entry_ids: Iterable[int],
 ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[int, Open]]]:
-    """For these entries, in one read: entry id -> {status, status_reason, expires_at, tier}
-    as the entry is now, and entry id -> {report id: Open} of its open reports."""
+    """For these entries, in one read: entry id -> {status, status_reason, expires_at, tier,
+    feed_tags} as the entry is now, and entry id -> {report id: Open} of its open reports."""
     states: dict[int, dict[str, Any]] = {}
     reports: dict[int, dict[int, Open]] = defaultdict(dict)
     for clause in in_clauses(Entry.id, entry_ids, BigInteger):
@@ -259,6 +259,7 @@ def _states_and_reports(
                 Entry.status_reason,
                 Entry.expires_at,
                 Entry.tier,
+                Entry.feed_tags,
                 Report.id.label("report_id"),
                 Report.org_id,
                 Report.expires_at.label("report_expires_at"),
@@ -272,7 +273,9 @@ def _states_and_reports(
         )
         for row in db.session.execute(stmt):
             if row.id not in states:
-                states[row.id] = {key: getattr(row, key) for key in ("status", "status_reason", "expires_at", "tier")}
+                states[row.id] = {
+                    key: getattr(row, key) for key in ("status", "status_reason", "expires_at", "tier", "feed_tags")
+                }
             if row.report_id is not None:
                 fresh = row.created_at if row.updated_at is None else max(row.created_at, row.updated_at)
                 reports[row.id][row.report_id] = Open(row.org_id, row.report_expires_at, row.org_kind, fresh)
@@ -299,6 +302,7 @@ ENTRY_TYPES = {
     "status_reason": "text",
     "reporters": "integer",
     "expires_at": "timestamp",
+    "feed_tags": "text",
     "updated_at": "timestamp",
 }
 
@@ -454,6 +458,17 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
         },
         now,
     )
+    # The snapshot's tags go in the same UPDATE (`tagcounts.rendered`): the feed then only
+    # moves the counters, with no second write of each row.
+    tags: dict[int, list[str]] = defaultdict(list)
+    for clause in in_clauses(EntryTag.entry_id, assessed, BigInteger):
+        for entry_id, tag in db.session.execute(select(EntryTag.entry_id, EntryTag.tag).where(clause)):
+            tags[entry_id].append(tag)
+    feed_tags = {
+        entry_id: (before[entry_id]["feed_tags"], tagcounts.rendered(after[entry_id]["status"], tags[entry_id]))
+        for entry_id in order
+        if entry_id not in created
+    }
     stays = [
         {
             "id": entry_id,
@@ -461,13 +476,14 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
             "score": a.score,
             "tier": a.tier,
             "tier_due_at": a.due_at,
+            "feed_tags": feed_tags[entry_id][1],
             "updated_at": now,
         }
         for entry_id, a in sorted(assessed.items())
     ]
     update_rows(table_of(Entry), stays, {**ENTRY_TYPES, **trust.STORED_TYPES}, increment=("version",))
     goes = [
-        {"id": entry_id, **after[entry_id], "updated_at": now}
+        {"id": entry_id, **after[entry_id], "feed_tags": None, "updated_at": now}
         for entry_id in order
         if after[entry_id]["status"] != "active"
     ]
@@ -493,6 +509,8 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
             **{entry_id: (before[entry_id]["tier"], a) for entry_id, a in assessed.items()},
             **{entry_id: (a.tier, a) for entry_id, a in created_assessed.items()},
         },
+        created=created,  # inserted with their (no) tags rendered: nothing to count
+        feed_tags=feed_tags,
     )
 
     opened = [[entries[(k[0], k[1])], k[2], k[3], w.subject_entry_id, w.expires_at] for k, w in to_open.items()]

@@ -299,6 +299,21 @@ def _load_share(size: int, org_name: str, seed: int, share: int, loaders: int, p
                 progress(done * loaders)
 
 
+def _in_processes(target, args_per_process: list[tuple]) -> None:
+    """Run `target` once per argument tuple, each in its own (spawned) process, and wait for
+    all; RuntimeError if any failed."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=target, args=args) for args in args_per_process]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if any(worker.exitcode for worker in workers):
+        raise RuntimeError(f"a loader failed: exit codes {[w.exitcode for w in workers]}")
+
+
 def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loaders: int = 1) -> float:
     """Publish in-process through the service layer; returns seconds taken.
 
@@ -306,7 +321,6 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loade
     validates and canonicalises outside the entry-writer lock and writes under it (as
     concurrent API clients would), so the rows are the same as a serial load's; only the
     order of change-log positions and audit records interleaves."""
-    import multiprocessing
 
     from sqlalchemy import select
 
@@ -326,19 +340,10 @@ def load_direct(size: int, org_name: str, seed: int = 2026, progress=None, loade
     if loaders == 1:
         _load_share(size, org_name, seed, 0, 1, progress)
     else:
-        context = multiprocessing.get_context("spawn")
-        workers = [
-            context.Process(
-                target=_load_share, args=(size, org_name, seed, share, loaders, progress if share == 0 else None)
-            )
-            for share in range(loaders)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if any(worker.exitcode for worker in workers):
-            raise RuntimeError(f"a loader failed: exit codes {[w.exitcode for w in workers]}")
+        _in_processes(
+            _load_share,
+            [(size, org_name, seed, share, loaders, progress if share == 0 else None) for share in range(loaders)],
+        )
     return time.perf_counter() - started
 
 
@@ -408,7 +413,6 @@ def load_sql(size: int, org_name: str, seed: int = 2026, loaders: int = 1) -> fl
     the snapshot's lines. No audit records (the publish service writes one per entry; the SQL
     load does not). Returns seconds taken. PostgreSQL only."""
     import datetime as dt
-    import multiprocessing
 
     from sqlalchemy import func, select, text
 
@@ -446,17 +450,7 @@ def load_sql(size: int, org_name: str, seed: int = 2026, loaders: int = 1) -> fl
         db.session.remove()
         db.engine.dispose()
 
-        context = multiprocessing.get_context("spawn")
-        workers = [
-            context.Process(target=_stage_share, args=(size, org_name, seed, share, loaders))
-            for share in range(loaders)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if any(worker.exitcode for worker in workers):
-            raise RuntimeError(f"a loader failed: exit codes {[w.exitcode for w in workers]}")
+        _in_processes(_stage_share, [(size, org_name, seed, share, loaders) for share in range(loaders)])
         print(f"staged in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
         moment = services.utcnow()

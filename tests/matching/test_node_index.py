@@ -12,7 +12,7 @@ import random
 
 import pytest
 from holdings.test_chain_1068 import CODES, record_chain
-from sync.verdict_corpus import entries, messages
+from sync.verdict_corpus import bulk_publish, entries, messages, publish_corpus
 
 from blocklist import config
 from blocklist.db import db
@@ -45,32 +45,6 @@ def node_index(app, tmp_path, monkeypatch):
 
     yield Switch()
     conn.close()
-
-
-def _bulk(client, headers, items, **fields):
-    for start in range(0, len(items), 5_000):
-        chunk = [{"kind": k, "value": v, "reason": "corpus", **fields} for k, v in items[start : start + 5_000]]
-        response = client.post("/v1/entries/bulk", json={"items": chunk}, headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)
-
-
-def _publish(client, callers, items, rng):
-    """As the server-versus-mirror test: a carrier (block), an internet firm (label) or both;
-    open ranges by the regulator; the carrier's reports carry evidence. Returns label-only items."""
-    carrier, internet, label_only = [], [], []
-    for kind, value in items:
-        if kind == "range" and value.endswith("*"):
-            _bulk(client, callers["regulator"], [(kind, value)])
-            continue
-        roll = rng.random()
-        (carrier if roll < 0.5 else internet).append((kind, value))
-        if roll >= 0.9:
-            carrier.append((kind, value))
-        elif roll >= 0.5:
-            label_only.append((kind, value))
-    _bulk(client, callers["carrier"], carrier, evidence="call recording #1")
-    _bulk(client, callers["internet"], internet)
-    return label_only
 
 
 def _answers(client, callers, corpus_messages, values, who):
@@ -108,7 +82,7 @@ def test_node_index_answers_as_the_database(app, client, callers, node_index):
     rng = random.Random(SEED)
     rng.shuffle(items)
     first, second = items[: len(items) * 7 // 10], items[len(items) * 7 // 10 :]
-    label_only = _publish(client, callers, first, rng)
+    label_only = publish_corpus(client, callers, first, rng, evidence="call recording #1")
     node_index.catch_up()  # a build
 
     corpus_messages = messages(corpus, MESSAGES, SEED)
@@ -136,7 +110,7 @@ def test_node_index_answers_as_the_database(app, client, callers, node_index):
 
     # Changes applied incrementally: new entries, reports withdrawn (label-only entries leave),
     # revocations, corroboration (label -> block), an allowlisted domain.
-    _publish(client, callers, second, rng)
+    publish_corpus(client, callers, second, rng, evidence="call recording #1")
     for kind, value in label_only[:15]:
         found = client.get("/v1/lookup", query_string={"value": value, "kind": kind}, headers=callers["consumer"])
         entry_id = next(m["id"] for m in found.json["matches"] if m["kind"] == kind)
@@ -146,7 +120,7 @@ def test_node_index_answers_as_the_database(app, client, callers, node_index):
         entry_id = next(m["id"] for m in found.json["matches"] if m["kind"] == kind)
         revoked = client.post(f"/v1/entries/{entry_id}/revoke", json={"reason": "corpus"}, headers=callers["regulator"])
         assert revoked.status_code == 200, revoked.get_data(as_text=True)
-    _bulk(client, callers["carrier"], label_only[15:30])
+    bulk_publish(client, callers["carrier"], label_only[15:30])
     domain = corpus.domains[0]
     allowed = client.post(
         "/v1/allowlist", json={"kind": "domain", "value": domain, "reason": "test"}, headers=callers["regulator"]

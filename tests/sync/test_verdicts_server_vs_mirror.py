@@ -20,7 +20,7 @@ import pytest
 from conftest import threaded_server
 from sqlalchemy import select
 from sync_support import SYNC, Follower, run, secret_env, server_set, sync_command, wait_for
-from verdict_corpus import entries, messages
+from verdict_corpus import bulk_publish, entries, messages, publish_corpus
 
 from blocklist.db import db
 from blocklist.entries.models import Entry
@@ -29,32 +29,6 @@ from blocklist.sync import LocalMatcher
 
 SEED = 18
 MESSAGES = 10_000
-
-
-def _bulk(client, headers, items):
-    for start in range(0, len(items), 5_000):
-        chunk = [{"kind": k, "value": v, "reason": "corpus"} for k, v in items[start : start + 5_000]]
-        response = client.post("/v1/entries/bulk", json={"items": chunk}, headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)
-
-
-def _publish(client, callers, items, rng):
-    """Each item by a carrier (block), an internet firm (label) or both; open ranges by the
-    regulator. Returns the items only the internet firm reported."""
-    carrier, internet, label_only = [], [], []
-    for kind, value in items:
-        if kind == "range" and value.endswith("*"):
-            _bulk(client, callers["regulator"], [(kind, value)])
-            continue
-        roll = rng.random()
-        (carrier if roll < 0.5 else internet).append((kind, value))
-        if roll >= 0.9:
-            carrier.append((kind, value))
-        elif roll >= 0.5:
-            label_only.append((kind, value))
-    _bulk(client, callers["carrier"], carrier)
-    _bulk(client, callers["internet"], internet)
-    return label_only
 
 
 def _entry_id(client, callers, kind, value):
@@ -91,7 +65,7 @@ def test_server_and_mirror_give_identical_verdicts(app, database_url, auth, clie
     rng = random.Random(SEED)
     rng.shuffle(items)
     first, second = items[: len(items) * 7 // 10], items[len(items) * 7 // 10 :]
-    label_only = _publish(client, callers, first, rng)
+    label_only = publish_corpus(client, callers, first, rng)
 
     creds = auth.org("consumer")
     env = secret_env(creds)
@@ -108,7 +82,7 @@ def test_server_and_mirror_give_identical_verdicts(app, database_url, auth, clie
         assert follower.logged("in sync")
         # Changes the follower applies: new entries, reports withdrawn (label-only entries
         # leave), revocations, corroboration by a carrier (label -> block).
-        _publish(client, callers, second, rng)
+        publish_corpus(client, callers, second, rng)
         for kind, value in label_only[:15]:
             entry_id = _entry_id(client, callers, kind, value)
             assert client.post(f"/v1/entries/{entry_id}/withdraw", headers=callers["internet"]).status_code == 200
@@ -118,7 +92,7 @@ def test_server_and_mirror_give_identical_verdicts(app, database_url, auth, clie
                 f"/v1/entries/{entry_id}/revoke", json={"reason": "corpus"}, headers=callers["regulator"]
             )
             assert revoked.status_code == 200, revoked.get_data(as_text=True)
-        _bulk(client, callers["carrier"], label_only[15:30])
+        bulk_publish(client, callers["carrier"], label_only[15:30])
         expected = _server_rows(app)
         assert wait_for(lambda: _mirror_rows(db_path) == expected, timeout=60), follower.stderr
     finally:

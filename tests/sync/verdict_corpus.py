@@ -157,3 +157,31 @@ def messages(c: Corpus, count: int, seed: int) -> list[tuple[str | None, str]]:
             parts.insert(rng.randrange(len(parts) + 1), " " + _link(c, rng) + " ")
         out.append((_sender(c, rng), "".join(parts)))
     return out
+
+
+def bulk_publish(client, headers, items, **fields):
+    """Publish (kind, value) items in bulk requests of 5,000."""
+    for start in range(0, len(items), 5_000):
+        chunk = [{"kind": k, "value": v, "reason": "corpus", **fields} for k, v in items[start : start + 5_000]]
+        response = client.post("/v1/entries/bulk", json={"items": chunk}, headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def publish_corpus(client, callers, items, rng, **carrier_fields):
+    """Each item by a carrier (block), an internet firm (label) or both; open ranges by the
+    regulator; the carrier's reports carry `carrier_fields` (evidence, say). Returns the items
+    only the internet firm reported (label only)."""
+    carrier, internet, label_only = [], [], []
+    for kind, value in items:
+        if kind == "range" and value.endswith("*"):
+            bulk_publish(client, callers["regulator"], [(kind, value)])
+            continue
+        roll = rng.random()
+        (carrier if roll < 0.5 else internet).append((kind, value))
+        if roll >= 0.9:
+            carrier.append((kind, value))
+        elif roll >= 0.5:
+            label_only.append((kind, value))
+    bulk_publish(client, callers["carrier"], carrier, **carrier_fields)
+    bulk_publish(client, callers["internet"], internet)
+    return label_only

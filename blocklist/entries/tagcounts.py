@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     delete,
@@ -38,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..db import IN_CHUNK, db, ids_in, table_of, update_rows
+from ..db import IN_CHUNK, db, ids_in, in_clauses, table_of, update_rows
 from .models import Entry, EntryTag, TagCount
 
 CHUNK = IN_CHUNK
@@ -82,12 +83,7 @@ def settle(entry_ids: Iterable[int], written: Mapping[int, tuple[str | None, str
             select(_entries.c.id, _entries.c.status, _entries.c.feed_tags).where(ids_in(_entries.c.id, chunk))
         ).all()
         active = [row.id for row in rows if row.status == "active"]
-        tags: dict[int, list[str]] = defaultdict(list)
-        if active:
-            for entry_id, tag in db.session.execute(
-                select(_tags.c.entry_id, _tags.c.tag).where(ids_in(_tags.c.entry_id, active))
-            ):
-                tags[entry_id].append(tag)
+        tags = tags_of(active)
         for row in rows:
             new = render(tags[row.id]) if row.status == "active" else None
             if new == row.feed_tags:
@@ -97,6 +93,16 @@ def settle(entry_ids: Iterable[int], written: Mapping[int, tuple[str | None, str
             changed.append({"id": row.id, "feed_tags": new})
     update_rows(_entries, changed, {"feed_tags": "text"})
     _add(delta)
+
+
+def tags_of(entry_ids: Iterable[int]) -> defaultdict[int, list[str]]:
+    """Entry id -> its tags (unordered; `render` sorts), for any number of entries; an entry
+    with none is absent (and reads as [])."""
+    tags: defaultdict[int, list[str]] = defaultdict(list)
+    for clause in in_clauses(_tags.c.entry_id, entry_ids, BigInteger):
+        for entry_id, tag in db.session.execute(select(_tags.c.entry_id, _tags.c.tag).where(clause)):
+            tags[entry_id].append(tag)
+    return tags
 
 
 def rendered(status: str, tags: Iterable[str]) -> str | None:

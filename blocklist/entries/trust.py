@@ -66,8 +66,7 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
         ):
             states.setdefault(r.id, r)
             if r.org_id is not None:
-                fresh = max(r.created_at, r.updated_at or r.created_at)
-                open_reports[r.id].append(TrustReport(r.org_id, r.org_kind, fresh))
+                open_reports[r.id].append(TrustReport(r.org_id, r.org_kind, fresh_at(r.created_at, r.updated_at)))
         if not states:
             continue
         found = _assess({entry_id: (row.kind, open_reports[entry_id]) for entry_id, row in states.items()}, now, rules)
@@ -80,6 +79,11 @@ def refresh(entry_ids: list[int], now: dt.datetime) -> dict[int, tuple[str | Non
         update_rows(entries, changed, STORED_TYPES)
     _sync_loaded(result)
     return result
+
+
+def fresh_at(created_at: dt.datetime, updated_at: dt.datetime | None) -> dt.datetime:
+    """How fresh a report is for the rule's age: when it was made or last changed."""
+    return created_at if updated_at is None else max(created_at, updated_at)
 
 
 def assess_known(entries: dict[int, tuple[str, list[TrustReport]]], now: dt.datetime) -> dict[int, Assessment]:

@@ -39,7 +39,7 @@ from ..config import current_settings
 from ..context import Actor
 from ..db import bulk_insert, db, in_clauses, insert_with_ids, table_of, update_rows, utcnow
 from ..entries import tagcounts, trust
-from ..entries.models import Entry, EntryTag, Report
+from ..entries.models import Entry, Report
 from ..entries.protection import find_protecting
 from ..feeds import changes
 from ..values.ids import entry_uuid
@@ -277,7 +277,7 @@ def _states_and_reports(
                     key: getattr(row, key) for key in ("status", "status_reason", "expires_at", "tier", "feed_tags")
                 }
             if row.report_id is not None:
-                fresh = row.created_at if row.updated_at is None else max(row.created_at, row.updated_at)
+                fresh = trust.fresh_at(row.created_at, row.updated_at)
                 reports[row.id][row.report_id] = Open(row.org_id, row.report_expires_at, row.org_kind, fresh)
     return states, reports
 
@@ -460,10 +460,7 @@ def _reconcile(scope: ColumnElement[bool], actor: Actor, now: dt.datetime | None
     )
     # The snapshot's tags go in the same UPDATE (`tagcounts.rendered`): the feed then only
     # moves the counters, with no second write of each row.
-    tags: dict[int, list[str]] = defaultdict(list)
-    for clause in in_clauses(EntryTag.entry_id, assessed, BigInteger):
-        for entry_id, tag in db.session.execute(select(EntryTag.entry_id, EntryTag.tag).where(clause)):
-            tags[entry_id].append(tag)
+    tags = tagcounts.tags_of(assessed)
     feed_tags = {
         entry_id: (before[entry_id]["feed_tags"], tagcounts.rendered(after[entry_id]["status"], tags[entry_id]))
         for entry_id in order

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from run import SMS, VENV_BIN, Server, sample_values, sh, token_for
+from run import SMS, Server, build_node_index, sample_values, sh, token_for
 
 
 def _pss_kib(pid: str) -> int:
@@ -94,19 +94,10 @@ def main() -> int:
     name = os.environ.get("BENCH_DB", "blocklist_bench_100000")
     database_url = os.environ.get("BENCH_PG", f"postgresql://postgres@127.0.0.1:5432/{name}")
     index = args.keep_index or os.path.join(tempfile.mkdtemp(), "node.sqlite")
-    for suffix in ("", "-wal", "-shm"):
-        Path(index + suffix).unlink(missing_ok=True)
-
-    env = {"BLOCKLIST_DATABASE_URL": database_url}
-    started = time.perf_counter()
-    out = sh(str(VENV_BIN / "flask"), "--app", "wsgi", "node-index", "build", "--path", index, env=env)
-    seconds = time.perf_counter() - started
-    count = int(
-        sh(str(VENV_BIN / "flask"), "--app", "wsgi", "node-index", "status", "--path", index, env=env).split()[2]
-    )
-    size = sum(Path(index + s).stat().st_size for s in ("", "-wal") if Path(index + s).exists())
+    built = build_node_index(database_url, index)
     print(
-        f"{name}: {out.strip()}; built in {seconds:.1f} s ({count / seconds:,.0f} entries/s), {size / 2**20:,.0f} MiB"
+        f"{name}: {built['entries']:,} active entries built in {built['seconds']:.1f} s "
+        f"({built['entries'] / built['seconds']:,.0f} entries/s), {built['mib']:,.0f} MiB"
     )
 
     values = sample_values(database_url, ("number", "code", "url", "domain"), 500)

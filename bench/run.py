@@ -5,6 +5,7 @@
     python bench/run.py --size 100000 --keep   # keep the database for another run
     BENCH_DB=blocklist_bench_10m python bench/run.py --size 10000000 --keep   # 10M (load ≈ 30 min once)
     python bench/run.py --size 100000 --keep --reads-only    # /healthz, look-ups, check only
+    python bench/run.py --size 100000 --keep --node-index    # reads served from the node index
 
 BENCH_DB names the scratch database (default blocklist_bench_<size>). Wrap every run in
 `flock /work/bench.lock` where several people share the machine.
@@ -119,6 +120,20 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+
+
+def build_node_index(database_url: str, path: str) -> dict:
+    """Build the node index (`flask node-index build`) from scratch at `path`: seconds, entries,
+    file size (MiB)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
+    env = {"BLOCKLIST_DATABASE_URL": database_url}
+    started = time.perf_counter()
+    sh(str(VENV_BIN / "flask"), "--app", "wsgi", "node-index", "build", "--path", path, env=env)
+    seconds = time.perf_counter() - started
+    status = sh(str(VENV_BIN / "flask"), "--app", "wsgi", "node-index", "status", "--path", path, env=env)
+    size = sum(Path(path + s).stat().st_size for s in ("", "-wal") if Path(path + s).exists())
+    return {"seconds": seconds, "entries": int(status.split()[2]), "mib": size / 2**20}
 
 
 def wrk(
@@ -334,6 +349,12 @@ def main() -> int:
     parser.add_argument(
         "--reads-only", action="store_true", help="only /healthz, look-ups and the check (no writes, feeds, audit)"
     )
+    parser.add_argument(
+        "--node-index",
+        action="store_true",
+        help="build the node index (blocklist/nodeindex) first and serve from it (BLOCKLIST_NODE_INDEX): "
+        "look-ups and checks read it, its follower (in gunicorn's master) applies the writes",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:  # before minutes of loading, not after
         parser.error("wrk is not installed: apt-get install wrk (Debian/Ubuntu)")
@@ -380,7 +401,20 @@ def main() -> int:
         )
     psql(database_url, "VACUUM ANALYZE")
 
-    server = Server(database_url, workers=args.workers)
+    served = {}
+    if args.node_index:
+        index_path = str(Path(tempfile.mkdtemp()) / "node.sqlite")
+        built = build_node_index(database_url, index_path)
+        table.append(
+            (
+                "node index build (flask node-index build)",
+                f"{built['entries'] / built['seconds']:,.0f} entries/s",
+                "",
+                f"{built['entries']:,} active entries in {built['seconds']:.0f} s, file {built['mib']:,.0f} MiB",
+            )
+        )
+        served = {"BLOCKLIST_NODE_INDEX": index_path}
+    server = Server(database_url, workers=args.workers, extra_env=served)
     try:
         token = token_for(server, database_url)
         base = wrk(server.url + "/healthz", token, seconds=args.seconds)
@@ -550,7 +584,8 @@ def main() -> int:
         platform.processor(),
     )
     print(
-        f"\nsize {args.size:,} entries · {os.cpu_count()} cores ({cpu}) · PostgreSQL "
+        f"\nsize {args.size:,} entries · {'node index · ' if args.node_index else ''}{os.cpu_count()} cores "
+        f"({cpu}) · PostgreSQL "
         f"{psql(admin, 'SHOW server_version').strip()} · gunicorn {args.workers} gthread workers · "
         f"wrk 2 threads, same host\n"
     )

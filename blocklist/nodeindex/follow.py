@@ -17,22 +17,19 @@ database was reset), when the changes it needs were pruned, or when it is more t
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from ..entries.models import Entry
-from ..entries.schemas import EntrySchema
 from ..feeds import changes
 from ..feeds.models import FeedChange, FeedHead
 from ..holdings.models import Holding
-from ..matcher.keywords import epoch
-from . import store
+from . import rows, store
 
 log = logging.getLogger(__name__)
 
@@ -40,42 +37,7 @@ CATCH_UP_LIMIT = 200_000
 # Holding ids are handed out at insert, not at commit: each pass reads again this many ids below
 # the highest one read, so a holding whose transaction committed after a later id's is not missed.
 HOLDINGS_MARGIN = 1_000
-CHUNK = 2_000
-_SCHEMA = EntrySchema()
-
-
-def _row(entry: Entry) -> tuple:
-    """The node index row of an active entry (`store.COLUMNS` order)."""
-    doc = _SCHEMA.dump(entry)  # no evidence viewer here: reports show `has_evidence` only
-    evidence = json.dumps([[r.org_id, r.evidence] for r in entry.reports], ensure_ascii=False) if entry.reports else ""
-    return (
-        entry.id,
-        entry.kind,
-        entry.value,
-        entry.status,
-        epoch(entry.expires_at),
-        entry.range_prefix,
-        entry.range_length,
-        entry.match_key,
-        entry.category,
-        entry.tier,
-        entry.score,
-        evidence,
-        json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
-    )
-
-
-def _entries(session: Session, ids: list[int]) -> Iterator[Entry]:
-    """The entries with these ids, whole (reports and tags), a chunk per query."""
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        yield from session.scalars(
-            select(Entry)
-            .where(Entry.id.in_(chunk))
-            .options(joinedload(Entry.reports), joinedload(Entry.tag_rows))
-            .execution_options(populate_existing=True)
-        ).unique()
-        session.expunge_all()  # a full build must not hold every entry in the session
+BATCH = 10_000  # rows per executemany into the index file
 
 
 def _head(session: Session) -> tuple[int, int]:
@@ -90,10 +52,9 @@ def build(session: Session, conn: sqlite3.Connection) -> int:
 
     def batches() -> Iterable[list[tuple]]:
         batch: list[tuple] = []
-        for entry in _entries(session, ids):
-            if entry.status == "active":
-                batch.append(_row(entry))
-            if len(batch) >= CHUNK:
+        for row in rows.active_rows(session, ids):
+            batch.append(row)
+            if len(batch) >= BATCH:
                 yield batch
                 batch = []
         yield batch
@@ -114,11 +75,8 @@ def catch_up(session: Session, conn: sqlite3.Connection) -> int:
     if at is None or head < at or at < pruned or head - at > CATCH_UP_LIMIT:
         return build(session, conn)
     ids = sorted(set(session.scalars(select(FeedChange.entry_id).where(changes.in_window(at, head)))))
-    upserts, removed = [], set(ids)
-    for entry in _entries(session, ids):
-        if entry.status == "active":
-            upserts.append(_row(entry))
-            removed.discard(entry.id)
+    upserts = list(rows.active_rows(session, ids))
+    removed = set(ids).difference(row[0] for row in upserts)
     store.apply(conn, upserts, removed, head)
     return head
 

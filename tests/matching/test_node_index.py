@@ -11,11 +11,13 @@ import json
 import random
 
 import pytest
-from holdings.test_chain_1068 import CODES, record_chain
+from holdings.test_chain_1068 import CODES, FIRMS, record_chain
+from support.subjects import make_uscc
 from sync.verdict_corpus import bulk_publish, entries, messages, publish_corpus
 
 from blocklist import config
 from blocklist.db import db
+from blocklist.entries.models import Entry
 from blocklist.feeds import cursors
 from blocklist.matcher.probe import Link
 from blocklist.nodeindex import follow, store
@@ -150,3 +152,60 @@ def test_a_code_senders_holdings_through_the_node_index(client, callers, node_in
         switch()
         answers.append(client.post("/v1/check", json=body, headers=callers["internet"]).json)
     assert answers[0] == answers[1] == fresh
+
+
+def test_the_databases_rendering_of_index_rows_is_the_schemas(app, client, callers, publish):
+    """On PostgreSQL a build renders each row, its look-up document included, in SQL
+    (`nodeindex.rows`): byte for byte what `EntrySchema` and `json.dumps` give, for every field
+    an entry and its reports can carry: evidence with quotes, backslashes and control
+    characters, reasons in Chinese, a withdrawn report, reports via a listed subject, tags,
+    expiry with and without microseconds, a display name."""
+    from conftest import is_postgres
+
+    from blocklist.nodeindex import rows
+
+    with app.app_context():
+        on_postgres = is_postgres(app)
+    if not on_postgres:
+        pytest.skip("rows are rendered in SQL on PostgreSQL only (SQLite builds them in Python)")
+    tricky = 'say "转账" \\ now\n\ttab \x01 end'
+    number = publish(
+        "number",
+        "+8613912345678",
+        reason=tricky,
+        evidence=tricky,
+        tags=["fraud:ticket-scam", "channel:sms"],
+        category="fraud",
+        expires_at="2031-01-02T03:04:05.678901Z",
+    ).json
+    for who in ("internet", "carrier2"):
+        corroborated = client.post(
+            "/v1/entries",
+            json={"kind": "number", "value": "+8613912345678", "reason": "同一号码"},
+            headers=callers[who],
+        )
+        assert corroborated.status_code in (200, 201), corroborated.get_data(as_text=True)
+    assert client.post(f"/v1/entries/{number['id']}/withdraw", json={}, headers=callers["internet"]).status_code == 200
+    publish("domain", "scam-example.top", expires_at="2031-01-02T03:04:05Z", evidence="")
+    publish("keyword", "安 全 账 户", as_="regulator", tags=["channel:sms"])
+    publish("range", "952750xx", category="fraud")
+    publish(
+        "enterprise",
+        make_uscc(99),
+        as_="regulator",
+        display_name='某某"通信"有限公司',
+        reason="sub-let",
+        tags=["list:bad-operator"],
+    )
+    record_chain(client, callers)
+    publish("enterprise", FIRMS[-1], as_="regulator", reason="Sent 6,525 ticket-scam texts")
+
+    with app.app_context():
+        ids = sorted(db.session.scalars(db.select(Entry.id)))
+        in_sql = list(rows.active_rows(db.session, ids))
+        in_python = list(rows.orm_rows(db.session, ids))
+    assert {row[1] for row in in_python} >= {"number", "domain", "keyword", "range", "enterprise", "code"}
+    assert any('"via":{' in row[-1] for row in in_python) and any('"withdrawn_at":"' in row[-1] for row in in_python)
+    assert len(in_sql) == len(in_python)
+    for got, want in zip(in_sql, in_python, strict=True):
+        assert got == want

@@ -9,6 +9,7 @@ from importlib.resources import files
 from typing import Any
 
 from flask import Flask, send_from_directory
+from flask.sessions import SessionInterface
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -113,11 +114,23 @@ def _document_security(api: Api) -> None:
     api.spec.tag({"name": "ops", "description": "Health, readiness and metrics (no token, never rate limited)"})
 
 
+class NoCookieSession(SessionInterface):
+    """The service keeps no cookie session (callers authenticate with OAuth tokens and nothing
+    reads `flask.session`): no signing serializer is built and no cookie parsed per request."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None  # Flask hands the request a NullSession, which refuses writes
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
+
+
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `overrides` (Settings field names),
     then extensions."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = StorableJSONProvider(app)
+    app.session_interface = NoCookieSession()
     # Ids in paths fit the id columns: a larger one is simply not found (404), never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     settings = Settings.from_env(app.instance_path).replace(overrides or {})

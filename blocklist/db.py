@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, g
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     BigInteger,
@@ -69,6 +69,8 @@ def unit_of_work(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         response = current_app.make_response(view(*args, **kwargs))
+        if g.get("read_only") and not db.session().in_transaction():
+            return response  # a read that took no connection (the node index): nothing to end
         if response.status_code < 400:
             db.session.commit()
         else:

@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from werkzeug import security
@@ -333,16 +333,36 @@ def authorization_server() -> AuthorizationServer:
     return current_app.extensions["blocklist_oauth2"]["server"]
 
 
+def _cached_valid_token(scope: str | None) -> TokenState | None:
+    """The request's bearer token when the worker's cache holds it (so Authlib validated that
+    very string before) and it passes every check `TokenValidator` makes; else None, and
+    Authlib's path decides (and says why a token fails). Saves a look-up the Authlib request
+    object Authlib builds from the whole request (about a quarter of a look-up's time)."""
+    parts = request.headers.get("Authorization", "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not usable():
+        return None
+    token = TOKENS.get(hash_token(parts[1]))
+    if token is None or token.is_expired() or token.is_revoked():
+        return None
+    if token.client.revoked_at is not None or not token.client.org.is_active:
+        return None
+    if scope and not set(scope.split()) <= set(token.scope.split()):
+        return None
+    return token
+
+
 def authenticate(scope: str | None) -> TokenState:
     """Validate the bearer token for `scope` and record the caller as the current actor.
 
     Raises a 401 problem for a missing/bad/expired/revoked token, 403 for a missing scope.
     """
-    protector = _protector()
-    try:
-        token: TokenState = protector.acquire_token([scope] if scope else None)
-    except OAuth2Error as error:
-        protector.raise_error_response(error)
+    token = _cached_valid_token(scope)
+    if token is None:
+        protector = _protector()
+        try:
+            token = protector.acquire_token([scope] if scope else None)
+        except OAuth2Error as error:
+            protector.raise_error_response(error)
     org = token.client.org
     set_actor(Actor(org.id, org.name, token.client.client_id, org.kind))
     return token

@@ -205,6 +205,27 @@ def test_a_revoked_client_and_a_suspended_org_fail_on_the_next_request(two_worke
     _every_next_request_is(two_workers, other_headers, 401)
 
 
+def test_a_cached_token_is_held_to_its_scope_on_every_worker(two_workers, auth):
+    """A worker answers a cached token without Authlib's request parsing (`oauth2.authenticate`);
+    the token's scope still decides, with the same 403 and challenge as on a cache miss."""
+    regulator = auth.org("regulator")
+    token = requests.post(
+        two_workers.url + "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "entries:read"},
+        auth=(regulator.client_id, regulator.client_secret),
+        timeout=10,
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    _warm(two_workers, headers)  # cached on both workers
+    for _ in range(8):
+        refused = requests.get(two_workers.url + "/v1/orgs", headers={**headers, "Connection": "close"}, timeout=10)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "insufficient_scope"
+        assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
+    lowercase = {"Authorization": f"bearer {token}"}  # the scheme is case-insensitive (RFC 9110 11.1)
+    _every_next_request_is(two_workers, lowercase, 200, n=8)
+
+
 def test_allowlisting_reaches_every_worker(two_workers, auth):
     regulator = two_workers.bearer(auth.org("regulator"))
     carrier = two_workers.bearer(auth.org("carrier"))

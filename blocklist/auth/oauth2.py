@@ -10,7 +10,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
@@ -311,7 +311,7 @@ class ProblemResourceProtector(ResourceProtector):
     """Authlib raises its own HTTPException whose body flask-smorest's handler drops; raise
     through our problem abort instead so 401/403 keep their detail and WWW-Authenticate."""
 
-    def raise_error_response(self, error: OAuth2Error):
+    def raise_error_response(self, error: OAuth2Error) -> NoReturn:
         headers = dict(error.get_headers())
         headers.pop("Content-Type", None)
         body = dict(error.get_body())

@@ -255,6 +255,27 @@ def canonical(kind: str, raw: str, *, region: str = "CN") -> str:
     number is InvalidValue as any kind but a person (it would be stored and echoed raw)."""
     if kind not in ("person", "enterprise") and looks_like_resident_id(raw):
         raise InvalidValue(RESIDENT_ID_AS_OTHER_KIND)
+    if kind == "person" or not isinstance(raw, str) or not isinstance(kind, str):
+        return _canonical(kind, raw, region)  # a person's identifier is never kept, not even here
+    value, error = _remembered(kind, raw, region)
+    if error is not None:
+        raise InvalidValue(error)
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered(kind: str, raw: str, region: str) -> tuple[str, str | None]:
+    """`_canonical`'s answer (value, or why not) for the last few values: a look-up without a
+    kind reads each value once to guess its kinds and at once again to match it, and parsing a
+    phone number is the costliest part of both. Small on purpose: the reading just made, not a
+    cache of values seen before (a batch of a thousand distinct values gains nothing from it)."""
+    try:
+        return _canonical(kind, raw, region), None
+    except InvalidValue as error:
+        return "", str(error)
+
+
+def _canonical(kind: str, raw: str, region: str) -> str:
     if kind == "number":
         return canonical_number(raw, region)
     try:

@@ -78,8 +78,8 @@ def looks_like_resident_id(raw: object) -> bool:
     """Whether `raw` reads as a resident ID number (GB 11643: 17 digits, a valid birth date and
     the check character; spaces and dashes ignored), whatever kind a caller meant it as. Such a
     value is a person's identifier and is only ever hashed, never echoed or read as a code."""
-    if not isinstance(raw, str) or len(raw) > 64:
-        return False
+    if not isinstance(raw, str) or len(raw) > 64 or (len(raw) < 18 and raw.isascii()):
+        return False  # ASCII is its own NFKC form: fewer than 18 characters cannot make 18
     text = _compact(raw)
     return _RIC_SHAPE.fullmatch(text) is not None and ric.is_valid(text)
 

@@ -151,6 +151,9 @@ def replace_all(conn: sqlite3.Connection, batches: Iterable[Sequence[tuple]], at
         raise
     finally:
         conn.execute(f"PRAGMA cache_size = {cache}")
+    # The whole index went through the WAL (as large as the file itself at 10 M): copy it into
+    # the file now and give the disk back, instead of keeping a WAL file of that size around.
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return count
 
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -106,6 +108,46 @@ def slot() -> Iterator[None]:
     finally:
         LONGPOLL_WAITING.dec()
         slots.release(client)
+
+
+class SharedReads:
+    """One read for every waiting long-poll a notification wakes with the same question.
+
+    A publish wakes every long-poll of the worker at once, and followers at the head all ask
+    for the changes after the same position: the first to ask runs the read, the others wait
+    for its answer (a list of plain dicts, never changed after). A question asked after that
+    read finished is read again: nothing is kept. A read that fails fails only its own request;
+    the waiters then read for themselves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[Hashable, Future] = {}
+
+    def read(self, key: Hashable, read: Callable[[], Any]) -> Any:
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                mine: Future = Future()
+                self._running[key] = mine
+        if running is not None:
+            try:
+                return running.result()
+            except Exception:
+                return read()
+        try:
+            answer = read()
+        except BaseException as error:
+            mine.set_exception(error)
+            raise
+        else:
+            mine.set_result(answer)
+            return answer
+        finally:
+            with self._lock:
+                del self._running[key]
+
+
+SHARED_READS = SharedReads()  # per worker process, shared by its threads
 
 
 def init_app(app: Flask) -> None:

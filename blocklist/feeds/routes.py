@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 
 from flask import Response, request
@@ -54,7 +55,8 @@ def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, 
         if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
             break
         seen = page.head
-        page = services.changes_after(seen, kind, limit, min_tier)
+        question = (seen, kind, limit, min_tier)  # followers woken together mostly ask the same
+        page = longpoll.SHARED_READS.read(question, functools.partial(services.changes_after, *question))
         if page.head == seen:  # the watcher was ahead of a reset head: do not spin
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
     return page

@@ -130,3 +130,76 @@ def test_bound_is_read_from_the_environment_and_a_clamp_is_logged(tmp_path, monk
         app = _app_with(tmp_path)
     assert (app.extensions[longpoll.EXTENSION].per_worker, app.extensions[longpoll.EXTENSION].per_client) == (4, 1)
     assert "BLOCKLIST_LONGPOLL_PER_WORKER=6 clamped to 4" in caplog.text
+
+
+def test_followers_woken_together_share_one_read_and_each_gets_its_own_kind(app, database_url, auth):
+    """Long-polls at the same position asking the same question are answered by one feed read
+    per worker (`longpoll.SharedReads`); a follower filtering another kind gets its own answer."""
+    server = threaded_server(database_url, threads=8, production_settings=True)  # 4 may wait
+    try:
+        codes, numbers = server.bearer(auth.org("carrier")), server.bearer(auth.org("internet"))
+        cursor = _head(server, codes)
+
+        def poll(headers, kind):
+            return requests.get(
+                server.url + "/v1/feed/changes",
+                params={"since": cursor, "wait": LONG_WAIT, "kind": kind},
+                headers=headers,
+                timeout=LONG_WAIT + BOUND,
+            )
+
+        with ThreadPoolExecutor(4) as pool:
+            polls = [pool.submit(poll, codes, "code") for _ in range(2)]
+            polls += [pool.submit(poll, numbers, "number") for _ in range(2)]
+            done, _ = wait(polls, timeout=1)
+            assert not done, "all four wait for a change"
+            published = requests.post(
+                server.url + "/v1/entries/bulk",
+                json={"items": [{"kind": "code", "value": "10687415"}, {"kind": "number", "value": "+8613812345678"}]},
+                headers=codes,
+                timeout=BOUND,
+            )
+            assert published.status_code == 200, published.text
+            answers = [future.result(timeout=BOUND) for future in polls]
+        assert all(answer.status_code == 200 for answer in answers)
+        seen = [[c["entry"]["value"] for c in answer.json()["changes"]] for answer in answers]
+        assert seen == [["10687415"], ["10687415"], ["+8613812345678"], ["+8613812345678"]]
+    finally:
+        server.stop()
+
+
+def test_shared_reads_run_one_read_for_concurrent_askers_and_keep_nothing():
+    import threading
+    import time
+
+    shared, calls, release = longpoll.SharedReads(), [], threading.Event()
+
+    def slow_read():
+        calls.append(1)
+        release.wait(BOUND)
+        return {"changes": ["x"]}
+
+    asking = []
+
+    def ask():
+        asking.append(1)
+        return shared.read(("head", None), slow_read)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [pool.submit(ask) for _ in range(8)]
+        deadline = time.monotonic() + BOUND
+        while len(asking) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # all eight are asking while the first read runs
+        release.set()
+        results = [future.result(timeout=BOUND) for future in answers]
+    assert len(calls) == 1 and all(result is results[0] for result in results)
+    shared.read(("head", None), slow_read)  # asked again after it finished: read again
+    assert len(calls) == 2
+
+    def failing():
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError):
+        shared.read(("head", None), failing)
+    assert shared.read(("head", None), lambda: "fresh") == "fresh"  # a failure is not kept

@@ -41,11 +41,19 @@ class Changes(MethodView):
         """Changes after a cursor, in order; `wait` long-polls when there are none yet"""
         since = cursors.decode(args["since"]) if args["since"] is not None else None
         kind, limit, min_tier = args["kind"], args["limit"], args["min_tier"]
-        page = services.changes_after(since, kind, limit, min_tier)
+        page = _changes_after(since, kind, limit, min_tier)
         if not page.changes and args["wait"]:
             with longpoll.slot():  # 429 at once when the client or this worker has no slot left
                 page = _wait_for_changes(page, kind, limit, min_tier, time.monotonic() + args["wait"])
         return {"changes": page.changes, "next_cursor": cursors.encode(page.next_position), "has_more": page.has_more}
+
+
+def _changes_after(since: int | None, kind: str | None, limit: int, min_tier: str | None) -> services.ChangesPage:
+    """`services.changes_after`, one read for all of this worker's requests asking the same at
+    the same time: followers at the head come back together after each change, and long-polls
+    a notification wakes ask together (`longpoll.SharedReads`)."""
+    question = (since, kind, limit, min_tier)
+    return longpoll.SHARED_READS.read(question, functools.partial(services.changes_after, *question))
 
 
 def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, min_tier: str | None, deadline: float):
@@ -55,8 +63,7 @@ def _wait_for_changes(page: services.ChangesPage, kind: str | None, limit: int, 
         if not watcher(db.engine).wait_beyond(page.head, deadline - time.monotonic()):
             break
         seen = page.head
-        question = (seen, kind, limit, min_tier)  # followers woken together mostly ask the same
-        page = longpoll.SHARED_READS.read(question, functools.partial(services.changes_after, *question))
+        page = _changes_after(seen, kind, limit, min_tier)
         if page.head == seen:  # the watcher was ahead of a reset head: do not spin
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
     return page

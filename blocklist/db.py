@@ -6,7 +6,8 @@ import datetime as dt
 import functools
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from flask import Flask, Response, current_app
@@ -256,11 +257,18 @@ def ids_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
     return next(in_clauses(column, ids, BigInteger))
 
 
-def _array(rows: list[dict[str, Any]], column: str, sql_type: str) -> list[Any]:
-    """One column of `rows` as an array parameter: numbers and text as they are; timestamps
-    (many rows share one: now) and JSON converted once per distinct value (`_copy_value`)."""
+def _column(rows: list[dict[str, Any]], column: str, sql_type: str) -> list[Any]:
+    """One column of `rows` as a binary COPY of `sql_type` takes it: numbers and text as they
+    are; timestamps as naive UTC (like `UTCDateTime`; many rows share one, now, converted once),
+    JSON as its text and UUIDs as `uuid.UUID`, each distinct value converted once."""
     values = [row[column] for row in rows]
-    if sql_type in ("integer", "bigint", "text", "boolean"):
+    if sql_type == "timestamp":
+        convert: Callable[[Any], Any] = _naive_utc
+    elif sql_type == "json":
+        convert = _json_text
+    elif sql_type == "uuid":
+        convert = _as_uuid
+    else:
         return values
     seen: dict[Any, Any] = {None: None}
     out = []
@@ -268,10 +276,36 @@ def _array(rows: list[dict[str, Any]], column: str, sql_type: str) -> list[Any]:
         try:
             out.append(seen[value])
         except KeyError:
-            out.append(seen.setdefault(value, _copy_value(value)))
+            out.append(seen.setdefault(value, convert(value)))
         except TypeError:  # unhashable (JSON)
-            out.append(_copy_value(value))
+            out.append(convert(value))
     return out
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _copy_in(table: str, columns: list[str], sql_types: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Stream `rows` (values in `columns` order, as `_column` gives them) into `table` with one
+    binary `COPY ... FROM STDIN` on the session's connection (its transaction): no text
+    rendering and parsing of each value, and `sql_types` tell psycopg how to dump each column
+    (PostgreSQL applies no cast to a binary COPY)."""
+    raw = db.session.connection().connection.driver_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types(["text" if t == "json" else t for t in sql_types])
+        for row in rows:
+            copy.write_row(row)
 
 
 def update_rows(
@@ -279,8 +313,9 @@ def update_rows(
 ) -> None:
     """Set different values on many rows by id in one statement: each row is {"id": …, column:
     value, …} with the same columns, `types` gives each column's SQL type; the `increment`
-    columns (a version) go up by one on every row. PostgreSQL: one `UPDATE … FROM
-    unnest(:arrays)`; elsewhere an executemany."""
+    columns (a version) go up by one on every row. PostgreSQL: the rows go into a temporary
+    table with one binary COPY, then one `UPDATE … FROM` it (the temporary table is dropped at
+    once); elsewhere an executemany."""
     if not rows:
         return
     columns = [c for c in rows[0] if c != "id"]
@@ -295,15 +330,14 @@ def update_rows(
         return
     names = ["id", *columns]
     sql_types = {"id": "bigint", **types}
-    params = {f"a_{c}": _array(rows, c, sql_types[c]) for c in names}
-    arrays = ", ".join(f"CAST(:a_{c} AS {sql_types[c]}[])" for c in names)
+    scratch = f"update_rows_{table.name}"
+    definition = ", ".join(f'"{c}" {sql_types[c]}' for c in names)
     sets = ", ".join(
         [*(f'"{c}" = v."{c}"' for c in columns), *(f'"{c}" = "{table.name}"."{c}" + 1' for c in increment)]
     )
-    db.session.execute(
-        text(
-            f'UPDATE "{table.name}" SET {sets} FROM unnest({arrays}) AS v({", ".join(names)}) '
-            f'WHERE "{table.name}".id = v.id'
-        ),
-        params,
-    )
+    session = db.session
+    session.execute(text(f'CREATE TEMPORARY TABLE "{scratch}" ({definition}) ON COMMIT DROP'))
+    values = [_column(rows, c, sql_types[c]) for c in names]
+    _copy_in(scratch, names, [sql_types[c] for c in names], zip(*values, strict=True))
+    session.execute(text(f'UPDATE "{table.name}" SET {sets} FROM "{scratch}" AS v WHERE "{table.name}".id = v.id'))
+    session.execute(text(f'DROP TABLE "{scratch}"'))

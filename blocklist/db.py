@@ -21,9 +21,7 @@ from sqlalchemy import (
     Executable,
     Integer,
     MetaData,
-    String,
     Table,
-    Text,
     TypeDecorator,
     any_,
     bindparam,
@@ -33,6 +31,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
@@ -155,21 +154,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
-def _copy_value(value):
-    """COPY bypasses column types: give timestamps as naive UTC (like UTCDateTime does) and
-    JSON as text."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return value
-
-
 def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the session's transaction as fast as the database allows.
 
-    PostgreSQL: one `COPY ... FROM STDIN` stream (several times faster than multi-row INSERTs,
-    whose statements psycopg must re-parse). Elsewhere: an executemany.
+    PostgreSQL: one binary `COPY ... FROM STDIN` stream (`_copy_in`: several times faster than
+    multi-row INSERTs, whose statements psycopg must re-parse). Elsewhere: an executemany.
     """
     if not rows:
         return
@@ -178,30 +167,9 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(table), rows)
         return
     columns = list(rows[0])
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    names = ", ".join(f'"{c}"' for c in columns)
-    # Only timestamp and JSON columns need converting; many rows share one timestamp (now), so
-    # each distinct timestamp is converted once (a dict look-up per value, no call).
-    converted = [i for i, c in enumerate(columns) if not isinstance(table.c[c].type, (Integer, String, Text))]
-    seen: dict[Any, Any] = {None: None}
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, dt.datetime):
-            seen[value] = _copy_value(value)
-            return seen[value]
-        return _copy_value(value)
-
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            values = [row[c] for c in columns]
-            for i in converted:
-                value = values[i]
-                try:
-                    values[i] = seen[value]
-                except (KeyError, TypeError):  # a new timestamp, or JSON (unhashable)
-                    values[i] = convert(value)
-            copy.write_row(values)
+    types = [copy_type(table.c[c].type) for c in columns]
+    values = [_column(rows, c, t) for c, t in zip(columns, types, strict=True)]
+    _copy_in(table.name, columns, types, zip(*values, strict=True))
 
 
 def insert_with_ids(table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -255,6 +223,30 @@ def ids_in(column: Any, ids: list[int]) -> ColumnElement[bool]:
     if len(ids) > IN_CHUNK:
         raise ValueError(f"ids_in takes at most {IN_CHUNK} ids")
     return next(in_clauses(column, ids, BigInteger))
+
+
+# The PostgreSQL types a binary COPY dumps each column type as (`copy_type`); JSON goes as its
+# text, which is also its binary form.
+_COPY_TYPES = {
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "SMALLINT": "smallint",
+    "BOOLEAN": "boolean",
+    "TEXT": "text",
+    "VARCHAR": "text",
+    "JSON": "json",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
+    "UUID": "uuid",
+    "BYTEA": "bytea",
+    "DATE": "date",
+}
+
+
+@functools.cache
+def copy_type(column_type: Any) -> str:
+    """The type `_copy_in` dumps values of this SQLAlchemy column type as."""
+    name = column_type.compile(dialect=postgresql.dialect())
+    return _COPY_TYPES[name.split("(")[0]]
 
 
 def _column(rows: list[dict[str, Any]], column: str, sql_type: str) -> list[Any]:

@@ -23,6 +23,7 @@ everything from `entry_tags` (`flask tags recount`); `repair` rewrites what drif
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,7 +52,13 @@ _ACTIVE: ColumnElement[str] = literal_column("'active'")
 
 def render(tags: Iterable[str]) -> str:
     """The tags as the snapshot writes them: a compact JSON array, sorted by code point."""
-    return json.dumps(sorted(tags), ensure_ascii=False, separators=(",", ":"))
+    return _render(tuple(sorted(tags)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _render(tags: tuple[str, ...]) -> str:
+    # Cached: a writer renders thousands of entries' tags, nearly all of them alike.
+    return json.dumps(tags, ensure_ascii=False, separators=(",", ":"))
 
 
 def _parse(feed_tags: str | None) -> list[str]:
@@ -72,9 +79,11 @@ def settle(entry_ids: Iterable[int], written: Mapping[int, tuple[str | None, str
     their counters move, with no second read or UPDATE of the rows."""
     written = written or {}
     delta: Counter[str] = Counter()
-    for old, new in written.values():
-        delta.subtract(_parse(old))
-        delta.update(_parse(new))
+    for (old, new), times in Counter(written.values()).items():  # each distinct pair parsed once
+        for tag in _parse(old):
+            delta[tag] -= times
+        for tag in _parse(new):
+            delta[tag] += times
     ids = sorted(set(entry_ids).difference(written))
     changed: list[dict[str, Any]] = []
     for start in range(0, len(ids), CHUNK):

@@ -120,6 +120,16 @@ def rendered(status: str, tags: Iterable[str]) -> str | None:
     return render(tags) if status == "active" else None
 
 
+def write_with(entry: Entry) -> tuple[str | None, str | None]:
+    """Set this loaded entry's `feed_tags` to what its status and tags now call for (`rendered`),
+    so the UPDATE its flush writes anyway carries it; returns (before, written) for
+    `feeds.changes.append`'s `feed_tags`. Load the entries with `undefer(Entry.feed_tags)`
+    (else each costs a SELECT)."""
+    pair = (entry.feed_tags, rendered(entry.status, entry.tags))
+    entry.feed_tags = pair[1]
+    return pair
+
+
 def _add(delta: Counter[str]) -> None:
     """Add these (possibly negative) amounts to the counters; a tag whose count reaches 0
     loses its row."""

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    Text,
     TypeDecorator,
     any_,
     bindparam,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
@@ -203,16 +205,26 @@ def is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def id_array(ids: Iterable[int]) -> str:
+    """Integers as a PostgreSQL array literal, the parameter of a `CAST(:ids AS bigint[])`:
+    joined in C, where psycopg dumps a list parameter element by element in Python (about
+    6 ms per 10,000 ids)."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def in_clauses(column: Any, values: Iterable[Any], type_: Any) -> Iterator[ColumnElement[bool]]:
     """WHERE clauses that together match `column` to any of `values` (run one statement per
     clause): on PostgreSQL one `= ANY(:array)`, a single parameter whatever the count (an IN list
-    of thousands of bound values costs more to render and parse than to run); elsewhere IN lists
-    of at most IN_CHUNK values."""
+    of thousands of bound values costs more to render and parse than to run; integers go as an
+    `id_array` literal); elsewhere IN lists of at most IN_CHUNK values."""
     values = sorted(set(values))
     if not values:
         return
     if is_postgres():
-        yield column == any_(literal(values, ARRAY(type_)))
+        if isinstance(type_, Integer) or (isinstance(type_, type) and issubclass(type_, Integer)):
+            yield column == any_(sql_cast(literal(id_array(values), Text()), ARRAY(type_)))
+        else:
+            yield column == any_(literal(values, ARRAY(type_)))
         return
     for start in range(0, len(values), IN_CHUNK):
         yield column.in_(values[start : start + IN_CHUNK])

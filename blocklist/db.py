@@ -312,18 +312,23 @@ def _copy_in(table: str, columns: list[str], sql_types: list[str], rows: Iterabl
             copy.write_row(row)
 
 
+# Fewer rows than this `update_rows` writes with an executemany (psycopg pipelines it: one round
+# trip), not the four statements of the temporary table.
+COPY_MIN_ROWS = 100
+
+
 def update_rows(
     table: Table, rows: list[dict[str, Any]], types: dict[str, Any], increment: tuple[str, ...] = ()
 ) -> None:
     """Set different values on many rows by id in one statement: each row is {"id": …, column:
     value, …} with the same columns, `types` gives each column's SQL type; the `increment`
-    columns (a version) go up by one on every row. PostgreSQL: the rows go into a temporary
-    table with one binary COPY, then one `UPDATE … FROM` it (the temporary table is dropped at
-    once); elsewhere an executemany."""
+    columns (a version) go up by one on every row. PostgreSQL, from COPY_MIN_ROWS rows: the rows
+    go into a temporary table with one binary COPY, then one `UPDATE … FROM` it (the temporary
+    table is dropped at once); fewer rows, and elsewhere, an executemany."""
     if not rows:
         return
     columns = [c for c in rows[0] if c != "id"]
-    if not is_postgres():
+    if len(rows) < COPY_MIN_ROWS or not is_postgres():
         db.session.execute(
             update(table)
             .where(table.c.id == bindparam("id_", type_=BigInteger))

@@ -1,14 +1,15 @@
 """`db.update_rows`, the one writer of different values to many rows by id (the restriction,
-the trust refresh and the tag counts use it): a binary COPY into a temporary table and one
-UPDATE on PostgreSQL, an executemany elsewhere. Both must store the same values."""
+the trust refresh and the tag counts use it): on PostgreSQL from COPY_MIN_ROWS rows a binary
+COPY into a temporary table and one UPDATE, else an executemany. Both must store the same values."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
-from blocklist.db import db, table_of, update_rows
+from blocklist.db import COPY_MIN_ROWS, db, table_of, update_rows
 from blocklist.entries.models import Entry
 from blocklist.values.ids import entry_uuid
 
@@ -60,9 +61,10 @@ def _read(ids: list[int]) -> dict[int, dict]:
     return {row.id: row._asdict() for row in db.session.execute(select(*columns).where(Entry.id.in_(ids)))}
 
 
-def test_every_type_its_callers_use_including_nulls_and_offsets(app):
+@pytest.mark.parametrize("count", [2, COPY_MIN_ROWS], ids=["executemany", "copy"])
+def test_every_type_its_callers_use_including_nulls_and_offsets(app, count):
     with app.app_context():
-        first, second, untouched = _entries(3)
+        first, second, *others, untouched = _entries(count + 1)
         rows = [
             {
                 "id": first,
@@ -89,11 +91,13 @@ def test_every_type_its_callers_use_including_nulls_and_offsets(app):
                 "tier_due_at": NOW + dt.timedelta(days=30),
             },
         ]
+        rows += [{**rows[1], "id": other, "tier": "low"} for other in others]
         update_rows(table_of(Entry), rows, TYPES, increment=("version",))
-        got = _read([first, second, untouched])
+        got = _read([first, second, *others, untouched])
 
         assert got[first] == {**rows[0], "version": 2}
         assert got[second] == {**rows[1], "expires_at": dt.datetime(2026, 3, 2, 0, 30, tzinfo=dt.UTC), "version": 2}
+        assert all(got[other]["tier"] == "low" and got[other]["version"] == 2 for other in others)
         assert got[untouched]["version"] == 1 and got[untouched]["status_reason"] == "kept"
         assert got[untouched]["feed_tags"] == '["kept"]' and got[untouched]["expires_at"] == NOW
 
@@ -102,7 +106,7 @@ def test_called_again_in_the_same_transaction_with_other_columns(app):
     """The restriction calls it twice in one transaction (entries that stay active, those that
     leave), with different columns; without `increment` nothing else moves."""
     with app.app_context():
-        ids = _entries(4)
+        ids = _entries(COPY_MIN_ROWS + 2)
         update_rows(table_of(Entry), [{"id": i, "tier": "medium"} for i in ids[:2]], {"tier": "text"})
         update_rows(
             table_of(Entry),
@@ -113,7 +117,7 @@ def test_called_again_in_the_same_transaction_with_other_columns(app):
         update_rows(table_of(Entry), [], {"tier": "text"})  # nothing to do
         got = _read(ids)
 
-        assert [got[i]["tier"] for i in ids] == ["medium", "medium", "low", "low"]
-        assert [got[i]["reporters"] for i in ids] == [1, 0, 1, 2]
-        assert [got[i]["status"] for i in ids] == ["active", "expired", "expired", "expired"]
-        assert [got[i]["version"] for i in ids] == [1, 2, 2, 2]
+        assert [got[i]["tier"] for i in ids] == ["medium", "medium", *["low"] * COPY_MIN_ROWS]
+        assert [got[i]["reporters"] for i in ids] == [1, *range(COPY_MIN_ROWS + 1)]
+        assert [got[i]["status"] for i in ids] == ["active", *["expired"] * (COPY_MIN_ROWS + 1)]
+        assert [got[i]["version"] for i in ids] == [1, *[2] * (COPY_MIN_ROWS + 1)]

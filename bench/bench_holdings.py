@@ -142,7 +142,7 @@ FLOOR_SQL = (
        SELECT e.id, :org, e.value, 'floor', now(), now(), :subject, h.id
        FROM holdings h JOIN entries e ON e.kind = h.resource_kind AND e.value = h.resource_value
        WHERE h.subject_kind = 'enterprise' AND h.subject_value = :value""",
-    """UPDATE entries SET status = 'active', status_reason = NULL, reporters = 1,
+    """UPDATE entries SET status = 'active', status_reason = NULL, reporters = 1, expires_at = NULL,
               version = version + 1, updated_at = now()
        FROM holdings h
        WHERE entries.kind = h.resource_kind AND entries.value = h.resource_value
@@ -157,7 +157,15 @@ FLOOR_SQL = (
 
 def sql_floor(app, subject_entry_id: int, org_id: int) -> float:
     """Seconds for FLOOR_SQL in one committed transaction; then undone (the via reports it
-    opened are deleted, the feed rows too) so the next step starts from the same state."""
+    opened are deleted, the feed rows too) so the next step starts from the same state.
+
+    The floor writes `expires_at = NULL` as the relisting does (the via reports have no expiry).
+    It once kept the withdrawal's past `expires_at` on the entries it made active: until the
+    undo committed, this process's background sweeper (every 5 s) found 10,000 active entries
+    past their expiry and set about expiring them, 10,000 ORM rows (about 3 s of CPU per attempt
+    here), under the entry-writer lock; it failed on the floor's feed positions or deadlocked
+    with the undo, and tried again. That landed in the next timed step: its wall time (the
+    lock) and its CPU (`process_time` counts every thread)."""
     with app.app_context():
         params = {"org": org_id, "subject": subject_entry_id, "value": SUBJECT}
         with db.engine.connect() as conn:
@@ -173,7 +181,7 @@ def sql_floor(app, subject_entry_id: int, org_id: int) -> float:
                 conn.execute(text("DELETE FROM feed_changes WHERE position > :head"), {"head": head})
                 conn.execute(
                     text(
-                        """UPDATE entries SET status = 'expired', reporters = 0 FROM holdings h
+                        """UPDATE entries SET status = 'expired', reporters = 0, expires_at = now() FROM holdings h
                            WHERE entries.kind = h.resource_kind AND entries.value = h.resource_value
                              AND h.subject_kind = 'enterprise' AND h.subject_value = :value"""
                     ),

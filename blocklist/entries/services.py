@@ -367,9 +367,7 @@ def publish(items: list[dict], actor: Actor, *, single: bool = False) -> list[Ou
     for item in old_items:
         entry = existing[(item.value.kind, item.value.value)]
         outcome, change = _report_existing(entry, item, actor, now, claimed)
-        # Its tags and status as counted, set in the UPDATE the flush writes anyway.
-        feed_tags[entry.id] = (entry.feed_tags, tagcounts.rendered(entry.status, entry.tags))
-        entry.feed_tags = feed_tags[entry.id][1]
+        feed_tags[entry.id] = tagcounts.write_with(entry)  # in the UPDATE the flush writes anyway
         outcomes.append(outcome)
         feed.append((changes.UPSERT, entry.id, entry.kind, entry.value))
         audit.append(change)
@@ -655,9 +653,11 @@ def _after_change(
 ) -> Entry:
     entry.version += 1
     entry.updated_at = now
+    # Its snapshot tags in the UPDATE the flush writes anyway (no second UPDATE in the feed's settle).
+    feed_tags = {entry.id: tagcounts.write_with(entry)} if feed_op is not None else {}
     db.session.flush()
     if feed_op is not None:
-        changes.append([(feed_op, entry.id, entry.kind, entry.value)])
+        changes.append([(feed_op, entry.id, entry.kind, entry.value)], feed_tags=feed_tags)
     record(action, "entry", entry.id, actor=actor, before=before, after=after or entry_snapshot(entry), reason=reason)
     if entry.kind in SUBJECT_KINDS:
         reconcile_subjects([(entry.kind, entry.value)], actor, now)
@@ -797,6 +797,7 @@ def _sweep(entries: list[Entry], actor: Actor, now: dt.datetime) -> None:
     """Close what time ended on these entries: the whole entry when its `expires_at` passed
     (`remove`), else the reports whose own `expires_at` passed (`upsert`: fewer reporters)."""
     feed, audit = [], []
+    feed_tags: dict[int, tuple[str | None, str | None]] = {}
     for entry in entries:
         before = entry_snapshot(entry)
         if entry.expires_at is not None and entry.expires_at <= now:
@@ -810,6 +811,7 @@ def _sweep(entries: list[Entry], actor: Actor, now: dt.datetime) -> None:
                 op, action = changes.REMOVE, Action.ENTRY_EXPIRE
         entry.version += 1
         entry.updated_at = now
+        feed_tags[entry.id] = tagcounts.write_with(entry)
         feed.append((op, entry.id, entry.kind, entry.value))
         audit.append(
             {
@@ -822,7 +824,7 @@ def _sweep(entries: list[Entry], actor: Actor, now: dt.datetime) -> None:
             }
         )
     db.session.flush()
-    changes.append(feed)
+    changes.append(feed, feed_tags=feed_tags)
     record_many(audit, actor)
     reconcile_subjects(((e.kind, e.value) for e in entries if e.kind in SUBJECT_KINDS), actor, now)
 
@@ -847,7 +849,11 @@ def expire_due(actor: Actor, now: dt.datetime | None = None, limit: int = 10000)
     ids = set(db.session.scalars(due_stmt)) | set(db.session.scalars(lapsed_stmt))
     due = list(
         db.session.scalars(
-            select(Entry).where(Entry.id.in_(sorted(ids))).order_by(Entry.id).execution_options(populate_existing=True)
+            select(Entry)
+            .where(Entry.id.in_(sorted(ids)))
+            .order_by(Entry.id)
+            .options(undefer(Entry.feed_tags))  # `_sweep` sets it with the row's own UPDATE
+            .execution_options(populate_existing=True)
         )
     )
     _sweep(due, actor, now)
@@ -911,9 +917,12 @@ def close_before(number_dates: dict[str, dt.datetime], actor: Actor) -> list[int
     entries: list[Entry] = []
     for chunk in chunks(sorted(number_dates)):
         entries += db.session.scalars(
-            select(Entry).where(Entry.kind == "number", Entry.value.in_(chunk), Entry.status == "active")
+            select(Entry)
+            .where(Entry.kind == "number", Entry.value.in_(chunk), Entry.status == "active")
+            .options(undefer(Entry.feed_tags))  # set with the row's own UPDATE
         )
     feed, audit, changed = [], [], []
+    feed_tags: dict[int, tuple[str | None, str | None]] = {}
     for entry in sorted(entries, key=lambda e: e.id):
         before_time = number_dates[entry.value]
         closing = [r for r in entry.reports if r.withdrawn_at is None and r.is_direct and r.created_at < before_time]
@@ -929,6 +938,7 @@ def close_before(number_dates: dict[str, dt.datetime], actor: Actor) -> list[int
             op = changes.REMOVE
         entry.version += 1
         entry.updated_at = now
+        feed_tags[entry.id] = tagcounts.write_with(entry)
         feed.append((op, entry.id, entry.kind, entry.value))
         changed.append(entry.id)
         audit.append(
@@ -942,7 +952,7 @@ def close_before(number_dates: dict[str, dt.datetime], actor: Actor) -> list[int
             }
         )
     db.session.flush()
-    changes.append(feed)
+    changes.append(feed, feed_tags=feed_tags)
     record_many(audit, actor)
     return changed
 

@@ -23,6 +23,7 @@ everything from `entry_tags` (`flask tags recount`); `repair` rewrites what drif
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,7 +52,13 @@ _ACTIVE: ColumnElement[str] = literal_column("'active'")
 
 def render(tags: Iterable[str]) -> str:
     """The tags as the snapshot writes them: a compact JSON array, sorted by code point."""
-    return json.dumps(sorted(tags), ensure_ascii=False, separators=(",", ":"))
+    return _render(tuple(sorted(tags)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _render(tags: tuple[str, ...]) -> str:
+    # Cached: a writer renders thousands of entries' tags, nearly all of them alike.
+    return json.dumps(tags, ensure_ascii=False, separators=(",", ":"))
 
 
 def _parse(feed_tags: str | None) -> list[str]:
@@ -72,9 +79,11 @@ def settle(entry_ids: Iterable[int], written: Mapping[int, tuple[str | None, str
     their counters move, with no second read or UPDATE of the rows."""
     written = written or {}
     delta: Counter[str] = Counter()
-    for old, new in written.values():
-        delta.subtract(_parse(old))
-        delta.update(_parse(new))
+    for (old, new), times in Counter(written.values()).items():  # each distinct pair parsed once
+        for tag in _parse(old):
+            delta[tag] -= times
+        for tag in _parse(new):
+            delta[tag] += times
     ids = sorted(set(entry_ids).difference(written))
     changed: list[dict[str, Any]] = []
     for start in range(0, len(ids), CHUNK):
@@ -109,6 +118,16 @@ def rendered(status: str, tags: Iterable[str]) -> str | None:
     """What `feed_tags` says for an entry of this status with these tags: a writer that sets it
     in its own UPDATE hands (before, this) to `feeds.changes.append` as `feed_tags`."""
     return render(tags) if status == "active" else None
+
+
+def write_with(entry: Entry) -> tuple[str | None, str | None]:
+    """Set this loaded entry's `feed_tags` to what its status and tags now call for (`rendered`),
+    so the UPDATE its flush writes anyway carries it; returns (before, written) for
+    `feeds.changes.append`'s `feed_tags`. Load the entries with `undefer(Entry.feed_tags)`
+    (else each costs a SELECT)."""
+    pair = (entry.feed_tags, rendered(entry.status, entry.tags))
+    entry.feed_tags = pair[1]
+    return pair
 
 
 def _add(delta: Counter[str]) -> None:

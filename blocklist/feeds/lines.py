@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 
 from sqlalchemy import text
 
-from ..db import db
+from ..db import db, id_array
 
 CHUNK = 10000
 # Times through to_json (ISO 8601 with `T` whatever the session's DateStyle) plus the UTC
@@ -66,9 +66,9 @@ def refresh(entry_ids: Iterable[int], created: Collection[int] = ()) -> None:
     if new:
         ids = sorted(set(ids).difference(new))
         for start in range(0, len(new), CHUNK):
-            db.session.execute(_INSERT_NEW, {"ids": new[start : start + CHUNK]})
+            db.session.execute(_INSERT_NEW, {"ids": id_array(new[start : start + CHUNK])})
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+        chunk = id_array(ids[start : start + CHUNK])
         db.session.execute(_DELETE, {"ids": chunk})
         db.session.execute(_INSERT, {"ids": chunk})
 

@@ -271,14 +271,31 @@ def _states_and_reports(
             .outerjoin(Org, Org.id == Report.org_id)
             .where(clause)
         )
-        for row in db.session.execute(stmt):
-            if row.id not in states:
-                states[row.id] = {
-                    key: getattr(row, key) for key in ("status", "status_reason", "expires_at", "tier", "feed_tags")
+        for (
+            entry_id,
+            status,
+            status_reason,
+            expires_at,
+            tier,
+            feed_tags,
+            report_id,
+            org_id,
+            report_expires_at,
+            created_at,
+            updated_at,
+            org_kind,
+        ) in db.session.execute(stmt):
+            if entry_id not in states:
+                states[entry_id] = {
+                    "status": status,
+                    "status_reason": status_reason,
+                    "expires_at": expires_at,
+                    "tier": tier,
+                    "feed_tags": feed_tags,
                 }
-            if row.report_id is not None:
-                fresh = trust.fresh_at(row.created_at, row.updated_at)
-                reports[row.id][row.report_id] = Open(row.org_id, row.report_expires_at, row.org_kind, fresh)
+            if report_id is not None:
+                fresh = trust.fresh_at(created_at, updated_at)
+                reports[entry_id][report_id] = Open(org_id, report_expires_at, org_kind, fresh)
     return states, reports
 
 

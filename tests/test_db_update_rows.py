@@ -11,23 +11,15 @@ from sqlalchemy import select
 
 from blocklist.db import COPY_MIN_ROWS, db, table_of, update_rows
 from blocklist.entries.models import Entry
+from blocklist.entries.trust import STORED_TYPES
+from blocklist.holdings.restriction import ENTRY_TYPES
 from blocklist.values.ids import entry_uuid
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
 CST = dt.timezone(dt.timedelta(hours=8))
 
-# The SQL types its callers give (restriction.ENTRY_TYPES, trust.STORED_TYPES, tagcounts).
-TYPES = {
-    "status": "text",
-    "status_reason": "text",
-    "reporters": "integer",
-    "expires_at": "timestamp",
-    "feed_tags": "text",
-    "updated_at": "timestamp",
-    "score": "integer",
-    "tier": "text",
-    "tier_due_at": "timestamp",
-}
+# The SQL types its callers give: the restriction's and the trust rule's (tagcounts: feed_tags).
+TYPES = {**ENTRY_TYPES, **STORED_TYPES}
 
 
 def _entries(count: int) -> list[int]:

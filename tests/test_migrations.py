@@ -145,3 +145,29 @@ def test_0011_gives_every_entry_its_object_uuid_in_batches_and_downgrades(tmp_pa
         with db.engine.connect() as conn:
             assert "object_uuid" not in {row[1] for row in conn.execute(text("PRAGMA table_info(entries)"))}
             assert conn.scalar(text("SELECT count(*) FROM entries")) == len(values)
+
+
+def test_0012_keeps_only_rows_with_a_range_prefix_or_url_expression_in_their_indexes(tmp_path):
+    app = create_app({**TEST_CONFIG, "database_url": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+
+    def definitions(conn) -> dict[str, str]:
+        rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'"))
+        return {name: sql or "" for name, sql in rows}
+
+    def plan(conn, column: str) -> str:
+        query = f"EXPLAIN QUERY PLAN SELECT id FROM entries WHERE {column} IN ('8613', 'x.example/')"
+        return " ".join(str(row[-1]) for row in conn.execute(text(query)))
+
+    with app.app_context():
+        flask_migrate.upgrade(revision="0011")
+        with db.engine.connect() as conn:
+            assert "WHERE" not in definitions(conn)["ix_entries_match_key"]
+        flask_migrate.upgrade(revision="0012")
+        with db.engine.connect() as conn:
+            found = definitions(conn)
+            for column in ("range_prefix", "match_key"):
+                assert f"WHERE {column} IS NOT NULL" in found[f"ix_entries_{column}"]
+                assert f"ix_entries_{column}" in plan(conn, column)  # the probes still use them
+        flask_migrate.downgrade(revision="0011")
+        with db.engine.connect() as conn:
+            assert "WHERE" not in definitions(conn)["ix_entries_range_prefix"]

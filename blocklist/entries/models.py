@@ -49,6 +49,17 @@ class Entry(Base):
             postgresql_where=text("status = 'active'"),
             sqlite_where=text("status = 'active'"),
         ),
+        # Ranges' prefixes and URLs' expressions, probed with IN (...): only the rows that have
+        # one (most entries are numbers), so writing any other row never touches these indexes.
+        *(
+            Index(
+                f"ix_entries_{column}",
+                column,
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in ("range_prefix", "match_key")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,10 +79,10 @@ class Entry(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     # Ranges: the digit prefix and the total length (None for "prefix*"), so a look-up probes
     # the index with the prefixes of the number instead of scanning every range.
-    range_prefix: Mapped[str | None] = mapped_column(String(20), index=True)
+    range_prefix: Mapped[str | None] = mapped_column(String(20))
     range_length: Mapped[int | None] = mapped_column(Integer)
     # URLs: the Safe Browsing expression (host + path + query) that text URLs are matched by.
-    match_key: Mapped[str | None] = mapped_column(String(MAX_VALUE_LENGTH), index=True)
+    match_key: Mapped[str | None] = mapped_column(String(MAX_VALUE_LENGTH))
     reporters: Mapped[int] = mapped_column(Integer, default=0)
     # Trust (blocklist/values/trust.py), stored so reads never recompute: kept by
     # `entries/trust.refresh` whenever the entry changes (every feed upsert) and by the tier job

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload
 
+from ..db import utcnow
 from ..entries.models import Entry
 from ..entries.schemas import EntrySchema
 from ..matcher.keywords import epoch
@@ -49,7 +50,7 @@ def orm_rows(session: Session, ids: Sequence[int]) -> Iterator[tuple]:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)  # the naive UTC the columns hold
+    return utcnow().replace(tzinfo=None)  # the service's one clock, as the naive UTC the columns hold
 
 
 def _orm_row(entry: Entry) -> tuple:

@@ -37,9 +37,7 @@ def active_rows(session: Session, ids: Sequence[int]) -> Iterator[tuple]:
             chunk = list(ids[start : start + SQL_CHUNK])
             yield from (tuple(row) for row in session.execute(_SQL, {"ids": chunk, "now": _now()}))
         return
-    for entry in _entries(session, ids):
-        if entry.status == "active":
-            yield _orm_row(entry)
+    yield from orm_rows(session, ids)
 
 
 def orm_rows(session: Session, ids: Sequence[int]) -> Iterator[tuple]:
